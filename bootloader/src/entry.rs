@@ -1,0 +1,166 @@
+//! The PVH entry: ELF note, 32-bit trampoline, boot stack, GDT and early page tables.
+//!
+//! The loader jumps to [`pvh_start32`] in 32-bit protected mode, paging off, flat segments,
+//! EBX = physical address of `hvm_start_info`. The trampoline stamps the TSC, links the
+//! statically built page directories into a PML4, enables PAE, long mode and paging, loads a
+//! 64-bit GDT, switches to the boot stack and calls the kernel's `vmchannel_kernel_entry`.
+//! Everything here is linked below 4 GiB with `relocation-model=static` (see
+//! `.cargo/config.toml`), so 32-bit absolute references are valid.
+
+use core::arch::naked_asm;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::page_table::{ENTRIES, IDENTITY_GIB, PageTable, identity_directory};
+
+pvh::xen_elfnote_phys32_entry!(pvh_start32);
+
+/// Size of the boot stack the kernel runs on.
+pub const STACK_SIZE: usize = 256 * 1024;
+
+#[repr(C, align(16))]
+struct Stack([u8; STACK_SIZE]);
+
+/// The boot stack. Lives in .bss; the loaders hand over zeroed memory, and untouched stack
+/// pages are never faulted in (each first touch costs tens of microseconds under nested KVM).
+static mut STACK: Stack = Stack([0; STACK_SIZE]);
+
+/// PML4 and PDPT, filled in by the trampoline (they hold pointers, so cannot be const).
+static mut PML4: PageTable = PageTable([0; ENTRIES]);
+static mut PDPT: PageTable = PageTable([0; ENTRIES]);
+
+/// The page directories mapping the low 4 GiB, computed at compile time.
+static mut DIRECTORIES: [PageTable; IDENTITY_GIB] = [
+    identity_directory(0),
+    identity_directory(1),
+    identity_directory(2),
+    identity_directory(3),
+];
+
+/// Null, 64-bit code (selector 0x08), data (selector 0x10).
+#[repr(C, align(8))]
+struct Gdt([u64; 3]);
+static GDT: Gdt = Gdt([0, 0x00af_9a00_0000_ffff, 0x00cf_9200_0000_ffff]);
+
+#[repr(C, packed)]
+struct GdtPointer {
+    limit: u16,
+    base: &'static Gdt,
+}
+static GDT_POINTER: GdtPointer = GdtPointer {
+    limit: 23,
+    base: &GDT,
+};
+
+/// The TSC the trampoline read first thing, before any other work.
+static ENTRY_TSC: AtomicU64 = AtomicU64::new(0);
+
+/// The TSC value at the PVH entry point, for boot-time accounting.
+pub fn entry_tsc() -> u64 {
+    ENTRY_TSC.load(Ordering::Relaxed)
+}
+
+/// Physical address of the PML4 the trampoline loaded into CR3.
+pub fn boot_pml4() -> u64 {
+    (&raw const PML4) as u64
+}
+
+/// The 32-bit PVH entry point named by the ELF note.
+///
+/// # Safety
+/// Only a PVH loader may jump here, in the machine state the ABI describes.
+#[unsafe(no_mangle)]
+#[unsafe(naked)]
+unsafe extern "C" fn pvh_start32() -> ! {
+    naked_asm!(
+        ".code32",
+        "cli",
+        "cld",
+        // EBX holds the start info; keep it in ESI across the setup.
+        "mov esi, ebx",
+        "rdtsc",
+        "mov dword ptr [{tsc}], eax",
+        "mov dword ptr [{tsc} + 4], edx",
+        // Clear PML4 and PDPT (2 x 1024 dwords), not trusting the loader to zero .bss.
+        "xor eax, eax",
+        "mov edi, offset {pml4}",
+        "mov ecx, 1024",
+        "rep stosd",
+        "mov edi, offset {pdpt}",
+        "mov ecx, 1024",
+        "rep stosd",
+        // PML4[0] -> PDPT; PDPT[0..4] -> the four identity page directories.
+        "mov eax, offset {pdpt}",
+        "or eax, 3",
+        "mov dword ptr [{pml4}], eax",
+        "mov eax, offset {dirs}",
+        "or eax, 3",
+        "mov dword ptr [{pdpt}], eax",
+        "add eax, 4096",
+        "mov dword ptr [{pdpt} + 8], eax",
+        "add eax, 4096",
+        "mov dword ptr [{pdpt} + 16], eax",
+        "add eax, 4096",
+        "mov dword ptr [{pdpt} + 24], eax",
+        "mov eax, offset {pml4}",
+        "mov cr3, eax",
+        // CR4.PAE
+        "mov eax, cr4",
+        "or eax, 1 << 5",
+        "mov cr4, eax",
+        // EFER.LME
+        "mov ecx, 0xC0000080",
+        "rdmsr",
+        "or eax, 1 << 8",
+        "wrmsr",
+        // CR0.PG | CR0.PE: now in compatibility mode.
+        "mov eax, cr0",
+        "or eax, 0x80000001",
+        "mov cr0, eax",
+        "lgdt [{gdtr}]",
+        // Far return into the 64-bit code segment (LLVM's Intel syntax has no absolute ljmp).
+        "push 0x08",
+        "mov eax, offset {long_mode}",
+        "push eax",
+        "retf",
+        ".code64",
+        tsc = sym ENTRY_TSC,
+        pml4 = sym PML4,
+        pdpt = sym PDPT,
+        dirs = sym DIRECTORIES,
+        gdtr = sym GDT_POINTER,
+        long_mode = sym long_mode_start,
+    )
+}
+
+/// First 64-bit code: data segments, the boot stack, then the kernel with EDI = start info.
+///
+/// # Safety
+/// Reached only from [`pvh_start32`] with ESI holding the start info address.
+#[unsafe(naked)]
+unsafe extern "C" fn long_mode_start() -> ! {
+    naked_asm!(
+        "mov ax, 0x10",
+        "mov ds, ax",
+        "mov es, ax",
+        "mov ss, ax",
+        "xor eax, eax",
+        "mov fs, ax",
+        "mov gs, ax",
+        "lea rsp, [rip + {stack} + {size}]",
+        "xor ebp, ebp",
+        "mov edi, esi",
+        "call {kernel}",
+        "2:",
+        "cli",
+        "hlt",
+        "jmp 2b",
+        stack = sym STACK,
+        size = const STACK_SIZE,
+        kernel = sym vmchannel_kernel_entry,
+    )
+}
+
+unsafe extern "C" {
+    /// Defined by the kernel through [`crate::entry_point!`].
+    fn vmchannel_kernel_entry(start_info_paddr: u32) -> !;
+}

@@ -1,0 +1,146 @@
+//! The boot sequence, from the bootloader's call to a ready kernel.
+
+use alloc::string::String;
+use core::ops::Range;
+
+use bootloader::BootInfo;
+use spin::Once;
+
+use crate::arch::{clock, crash, heap, interrupts, io, power, selftests, serial};
+use crate::cmdline::{Cmdline, parse_level};
+use crate::klog::Logger;
+use crate::memory;
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+}
+
+/// The physical range of the kernel image, from the linker script.
+pub fn kernel_image() -> Range<u64> {
+    ((&raw const __kernel_start) as u64)..((&raw const __kernel_end) as u64)
+}
+
+/// What the boot found, kept for the self tests and later subsystems.
+#[derive(Debug)]
+pub struct BootFacts {
+    /// The command line.
+    pub cmdline: String,
+    /// Physical address of hvm_start_info.
+    pub start_info: u32,
+    /// RAM regions in the memory map, in bytes.
+    pub ram_bytes: u64,
+    /// The heap's physical range.
+    pub heap: Range<u64>,
+    /// Nanoseconds from the PVH entry to ready.
+    pub ready_ns: u64,
+}
+
+static FACTS: Once<BootFacts> = Once::new();
+
+/// The facts recorded at boot.
+pub fn facts() -> &'static BootFacts {
+    FACTS
+        .get()
+        .expect("boot facts are recorded before anything asks")
+}
+
+static LOGGER: Logger = Logger {
+    write: serial::write_fmt,
+    now_ns: clock::now_ns,
+};
+
+fn fatal(args: core::fmt::Arguments<'_>) -> ! {
+    serial::emergency_write(format_args!("boot failed: {args}\n"));
+    power::exit(false)
+}
+
+/// Brings the kernel up and runs what the command line asks for. Never returns.
+pub fn boot(start_info: u32) -> ! {
+    serial::init();
+    interrupts::init();
+
+    // SAFETY: `start_info` is what the loader passed in EBX, and the bootloader identity-maps
+    // the low 4 GiB where loaders place the structure and what it points to.
+    let info = match unsafe { BootInfo::from_identity_mapped(start_info) } {
+        Ok(info) => info,
+        Err(e) => fatal(format_args!("{e}")),
+    };
+    let cmdline = Cmdline::new(info.cmdline());
+    let level = cmdline
+        .get("loglevel")
+        .and_then(parse_level)
+        .unwrap_or(log::LevelFilter::Info);
+    if log::set_logger(&LOGGER).is_ok() {
+        log::set_max_level(level);
+    }
+    let tsc = clock::calibrate();
+
+    // Keep the heap off the kernel image, the start info page and every boot module.
+    let mut reserved: [Range<u64>; 10] = core::array::from_fn(|_| 0..0);
+    reserved[0] = kernel_image();
+    let si = u64::from(start_info) & !0xfff;
+    reserved[1] = si..si + 0x1000;
+    for (slot, m) in reserved[2..].iter_mut().zip(info.modules()) {
+        *slot = m.paddr..m.paddr.saturating_add(m.data.len() as u64);
+    }
+    if info.modules().count() > reserved.len() - 2 {
+        fatal(format_args!(
+            "more than {} boot modules",
+            reserved.len() - 2
+        ));
+    }
+    let Some(heap_range) =
+        memory::heap_region(info.memory_regions(), &reserved, io::IDENTITY_LIMIT)
+    else {
+        fatal(format_args!("no usable RAM for the heap in the memory map"))
+    };
+    log::debug!("heap {heap_range:x?}");
+    heap::init(heap_range.clone());
+
+    match tsc {
+        Ok(hz) => log::debug!(
+            "TSC {}.{:03} MHz (PIT calibration)",
+            hz / 1_000_000,
+            (hz / 1000) % 1000
+        ),
+        Err(e) => log::warn!("clock: {e}; timestamps will read 0"),
+    }
+    if let Err(e) = power::init_acpi(info.rsdp_paddr()) {
+        log::info!("ACPI: {e}; power-off falls back to the debug-exit port");
+    }
+
+    let ram_bytes = info
+        .memory_regions()
+        .filter(|r| r.kind == bootloader::MemoryRegionKind::Ram)
+        .map(|r| r.len)
+        .sum();
+    let ready_ns = clock::now_ns();
+    let facts = FACTS.call_once(|| BootFacts {
+        cmdline: String::from(cmdline.as_str()),
+        start_info,
+        ram_bytes,
+        heap: heap_range,
+        ready_ns,
+    });
+    log::info!(
+        "vmchannel kernel {}: ready in {} us; {} MiB RAM, heap {} MiB at {:#x}; cmdline \"{}\"",
+        env!("CARGO_PKG_VERSION"),
+        ready_ns / 1000,
+        facts.ram_bytes >> 20,
+        (facts.heap.end - facts.heap.start) >> 20,
+        facts.heap.start,
+        facts.cmdline
+    );
+
+    if cmdline.has("selftest") {
+        let only = cmdline.get("selftest");
+        let summary = selftests::run(only);
+        power::exit(summary.success());
+    }
+    if let Some(mode) = cmdline.get("crash") {
+        crash::crash(mode);
+    }
+    log::info!("nothing to serve: powering off");
+    power::power_off()
+}

@@ -1,0 +1,79 @@
+//! Port I/O and identity-mapped physical memory access.
+
+use x86_64::instructions::port::Port;
+
+use crate::acpi::{AddressSpace, PhysMemory, RegisterWrite};
+
+/// Reads a byte from an I/O port.
+pub fn inb(port: u16) -> u8 {
+    // SAFETY: port reads have no memory effects; callers only read ports of devices they own.
+    unsafe { Port::<u8>::new(port).read() }
+}
+
+/// Writes a byte to an I/O port.
+pub fn outb(port: u16, value: u8) {
+    // SAFETY: port writes cannot break memory safety; callers only write ports they own.
+    unsafe { Port::<u8>::new(port).write(value) }
+}
+
+/// Writes a word to an I/O port.
+pub fn outw(port: u16, value: u16) {
+    // SAFETY: as for `outb`.
+    unsafe { Port::<u16>::new(port).write(value) }
+}
+
+/// Writes a doubleword to an I/O port.
+pub fn outl(port: u16, value: u32) {
+    // SAFETY: as for `outb`.
+    unsafe { Port::<u32>::new(port).write(value) }
+}
+
+/// Physical memory as the boot page tables map it: identity, low 4 GiB only.
+pub struct IdentityMemory;
+
+/// Top of the identity map set up by the bootloader.
+pub const IDENTITY_LIMIT: u64 = 1 << 32;
+
+impl PhysMemory for IdentityMemory {
+    fn read(&self, paddr: u64, buf: &mut [u8]) -> bool {
+        let Some(end) = paddr.checked_add(buf.len() as u64) else {
+            return false;
+        };
+        if paddr == 0 || end > IDENTITY_LIMIT {
+            return false;
+        }
+        // SAFETY: the range lies inside the identity map, and reading firmware tables or RAM
+        // through a raw byte copy has no side effects.
+        unsafe { core::ptr::copy_nonoverlapping(paddr as *const u8, buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+}
+
+/// Performs a register write described by the ACPI tables.
+pub fn write_register(w: &RegisterWrite) {
+    match w.space {
+        AddressSpace::Io => {
+            let port = w.address as u16;
+            match w.width {
+                8 => outb(port, w.value as u8),
+                32 => outl(port, w.value),
+                _ => outw(port, w.value as u16),
+            }
+        }
+        AddressSpace::Memory if w.address < IDENTITY_LIMIT => {
+            let ptr = w.address as *mut u8;
+            // SAFETY: the address is an MMIO register named by the FADT and identity-mapped.
+            unsafe {
+                match w.width {
+                    16 => ptr.cast::<u16>().write_volatile(w.value as u16),
+                    32 => ptr.cast::<u32>().write_volatile(w.value),
+                    _ => ptr.write_volatile(w.value as u8),
+                }
+            }
+        }
+        AddressSpace::Memory => log::warn!(
+            "sleep register {:#x} is outside the identity map",
+            w.address
+        ),
+    }
+}

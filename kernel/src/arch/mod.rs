@@ -1,0 +1,48 @@
+//! x86_64 machine code: everything that touches the CPU, I/O ports or physical memory.
+//!
+//! Unsafe code in the kernel is confined to this module tree.
+
+pub mod boot;
+pub mod clock;
+pub mod crash;
+pub mod heap;
+pub mod interrupts;
+pub mod io;
+pub mod power;
+pub mod selftests;
+pub mod serial;
+
+/// Prints to COM1 without a trailing newline.
+#[macro_export]
+macro_rules! kprint {
+    ($($arg:tt)*) => { $crate::arch::serial::write_fmt(format_args!($($arg)*)) };
+}
+
+/// The hypervisor's CPUID signature (leaf 0x4000_0000), e.g. `KVMKVMKVM\0\0\0` or
+/// `TCGTCGTCGTCG`; `None` on bare metal.
+pub fn hypervisor_signature() -> Option<[u8; 12]> {
+    use core::arch::x86_64::__cpuid;
+    // Bit 31 of CPUID.1:ECX says a hypervisor is present.
+    if __cpuid(1).ecx & (1 << 31) == 0 {
+        return None;
+    }
+    let r = __cpuid(0x4000_0000);
+    let mut sig = [0u8; 12];
+    sig[..4].copy_from_slice(&r.ebx.to_le_bytes());
+    sig[4..8].copy_from_slice(&r.ecx.to_le_bytes());
+    sig[8..].copy_from_slice(&r.edx.to_le_bytes());
+    Some(sig)
+}
+
+/// True when running under KVM.
+pub fn under_kvm() -> bool {
+    hypervisor_signature().is_some_and(|s| s.starts_with(b"KVMKVMKVM"))
+}
+
+/// Halts the CPU with interrupts disabled, forever.
+pub fn halt_forever() -> ! {
+    loop {
+        x86_64::instructions::interrupts::disable();
+        x86_64::instructions::hlt();
+    }
+}

@@ -1,0 +1,17 @@
+//! The vmchannel guest unikernel, as a library.
+//!
+//! Hardware-independent logic (command line, memory map, ACPI tables, self-test runner, log
+//! format) is ordinary `no_std + alloc` code that the host's test suite runs. Code that touches
+//! the CPU or devices lives in [`arch`], compiled only for the bare-metal target (`cfg(bare)`,
+//! set by build.rs for `x86_64-unknown-none`).
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
+
+pub mod acpi;
+#[cfg(bare)]
+pub mod arch;
+pub mod cmdline;
+pub mod klog;
+pub mod memory;
+pub mod selftest;
