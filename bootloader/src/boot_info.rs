@@ -206,6 +206,13 @@ mod tests {
         }
     }
 
+    /// Reads a start info from test memory.
+    fn parse(paddr: u32, mem: &Phys) -> Result<BootInfo<'_, &Phys>, BootInfoError> {
+        // SAFETY: `Phys::ptr` returns null for anything outside its buffer, and the buffer
+        // outlives the reader; the images below hold NUL-terminated command lines.
+        unsafe { BootInfo::new(paddr, mem) }
+    }
+
     fn put(mem: &mut [u8], at: usize, bytes: &[u8]) {
         mem[at..at + bytes.len()].copy_from_slice(bytes);
     }
@@ -246,8 +253,7 @@ mod tests {
     #[test]
     fn reads_cmdline_memory_map_modules_and_rsdp() {
         let mem = image(b"selftest loglevel=debug\0", MAP, 1);
-        // SAFETY: the test image holds a well-formed start info.
-        let info = unsafe { BootInfo::new(0x6000, &mem) }.unwrap();
+        let info = parse(0x6000, &mem).unwrap();
         assert_eq!(info.version(), 1);
         assert_eq!(info.cmdline(), "selftest loglevel=debug");
         assert_eq!(info.rsdp_paddr(), Some(0xf_5a20));
@@ -272,20 +278,14 @@ mod tests {
     #[test]
     fn rejects_bad_magic_and_null() {
         let mut mem = image(b"\0", MAP, 1);
-        // SAFETY: address 0 is rejected before any read.
-        assert_eq!(
-            unsafe { BootInfo::new(0, &mem) }.err(),
-            Some(BootInfoError::NoStartInfo(0))
-        );
+        assert_eq!(parse(0, &mem).err(), Some(BootInfoError::NoStartInfo(0)));
         mem.0[0x6000] ^= 0xff;
-        // SAFETY: the magic is read from valid test memory and then rejected.
         assert_eq!(
-            unsafe { BootInfo::new(0x6000, &mem) }.err(),
+            parse(0x6000, &mem).err(),
             Some(BootInfoError::BadMagic(0x6000))
         );
-        // SAFETY: an address beyond the test memory maps to null and is rejected.
         assert_eq!(
-            unsafe { BootInfo::new(0x100_0000, &mem) }.err(),
+            parse(0x100_0000, &mem).err(),
             Some(BootInfoError::NoStartInfo(0x100_0000))
         );
     }
@@ -293,23 +293,17 @@ mod tests {
     #[test]
     fn rejects_missing_memory_map_and_bad_cmdline() {
         let v0 = image(b"x\0", MAP, 0);
-        // SAFETY: well-formed test image (version 0 has no memory map).
-        assert_eq!(
-            unsafe { BootInfo::new(0x6000, &v0) }.err(),
-            Some(BootInfoError::NoMemoryMap)
-        );
+        assert_eq!(parse(0x6000, &v0).err(), Some(BootInfoError::NoMemoryMap));
         let bad = image(b"\xff\xfe\0", MAP, 1);
-        // SAFETY: well-formed test image.
         assert_eq!(
-            unsafe { BootInfo::new(0x6000, &bad) }.err(),
+            parse(0x6000, &bad).err(),
             Some(BootInfoError::CmdlineNotUtf8)
         );
         let mut long = vec![b'a'; MAX_CMDLINE + 1];
         long.push(0);
         let long = image(&long, MAP, 1);
-        // SAFETY: well-formed test image.
         assert_eq!(
-            unsafe { BootInfo::new(0x6000, &long) }.err(),
+            parse(0x6000, &long).err(),
             Some(BootInfoError::CmdlineTooLong)
         );
     }
@@ -318,10 +312,6 @@ mod tests {
     fn missing_cmdline_reads_as_empty() {
         let mut mem = image(b"\0", MAP, 1);
         put(&mut mem.0, 0x6000 + 24, &0u64.to_le_bytes());
-        // SAFETY: well-formed test image.
-        assert_eq!(
-            unsafe { BootInfo::new(0x6000, &mem) }.unwrap().cmdline(),
-            ""
-        );
+        assert_eq!(parse(0x6000, &mem).unwrap().cmdline(), "");
     }
 }

@@ -77,17 +77,21 @@ mod tests {
             now_ns: || 1_234_567_890,
         };
         log::set_max_level(log::LevelFilter::Info);
-        let rec = log::Record::builder()
-            .args(format_args!("hello {}", 7))
-            .level(log::Level::Warn)
-            .target("kernel::boot")
-            .build();
-        log::Log::log(&logger, &rec);
-        let debug = log::Record::builder()
-            .args(format_args!("hidden"))
-            .level(log::Level::Debug)
-            .build();
-        log::Log::log(&logger, &debug);
+        log::Log::log(
+            &logger,
+            &log::Record::builder()
+                .args(format_args!("hello {}", 7))
+                .level(log::Level::Warn)
+                .target("kernel::boot")
+                .build(),
+        );
+        log::Log::log(
+            &logger,
+            &log::Record::builder()
+                .args(format_args!("hidden"))
+                .level(log::Level::Debug)
+                .build(),
+        );
         assert_eq!(
             *OUT.lock().unwrap(),
             "[    1.234567] WARN  kernel::boot: hello 7\n"

@@ -55,10 +55,48 @@ fn fatal(args: core::fmt::Arguments<'_>) -> ! {
     power::exit(false)
 }
 
+/// TSC stamps of the boot stages, printed at debug level once the kernel is ready (printing
+/// as it goes would measure the serial port instead).
+struct Stages {
+    marks: [(&'static str, u64); 8],
+    len: usize,
+}
+
+impl Stages {
+    fn new() -> Self {
+        Self {
+            marks: [("", 0); 8],
+            len: 0,
+        }
+    }
+
+    fn mark(&mut self, name: &'static str) {
+        if self.len < self.marks.len() {
+            self.marks[self.len] = (name, clock::rdtsc());
+            self.len += 1;
+        }
+    }
+
+    fn log(&self) {
+        let mut prev = bootloader::entry::entry_tsc();
+        for (name, tsc) in &self.marks[..self.len] {
+            log::debug!(
+                "boot stage {name}: {} us",
+                clock::ticks_to_ns(tsc - prev) / 1000
+            );
+            prev = *tsc;
+        }
+    }
+}
+
 /// Brings the kernel up and runs what the command line asks for. Never returns.
 pub fn boot(start_info: u32) -> ! {
+    let mut stages = Stages::new();
+    stages.mark("trampoline");
     serial::init();
+    stages.mark("serial");
     interrupts::init();
+    stages.mark("idt");
 
     // SAFETY: `start_info` is what the loader passed in EBX, and the bootloader identity-maps
     // the low 4 GiB where loaders place the structure and what it points to.
@@ -74,7 +112,9 @@ pub fn boot(start_info: u32) -> ! {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(level);
     }
+    stages.mark("boot_info");
     let tsc = clock::calibrate();
+    stages.mark("clock");
 
     // Keep the heap off the kernel image, the start info page and every boot module.
     let mut reserved: [Range<u64>; 10] = core::array::from_fn(|_| 0..0);
@@ -95,20 +135,11 @@ pub fn boot(start_info: u32) -> ! {
     else {
         fatal(format_args!("no usable RAM for the heap in the memory map"))
     };
-    log::debug!("heap {heap_range:x?}");
     heap::init(heap_range.clone());
+    stages.mark("heap");
 
-    match tsc {
-        Ok(hz) => log::debug!(
-            "TSC {}.{:03} MHz (PIT calibration)",
-            hz / 1_000_000,
-            (hz / 1000) % 1000
-        ),
-        Err(e) => log::warn!("clock: {e}; timestamps will read 0"),
-    }
-    if let Err(e) = power::init_acpi(info.rsdp_paddr()) {
-        log::info!("ACPI: {e}; power-off falls back to the debug-exit port");
-    }
+    // ACPI is read when the kernel powers off, not here: finding the RSDP scans the BIOS area.
+    power::set_rsdp_hint(info.rsdp_paddr());
 
     let ram_bytes = info
         .memory_regions()
@@ -132,6 +163,18 @@ pub fn boot(start_info: u32) -> ! {
         facts.heap.start,
         facts.cmdline
     );
+
+    stages.log();
+    match tsc {
+        Ok((hz, source)) => {
+            log::debug!(
+                "TSC {}.{:03} MHz ({source})",
+                hz / 1_000_000,
+                (hz / 1000) % 1000
+            )
+        }
+        Err(e) => log::warn!("clock: {e}; timestamps will read 0"),
+    }
 
     if cmdline.has("selftest") {
         let only = cmdline.get("selftest");

@@ -76,15 +76,92 @@ pub fn pit_measure(ticks: u16) -> Result<u64, ClockError> {
     }
 }
 
-/// Measures the TSC frequency and starts the clock.
-pub fn calibrate() -> Result<u64, ClockError> {
-    let delta = pit_measure(CALIBRATION_TICKS)?;
-    let hz = delta * PIT_HZ / u64::from(CALIBRATION_TICKS);
+/// Where the TSC frequency came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// KVM's paravirtual clock (exact, instant).
+    KvmClock,
+    /// Counted against PIT channel 0 for 2 ms.
+    Pit,
+}
+
+impl core::fmt::Display for Source {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Source::KvmClock => "kvmclock",
+            Source::Pit => "PIT calibration",
+        })
+    }
+}
+
+/// KVM's `pvclock_vcpu_time_info`.
+#[repr(C, align(64))]
+#[derive(Default)]
+struct PvClock {
+    version: u32,
+    pad0: u32,
+    tsc_timestamp: u64,
+    system_time: u64,
+    tsc_to_system_mul: u32,
+    tsc_shift: i8,
+    flags: u8,
+    pad: [u8; 2],
+}
+
+const MSR_KVM_SYSTEM_TIME_NEW: u32 = 0x4b56_4d01;
+const KVM_FEATURE_CLOCKSOURCE2: u32 = 1 << 3;
+
+/// The TSC frequency from kvmclock, when KVM offers it.
+fn kvmclock_hz() -> Option<u64> {
+    use core::arch::x86_64::__cpuid;
+    use x86_64::registers::model_specific::Msr;
+    if !crate::arch::under_kvm() || __cpuid(0x4000_0001).eax & KVM_FEATURE_CLOCKSOURCE2 == 0 {
+        return None;
+    }
+    let mut pv = PvClock::default();
+    let addr = &raw mut pv;
+    let mut msr = Msr::new(MSR_KVM_SYSTEM_TIME_NEW);
+    // SAFETY: the stack is identity-mapped, so `addr` is the structure's physical address; KVM
+    // fills it in before the guest resumes. The MSR is switched off again below, before `pv`
+    // goes out of scope, so the host never writes to this stack memory afterwards.
+    unsafe { msr.write(addr as u64 | 1) };
+    // SAFETY: `addr` points at `pv`, live and aligned; volatile because the host writes it.
+    let (version, mul, shift) = unsafe {
+        (
+            (&raw const (*addr).version).read_volatile(),
+            (&raw const (*addr).tsc_to_system_mul).read_volatile(),
+            (&raw const (*addr).tsc_shift).read_volatile(),
+        )
+    };
+    // SAFETY: writing 0 disables the clock structure; nothing else depends on it.
+    unsafe { msr.write(0) };
+    if version & 1 != 0 || mul == 0 {
+        return None;
+    }
+    // ns = ((ticks << shift) * mul) >> 32, so hz = 1e9 * 2^32 / (mul * 2^shift).
+    let num = 1_000_000_000u128 << 32;
+    let hz = if shift >= 0 {
+        num / (u128::from(mul) << shift)
+    } else {
+        (num << shift.unsigned_abs()) / u128::from(mul)
+    };
+    u64::try_from(hz).ok()
+}
+
+/// Finds the TSC frequency (kvmclock when available, else the PIT) and starts the clock.
+pub fn calibrate() -> Result<(u64, Source), ClockError> {
+    let (hz, source) = match kvmclock_hz() {
+        Some(hz) => (hz, Source::KvmClock),
+        None => {
+            let delta = pit_measure(CALIBRATION_TICKS)?;
+            (delta * PIT_HZ / u64::from(CALIBRATION_TICKS), Source::Pit)
+        }
+    };
     if !(10_000_000..=100_000_000_000).contains(&hz) {
         return Err(ClockError::Implausible(hz));
     }
     TSC_HZ.store(hz, Ordering::Relaxed);
-    Ok(hz)
+    Ok((hz, source))
 }
 
 /// The calibrated TSC frequency, 0 before calibration.

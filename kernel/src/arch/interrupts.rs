@@ -275,11 +275,11 @@ pub fn init() {
     crate::arch::io::outb(0x21, 0xff);
     crate::arch::io::outb(0xa1, 0xff);
     let base = (vector_stubs as *const () as usize as u64).next_multiple_of(16);
-    // SAFETY: called once during single-threaded boot, before interrupts are enabled, so no
-    // one else reads or writes the IDT while it is filled.
-    let idt = unsafe { &mut *(&raw mut IDT) };
-    for (v, gate) in idt.0.iter_mut().enumerate() {
-        *gate = Gate::interrupt(base + 16 * v as u64);
+    let gates = (&raw mut IDT).cast::<Gate>();
+    for v in 0..256 {
+        // SAFETY: `v` is inside the 256-gate table; this runs once during single-threaded boot,
+        // before interrupts are enabled, so nothing reads the IDT while it is written.
+        unsafe { gates.add(v).write(Gate::interrupt(base + 16 * v as u64)) };
     }
     let pointer = DescriptorTablePointer {
         limit: (core::mem::size_of::<Idt>() - 1) as u16,

@@ -4,6 +4,8 @@
 //! `(v << 1) | 1`, so it cannot express 0. A clean power-off therefore uses ACPI S5 first (QEMU
 //! exits 0) and falls back to the debug port when the machine has no ACPI.
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use spin::Once;
 
 use crate::acpi::{self, AcpiError, PowerOff};
@@ -16,15 +18,27 @@ pub const EXIT_SUCCESS: u32 = 0x10;
 /// Written to the debug port on failure: QEMU exits with 35.
 pub const EXIT_FAILURE: u32 = 0x11;
 
-static POWER_OFF: Once<PowerOff> = Once::new();
+static POWER_OFF: Once<Result<PowerOff, AcpiError>> = Once::new();
+static RSDP_HINT: AtomicU64 = AtomicU64::new(0);
 
-/// Reads the ACPI tables and remembers how to power off.
-pub fn init_acpi(rsdp_hint: Option<u64>) -> Result<(), AcpiError> {
-    let rsdp = acpi::find_rsdp(&IdentityMemory, rsdp_hint)?;
-    let method = acpi::power_off_method(&IdentityMemory, rsdp)?;
-    log::debug!("ACPI: RSDP at {rsdp:#x}, power-off by {:x?}", method.writes);
-    POWER_OFF.call_once(|| method);
-    Ok(())
+/// Remembers where the loader said the RSDP is (read at the first power-off).
+pub fn set_rsdp_hint(rsdp: Option<u64>) {
+    RSDP_HINT.store(rsdp.unwrap_or(0), Ordering::Relaxed);
+}
+
+/// How to power off, read from the ACPI tables on first use. Done lazily because finding the
+/// RSDP scans the BIOS area, which costs milliseconds under nested KVM, and boot needs none of it.
+pub fn acpi_power_off() -> Result<&'static PowerOff, AcpiError> {
+    POWER_OFF
+        .call_once(|| {
+            let hint = Some(RSDP_HINT.load(Ordering::Relaxed)).filter(|&h| h != 0);
+            let rsdp = acpi::find_rsdp(&IdentityMemory, hint)?;
+            let method = acpi::power_off_method(&IdentityMemory, rsdp)?;
+            log::debug!("ACPI: RSDP at {rsdp:#x}, power-off by {:x?}", method.writes);
+            Ok(method)
+        })
+        .as_ref()
+        .map_err(|e| *e)
 }
 
 /// Writes `code` to isa-debug-exit; returns if no such device is present.
@@ -44,13 +58,16 @@ pub fn exit(success: bool) -> ! {
 
 /// Powers the machine off cleanly: ACPI S5, else the debug-exit port, else halts.
 pub fn power_off() -> ! {
-    if let Some(method) = POWER_OFF.get() {
-        for w in &method.writes {
-            write_register(w);
+    match acpi_power_off() {
+        Ok(method) => {
+            for w in &method.writes {
+                write_register(w);
+            }
+            // S5 takes effect at once on QEMU; give slower platforms a moment.
+            crate::arch::clock::delay_us(10_000);
+            log::error!("ACPI power-off did not take effect");
         }
-        // S5 takes effect at once on QEMU; give slower platforms a moment.
-        crate::arch::clock::delay_us(10_000);
-        crate::arch::serial::emergency_write(format_args!("ACPI power-off did not take effect\n"));
+        Err(e) => log::info!("ACPI: {e}; powering off through the debug-exit port"),
     }
     debug_exit(0);
     crate::arch::halt_forever()

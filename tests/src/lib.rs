@@ -1,0 +1,17 @@
+//! Test support for booting the real vmchannel kernel.
+//!
+//! - [`kernel_image`]: the guest ELF that this crate's build script built from the tree;
+//! - [`hosts`]: whether QEMU and KVM are here, with the skip-or-fail policy for CI;
+//! - [`qemu`]: boot the kernel under QEMU with a hard timeout and capture the serial log;
+//! - [`outcome`]: what a boot produced, and the checks tests make on it.
+
+pub mod hosts;
+pub mod outcome;
+pub mod qemu;
+
+use std::path::Path;
+
+/// The guest kernel ELF built from this tree (`target/guest/x86_64-unknown-none/release/kernel`).
+pub fn kernel_image() -> &'static Path {
+    Path::new(env!("VMCHANNEL_KERNEL"))
+}
