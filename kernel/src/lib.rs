@@ -15,3 +15,4 @@ pub mod cmdline;
 pub mod klog;
 pub mod memory;
 pub mod selftest;
+pub mod virtio_console;

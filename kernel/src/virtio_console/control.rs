@@ -1,0 +1,262 @@
+//! Control messages of the multiport console (virtio spec, "Console Device").
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Size of the fixed header.
+pub const HEADER_LEN: usize = 8;
+/// Longest port name accepted (QEMU has no limit; names are reverse-domain strings).
+pub const MAX_NAME_LEN: usize = 255;
+/// The id used for device-wide messages (DEVICE_READY), as Linux's `VIRTIO_CONSOLE_BAD_ID`.
+pub const BAD_ID: u32 = u32::MAX;
+
+/// Event numbers.
+pub mod event {
+    /// Guest -> host: the driver is ready (value 1) or failed (0).
+    pub const DEVICE_READY: u16 = 0;
+    /// Host -> guest: a port exists.
+    pub const PORT_ADD: u16 = 1;
+    /// Host -> guest: a port is gone.
+    pub const PORT_REMOVE: u16 = 2;
+    /// Guest -> host: the port's queues are set up (1) or not (0).
+    pub const PORT_READY: u16 = 3;
+    /// Host -> guest: the port is a console.
+    pub const CONSOLE_PORT: u16 = 4;
+    /// Host -> guest: console size (rows, cols follow the header).
+    pub const RESIZE: u16 = 5;
+    /// Both ways: the sender opened (1) or closed (0) its end.
+    pub const PORT_OPEN: u16 = 6;
+    /// Host -> guest: the port's name follows the header.
+    pub const PORT_NAME: u16 = 7;
+}
+
+/// A control message that cannot be understood.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// Shorter than the header (or a RESIZE without its payload).
+    #[error("control message of {0} bytes is too short")]
+    Truncated(usize),
+    /// An event number this driver does not know.
+    #[error("unknown control event {event} for port {id}")]
+    UnknownEvent {
+        /// The port id.
+        id: u32,
+        /// The event number.
+        event: u16,
+    },
+    /// A PORT_NAME longer than [`MAX_NAME_LEN`], empty, or not UTF-8.
+    #[error("bad name for port {0}")]
+    BadName(u32),
+    /// A message about a port that was never added (or is gone).
+    #[error("control message for unknown port {0}")]
+    UnknownPort(u32),
+    /// PORT_ADD with an id at or beyond `max_nr_ports`.
+    #[error("port id {id} is out of range (max_nr_ports {max})")]
+    OutOfRange {
+        /// The id.
+        id: u32,
+        /// The device's max_nr_ports.
+        max: u32,
+    },
+}
+
+/// A message from the host, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostMessage {
+    /// PORT_ADD.
+    PortAdd(u32),
+    /// PORT_REMOVE.
+    PortRemove(u32),
+    /// CONSOLE_PORT with its value.
+    ConsolePort(u32, bool),
+    /// RESIZE: (port, rows, cols).
+    Resize(u32, u16, u16),
+    /// PORT_OPEN: the host connected (true) or disconnected.
+    PortOpen(u32, bool),
+    /// PORT_NAME.
+    PortName(u32, String),
+}
+
+impl HostMessage {
+    /// The port the message is about.
+    pub fn id(&self) -> u32 {
+        match self {
+            HostMessage::PortAdd(id)
+            | HostMessage::PortRemove(id)
+            | HostMessage::ConsolePort(id, _)
+            | HostMessage::Resize(id, ..)
+            | HostMessage::PortOpen(id, _)
+            | HostMessage::PortName(id, _) => *id,
+        }
+    }
+}
+
+/// Decodes one message from the control receive queue.
+pub fn decode(buf: &[u8]) -> Result<HostMessage, ControlError> {
+    if buf.len() < HEADER_LEN {
+        return Err(ControlError::Truncated(buf.len()));
+    }
+    let id = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
+    let ev = u16::from_le_bytes([buf[4], buf[5]]);
+    let value = u16::from_le_bytes([buf[6], buf[7]]);
+    let payload = &buf[HEADER_LEN..];
+    Ok(match ev {
+        event::PORT_ADD => HostMessage::PortAdd(id),
+        event::PORT_REMOVE => HostMessage::PortRemove(id),
+        event::CONSOLE_PORT => HostMessage::ConsolePort(id, value != 0),
+        event::PORT_OPEN => HostMessage::PortOpen(id, value != 0),
+        event::RESIZE => {
+            if payload.len() < 4 {
+                return Err(ControlError::Truncated(buf.len()));
+            }
+            let rows = u16::from_le_bytes([payload[0], payload[1]]);
+            let cols = u16::from_le_bytes([payload[2], payload[3]]);
+            HostMessage::Resize(id, rows, cols)
+        }
+        event::PORT_NAME => {
+            // Like Linux, the name ends at the buffer's end or at the first NUL.
+            let name = payload.split(|b| *b == 0).next().unwrap_or(&[]);
+            if name.is_empty() || name.len() > MAX_NAME_LEN {
+                return Err(ControlError::BadName(id));
+            }
+            let name = core::str::from_utf8(name).map_err(|_| ControlError::BadName(id))?;
+            HostMessage::PortName(id, String::from(name))
+        }
+        _ => return Err(ControlError::UnknownEvent { id, event: ev }),
+    })
+}
+
+/// A message to the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GuestMessage {
+    /// Port id ([`BAD_ID`] for DEVICE_READY).
+    pub id: u32,
+    /// DEVICE_READY, PORT_READY or PORT_OPEN.
+    pub event: u16,
+    /// 1 or 0.
+    pub value: u16,
+}
+
+impl GuestMessage {
+    /// The 8 bytes on the wire.
+    pub fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[..4].copy_from_slice(&self.id.to_le_bytes());
+        b[4..6].copy_from_slice(&self.event.to_le_bytes());
+        b[6..].copy_from_slice(&self.value.to_le_bytes());
+        b
+    }
+}
+
+/// Encodes a host message (used by fake devices in tests and by the host device model).
+pub fn encode_host(msg: &HostMessage) -> Vec<u8> {
+    let (id, ev, value, payload): (u32, u16, u16, &[u8]) = match msg {
+        HostMessage::PortAdd(id) => (*id, event::PORT_ADD, 1, &[]),
+        HostMessage::PortRemove(id) => (*id, event::PORT_REMOVE, 0, &[]),
+        HostMessage::ConsolePort(id, v) => (*id, event::CONSOLE_PORT, u16::from(*v), &[]),
+        HostMessage::PortOpen(id, v) => (*id, event::PORT_OPEN, u16::from(*v), &[]),
+        HostMessage::PortName(id, name) => (*id, event::PORT_NAME, 1, name.as_bytes()),
+        HostMessage::Resize(id, rows, cols) => {
+            let mut v = GuestMessage {
+                id: *id,
+                event: event::RESIZE,
+                value: 0,
+            }
+            .encode()
+            .to_vec();
+            v.extend_from_slice(&rows.to_le_bytes());
+            v.extend_from_slice(&cols.to_le_bytes());
+            return v;
+        }
+    };
+    let mut v = GuestMessage {
+        id,
+        event: ev,
+        value,
+    }
+    .encode()
+    .to_vec();
+    v.extend_from_slice(payload);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_every_host_message() {
+        let msgs = [
+            HostMessage::PortAdd(3),
+            HostMessage::PortRemove(30),
+            HostMessage::ConsolePort(0, true),
+            HostMessage::Resize(0, 25, 80),
+            HostMessage::PortOpen(7, false),
+            HostMessage::PortName(1, String::from("org.libguestfs.channel.0")),
+        ];
+        for m in msgs {
+            assert_eq!(decode(&encode_host(&m)), Ok(m.clone()), "{m:?}");
+        }
+    }
+
+    #[test]
+    fn wire_layout_is_little_endian_id_event_value() {
+        let b = GuestMessage {
+            id: BAD_ID,
+            event: event::DEVICE_READY,
+            value: 1,
+        }
+        .encode();
+        assert_eq!(b, [0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0]);
+        assert_eq!(
+            decode(&[2, 0, 0, 0, 6, 0, 1, 0]),
+            Ok(HostMessage::PortOpen(2, true))
+        );
+    }
+
+    #[test]
+    fn rejects_malformed_messages() {
+        assert_eq!(decode(&[1, 0, 0]), Err(ControlError::Truncated(3)));
+        assert_eq!(
+            decode(&[1, 0, 0, 0, 5, 0, 0, 0, 1]),
+            Err(ControlError::Truncated(9))
+        );
+        assert_eq!(
+            decode(&[1, 0, 0, 0, 99, 0, 0, 0]),
+            Err(ControlError::UnknownEvent { id: 1, event: 99 })
+        );
+        assert_eq!(
+            decode(&[1, 0, 0, 0, 7, 0, 1, 0]),
+            Err(ControlError::BadName(1))
+        );
+        assert_eq!(
+            decode(&[1, 0, 0, 0, 7, 0, 1, 0, 0xff, 0xfe]),
+            Err(ControlError::BadName(1))
+        );
+        let mut long = GuestMessage {
+            id: 1,
+            event: event::PORT_NAME,
+            value: 1,
+        }
+        .encode()
+        .to_vec();
+        long.extend(core::iter::repeat_n(b'a', MAX_NAME_LEN + 1));
+        assert_eq!(decode(&long), Err(ControlError::BadName(1)));
+    }
+
+    #[test]
+    fn name_stops_at_nul() {
+        let mut b = GuestMessage {
+            id: 4,
+            event: event::PORT_NAME,
+            value: 1,
+        }
+        .encode()
+        .to_vec();
+        b.extend_from_slice(b"org.x\0junk");
+        assert_eq!(
+            decode(&b),
+            Ok(HostMessage::PortName(4, String::from("org.x")))
+        );
+    }
+}
