@@ -14,5 +14,6 @@ pub mod arch;
 pub mod cmdline;
 pub mod klog;
 pub mod memory;
+pub mod pci;
 pub mod selftest;
 pub mod virtio_console;

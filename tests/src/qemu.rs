@@ -99,6 +99,12 @@ impl QemuBoot {
         self
     }
 
+    /// Appends QEMU arguments (devices, chardevs).
+    pub fn args_extra<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.extra_args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
     /// Sets the guest RAM size.
     pub fn memory_mib(mut self, mib: u32) -> Self {
         self.memory_mib = mib;

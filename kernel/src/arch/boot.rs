@@ -6,7 +6,7 @@ use core::ops::Range;
 use bootloader::BootInfo;
 use spin::Once;
 
-use crate::arch::{clock, crash, heap, interrupts, io, power, selftests, serial};
+use crate::arch::{clock, crash, heap, interrupts, io, pci, power, selftests, serial};
 use crate::cmdline::{Cmdline, parse_level};
 use crate::klog::Logger;
 use crate::memory;
@@ -176,6 +176,9 @@ pub fn boot(start_info: u32) -> ! {
         Err(e) => log::warn!("clock: {e}; timestamps will read 0"),
     }
 
+    if cmdline.has("lspci") {
+        pci::list();
+    }
     if cmdline.has("selftest") {
         let only = cmdline.get("selftest");
         let summary = selftests::run(only);

@@ -28,6 +28,12 @@ pub fn outl(port: u16, value: u32) {
     unsafe { Port::<u32>::new(port).write(value) }
 }
 
+/// Reads a doubleword from an I/O port.
+pub fn inl(port: u16) -> u32 {
+    // SAFETY: as for `inb`.
+    unsafe { Port::<u32>::new(port).read() }
+}
+
 /// Physical memory as the boot page tables map it: identity, low 4 GiB only.
 pub struct IdentityMemory;
 

@@ -8,6 +8,7 @@ pub mod crash;
 pub mod heap;
 pub mod interrupts;
 pub mod io;
+pub mod pci;
 pub mod power;
 pub mod selftests;
 pub mod serial;

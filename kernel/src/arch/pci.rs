@@ -1,0 +1,72 @@
+//! PCI configuration access through the legacy ports 0xCF8/0xCFC (every PC machine has them;
+//! ECAM is not needed for the first 256 bytes, which hold everything virtio uses).
+
+use crate::arch::io::{inl, outl};
+use crate::pci::{Bdf, ConfigAccess, VirtioCapKind, enumerate};
+
+const CONFIG_ADDRESS: u16 = 0xcf8;
+const CONFIG_DATA: u16 = 0xcfc;
+
+/// Configuration mechanism #1.
+pub struct PortIoConfig;
+
+fn address(bdf: Bdf, offset: u8) -> u32 {
+    0x8000_0000
+        | u32::from(bdf.bus) << 16
+        | u32::from(bdf.device & 0x1f) << 11
+        | u32::from(bdf.function & 7) << 8
+        | u32::from(offset & 0xfc)
+}
+
+impl ConfigAccess for PortIoConfig {
+    fn read32(&self, bdf: Bdf, offset: u8) -> u32 {
+        outl(CONFIG_ADDRESS, address(bdf, offset));
+        inl(CONFIG_DATA)
+    }
+
+    fn write32(&self, bdf: Bdf, offset: u8, value: u32) {
+        outl(CONFIG_ADDRESS, address(bdf, offset));
+        outl(CONFIG_DATA, value);
+    }
+}
+
+/// Prints every PCI function and, for virtio devices, their virtio capabilities (`lspci`).
+pub fn list() {
+    let functions = enumerate(&PortIoConfig);
+    crate::kprint!("lspci: {} functions\n", functions.len());
+    for f in &functions {
+        let (class, sub, prog) = f.class;
+        crate::kprint!(
+            "lspci: {} {:04x}:{:04x} class {:02x}.{:02x}.{:02x}{}\n",
+            f.bdf,
+            f.vendor,
+            f.device,
+            class,
+            sub,
+            prog,
+            if f.is_virtio_console() {
+                " virtio-console"
+            } else {
+                ""
+            }
+        );
+        if f.vendor == crate::pci::VIRTIO_VENDOR {
+            for cap in f.virtio_caps(&PortIoConfig) {
+                let kind = match cap.kind {
+                    VirtioCapKind::Common => "common",
+                    VirtioCapKind::Notify(_) => "notify",
+                    VirtioCapKind::Isr => "isr",
+                    VirtioCapKind::Device => "device",
+                    VirtioCapKind::PciCfg => "pci-cfg",
+                    VirtioCapKind::Other(_) => "other",
+                };
+                crate::kprint!(
+                    "lspci:   virtio {kind} in BAR{} at {:#x}+{:#x}\n",
+                    cap.bar,
+                    cap.offset,
+                    cap.length
+                );
+            }
+        }
+    }
+}

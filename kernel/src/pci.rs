@@ -1,0 +1,376 @@
+//! PCI enumeration and the virtio-pci capabilities, over any configuration-space accessor.
+//!
+//! The bus is walked from bus 0 through PCI-PCI bridges (not all 256 buses: every config
+//! access is a VM exit, tens of microseconds under nested KVM). Capability lists are followed
+//! with a bound, so a looping or hostile list cannot hang the kernel.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+/// Bus, device, function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Bdf {
+    /// Bus number.
+    pub bus: u8,
+    /// Device number (0..32).
+    pub device: u8,
+    /// Function number (0..8).
+    pub function: u8,
+}
+
+impl fmt::Display for Bdf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:02x}:{:02x}.{}", self.bus, self.device, self.function)
+    }
+}
+
+/// Reads and writes PCI configuration space (dword-aligned offsets).
+pub trait ConfigAccess {
+    /// Reads the dword at `offset` (a multiple of 4) of `bdf`'s configuration space.
+    fn read32(&self, bdf: Bdf, offset: u8) -> u32;
+    /// Writes the dword at `offset`.
+    fn write32(&self, bdf: Bdf, offset: u8, value: u32);
+}
+
+/// The virtio vendor id.
+pub const VIRTIO_VENDOR: u16 = 0x1af4;
+/// Modern virtio-console (0x1040 + device type 3).
+pub const VIRTIO_CONSOLE_MODERN: u16 = 0x1043;
+/// Transitional virtio-console.
+pub const VIRTIO_CONSOLE_TRANSITIONAL: u16 = 0x1003;
+/// Capability id of vendor-specific capabilities (virtio uses them).
+pub const CAP_VENDOR: u8 = 0x09;
+/// Capability id of MSI-X.
+pub const CAP_MSIX: u8 = 0x11;
+const MAX_CAPS: usize = 48;
+
+/// The kind of a virtio-pci capability (`cfg_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VirtioCapKind {
+    /// Common configuration.
+    Common,
+    /// Queue notifications (with its offset multiplier).
+    Notify(u32),
+    /// ISR status.
+    Isr,
+    /// Device-specific configuration.
+    Device,
+    /// The PCI configuration access window.
+    PciCfg,
+    /// Shared memory and anything newer.
+    Other(u8),
+}
+
+/// A virtio-pci capability: where in which BAR a structure lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VirtioCap {
+    /// What the structure is.
+    pub kind: VirtioCapKind,
+    /// The BAR index.
+    pub bar: u8,
+    /// Offset inside the BAR.
+    pub offset: u32,
+    /// Length of the structure.
+    pub length: u32,
+}
+
+/// One function found on the bus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PciFunction {
+    /// Where it is.
+    pub bdf: Bdf,
+    /// Vendor id.
+    pub vendor: u16,
+    /// Device id.
+    pub device: u16,
+    /// Class, subclass, programming interface.
+    pub class: (u8, u8, u8),
+    /// Header type without the multi-function bit.
+    pub header_type: u8,
+    /// Raw BAR registers (type 0 headers have 6, bridges 2).
+    pub bars: [u32; 6],
+    /// (capability id, offset) in list order.
+    pub capabilities: Vec<(u8, u8)>,
+    /// Interrupt pin (0 none, 1 INTA ...) and line.
+    pub interrupt: (u8, u8),
+}
+
+impl PciFunction {
+    /// True for virtio-console (modern or transitional).
+    pub fn is_virtio_console(&self) -> bool {
+        self.vendor == VIRTIO_VENDOR
+            && matches!(
+                self.device,
+                VIRTIO_CONSOLE_MODERN | VIRTIO_CONSOLE_TRANSITIONAL
+            )
+    }
+
+    /// The virtio-pci capabilities, read from the vendor capabilities.
+    pub fn virtio_caps(&self, cfg: &dyn ConfigAccess) -> Vec<VirtioCap> {
+        let dword = |off: u8| cfg.read32(self.bdf, off & !3);
+        self.capabilities
+            .iter()
+            .filter(|(id, _)| *id == CAP_VENDOR)
+            .filter_map(|&(_, at)| {
+                // cap_vndr, cap_next, cap_len, cfg_type | bar, id, padding | offset | length
+                let head = dword(at);
+                let cap_len = (head >> 16) as u8;
+                if cap_len < 16 || at > 0xff - 16 {
+                    return None;
+                }
+                let cfg_type = (head >> 24) as u8;
+                let bar = dword(at + 4) as u8;
+                let offset = dword(at + 8);
+                let length = dword(at + 12);
+                let kind = match cfg_type {
+                    1 => VirtioCapKind::Common,
+                    2 if cap_len >= 20 && at <= 0xff - 20 => VirtioCapKind::Notify(dword(at + 16)),
+                    2 => return None,
+                    3 => VirtioCapKind::Isr,
+                    4 => VirtioCapKind::Device,
+                    5 => VirtioCapKind::PciCfg,
+                    other => VirtioCapKind::Other(other),
+                };
+                (bar < 6).then_some(VirtioCap {
+                    kind,
+                    bar,
+                    offset,
+                    length,
+                })
+            })
+            .collect()
+    }
+}
+
+fn read_function(cfg: &dyn ConfigAccess, bdf: Bdf) -> Option<PciFunction> {
+    let id = cfg.read32(bdf, 0);
+    let vendor = id as u16;
+    if vendor == 0xffff || vendor == 0 {
+        return None;
+    }
+    let class = cfg.read32(bdf, 8);
+    let header_type = (cfg.read32(bdf, 0x0c) >> 16) as u8 & 0x7f;
+    let nbars = match header_type {
+        0 => 6,
+        1 => 2,
+        _ => 0,
+    };
+    let mut bars = [0u32; 6];
+    for (i, bar) in bars.iter_mut().enumerate().take(nbars) {
+        *bar = cfg.read32(bdf, 0x10 + 4 * i as u8);
+    }
+    let status = (cfg.read32(bdf, 4) >> 16) as u16;
+    let mut capabilities = Vec::new();
+    if status & (1 << 4) != 0 {
+        let mut at = cfg.read32(bdf, 0x34) as u8 & !3;
+        while at >= 0x40 && capabilities.len() < MAX_CAPS {
+            let head = cfg.read32(bdf, at);
+            if capabilities.iter().any(|&(_, seen)| seen == at) {
+                break; // a loop
+            }
+            capabilities.push((head as u8, at));
+            at = (head >> 8) as u8 & !3;
+        }
+    }
+    let irq = cfg.read32(bdf, 0x3c);
+    Some(PciFunction {
+        bdf,
+        vendor,
+        device: (id >> 16) as u16,
+        class: ((class >> 24) as u8, (class >> 16) as u8, (class >> 8) as u8),
+        header_type,
+        bars,
+        capabilities,
+        interrupt: ((irq >> 8) as u8, irq as u8),
+    })
+}
+
+/// Every function reachable from bus 0, in bus order.
+pub fn enumerate(cfg: &dyn ConfigAccess) -> Vec<PciFunction> {
+    let mut found = Vec::new();
+    let mut buses = alloc::vec![0u8];
+    let mut scanned = [false; 256];
+    while let Some(bus) = buses.pop() {
+        if core::mem::replace(&mut scanned[usize::from(bus)], true) {
+            continue;
+        }
+        for device in 0..32 {
+            let f0 = Bdf {
+                bus,
+                device,
+                function: 0,
+            };
+            let Some(first) = read_function(cfg, f0) else {
+                continue;
+            };
+            let multi = (cfg.read32(f0, 0x0c) >> 16) & 0x80 != 0;
+            let functions = if multi { 8 } else { 1 };
+            let mut add = |f: PciFunction| {
+                if f.header_type == 1 {
+                    // Secondary bus number of a PCI-PCI bridge.
+                    buses.push((cfg.read32(f.bdf, 0x18) >> 8) as u8);
+                }
+                found.push(f);
+            };
+            add(first);
+            for function in 1..functions {
+                if let Some(f) = read_function(
+                    cfg,
+                    Bdf {
+                        bus,
+                        device,
+                        function,
+                    },
+                ) {
+                    add(f);
+                }
+            }
+        }
+    }
+    found.sort_by_key(|f| f.bdf);
+    found
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    /// A fake configuration space: absent functions read as all ones.
+    #[derive(Default)]
+    struct Fake(HashMap<(Bdf, u8), u32>);
+
+    impl ConfigAccess for Fake {
+        fn read32(&self, bdf: Bdf, offset: u8) -> u32 {
+            let present = self.0.contains_key(&(bdf, 0));
+            self.0
+                .get(&(bdf, offset))
+                .copied()
+                .unwrap_or(if present { 0 } else { u32::MAX })
+        }
+        fn write32(&self, _: Bdf, _: u8, _: u32) {}
+    }
+
+    fn bdf(bus: u8, device: u8, function: u8) -> Bdf {
+        Bdf {
+            bus,
+            device,
+            function,
+        }
+    }
+
+    /// A modern virtio-console as QEMU builds it: MSI-X at 0x98, then the common (0x84),
+    /// ISR (0x70), device (0x60) and notify (0x40) capabilities, all in BAR 4.
+    fn virtio_console(f: &mut Fake, at: Bdf) {
+        let m = &mut f.0;
+        m.insert((at, 0), 0x1043_1af4);
+        m.insert((at, 4), 1 << 20); // status: capability list present
+        m.insert((at, 8), 0x0780_0001);
+        m.insert((at, 0x10), 0xfebf_1000);
+        m.insert((at, 0x20), 0xfe00_000c);
+        m.insert((at, 0x34), 0x98);
+        m.insert((at, 0x3c), 0x0000_010b);
+        m.insert((at, 0x98), 0x0003_8411); // MSI-X, next 0x84
+        // (offset, next, cfg_type, cap_len, offset in BAR)
+        let caps = [
+            (0x84u8, 0x70u8, 1u32, 16u32, 0u32),
+            (0x70, 0x60, 3, 16, 0x1000),
+            (0x60, 0x40, 4, 16, 0x2000),
+            (0x40, 0, 2, 20, 0x3000),
+        ];
+        for (cap, next, ty, len, off) in caps {
+            m.insert(
+                (at, cap),
+                ty << 24 | len << 16 | u32::from(next) << 8 | 0x09,
+            );
+            m.insert((at, cap + 4), 4);
+            m.insert((at, cap + 8), off);
+            m.insert((at, cap + 12), 0x1000);
+        }
+        m.insert((at, 0x40 + 16), 4); // notify_off_multiplier
+    }
+
+    #[test]
+    fn finds_devices_behind_bridges_and_functions() {
+        let mut f = Fake::default();
+        f.0.insert((bdf(0, 0, 0), 0), 0x1237_8086);
+        // Multi-function device 1 with function 3 present.
+        f.0.insert((bdf(0, 1, 0), 0), 0x7000_8086);
+        f.0.insert((bdf(0, 1, 0), 0x0c), 0x0080_0000);
+        f.0.insert((bdf(0, 1, 3), 0), 0x7113_8086);
+        // A bridge at 00:1e.0 to bus 5, with the console behind it.
+        f.0.insert((bdf(0, 0x1e, 0), 0), 0x244e_8086);
+        f.0.insert((bdf(0, 0x1e, 0), 0x0c), 0x0001_0000);
+        f.0.insert((bdf(0, 0x1e, 0), 0x18), 0x0005_0500);
+        virtio_console(&mut f, bdf(5, 2, 0));
+        let found = enumerate(&f);
+        let at: Vec<Bdf> = found.iter().map(|d| d.bdf).collect();
+        assert_eq!(
+            at,
+            vec![
+                bdf(0, 0, 0),
+                bdf(0, 1, 0),
+                bdf(0, 1, 3),
+                bdf(0, 0x1e, 0),
+                bdf(5, 2, 0)
+            ]
+        );
+        let console = found.iter().find(|d| d.is_virtio_console()).unwrap();
+        assert_eq!(console.class, (7, 0x80, 0));
+        assert_eq!(console.interrupt, (1, 0x0b));
+        assert_eq!(console.bars[4], 0xfe00_000c);
+    }
+
+    #[test]
+    fn reads_the_virtio_capabilities() {
+        let mut f = Fake::default();
+        virtio_console(&mut f, bdf(0, 3, 0));
+        let dev = enumerate(&f).pop().unwrap();
+        assert_eq!(
+            dev.capabilities.iter().map(|c| c.0).collect::<Vec<_>>(),
+            vec![0x11, 9, 9, 9, 9]
+        );
+        let caps = dev.virtio_caps(&f);
+        let kinds: Vec<_> = caps.iter().map(|c| c.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                VirtioCapKind::Common,
+                VirtioCapKind::Isr,
+                VirtioCapKind::Device,
+                VirtioCapKind::Notify(4)
+            ]
+        );
+        assert!(caps.iter().all(|c| c.bar == 4));
+        assert!(caps.contains(&VirtioCap {
+            kind: VirtioCapKind::Notify(4),
+            bar: 4,
+            offset: 0x3000,
+            length: 0x1000
+        }));
+        assert!(caps.contains(&VirtioCap {
+            kind: VirtioCapKind::Common,
+            bar: 4,
+            offset: 0,
+            length: 0x1000
+        }));
+    }
+
+    #[test]
+    fn looping_capability_list_and_absent_bus_terminate() {
+        let mut f = Fake::default();
+        let at = bdf(0, 4, 0);
+        f.0.insert((at, 0), 0x1043_1af4);
+        f.0.insert((at, 4), 1 << 20);
+        f.0.insert((at, 0x34), 0x40);
+        f.0.insert((at, 0x40), 0x0000_5009);
+        f.0.insert((at, 0x50), 0x0000_4009); // points back to 0x40
+        let dev = enumerate(&f).pop().unwrap();
+        assert_eq!(dev.capabilities, vec![(9, 0x40), (9, 0x50)]);
+        assert!(
+            dev.virtio_caps(&f).is_empty(),
+            "truncated capabilities are refused"
+        );
+        assert!(enumerate(&Fake::default()).is_empty());
+    }
+}
