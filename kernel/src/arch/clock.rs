@@ -121,9 +121,9 @@ fn kvmclock_hz() -> Option<u64> {
     let mut pv = PvClock::default();
     let addr = &raw mut pv;
     let mut msr = Msr::new(MSR_KVM_SYSTEM_TIME_NEW);
-    // SAFETY: the stack is identity-mapped, so `addr` is the structure's physical address; KVM
-    // fills it in before the guest resumes. The MSR is switched off again below, before `pv`
-    // goes out of scope, so the host never writes to this stack memory afterwards.
+    // The MSR is switched off again below, before `pv` goes out of scope, so the host never
+    // writes to this stack memory afterwards.
+    // SAFETY: the stack is identity-mapped, so `addr` is `pv`'s physical address.
     unsafe { msr.write(addr as u64 | 1) };
     // SAFETY: `addr` points at `pv`, live and aligned; volatile because the host writes it.
     let (version, mul, shift) = unsafe {
