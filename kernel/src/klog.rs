@@ -1,6 +1,6 @@
 //! The kernel's `log` backend: timestamped lines to a byte sink (COM1 in the guest).
 
-use core::fmt::{self, Write};
+use core::fmt;
 
 /// Where log lines go and where their timestamps come from.
 pub struct Logger {
@@ -30,37 +30,6 @@ impl log::Log for Logger {
     }
 
     fn flush(&self) {}
-}
-
-/// A `fmt::Write` that fills a fixed buffer and drops what does not fit.
-pub struct FixedBuf<const N: usize> {
-    buf: [u8; N],
-    len: usize,
-}
-
-impl<const N: usize> Default for FixedBuf<N> {
-    fn default() -> Self {
-        Self {
-            buf: [0; N],
-            len: 0,
-        }
-    }
-}
-
-impl<const N: usize> FixedBuf<N> {
-    /// The bytes written so far.
-    pub fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl<const N: usize> Write for FixedBuf<N> {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let n = s.len().min(N - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
-    }
 }
 
 #[cfg(test)]
@@ -96,12 +65,5 @@ mod tests {
             *OUT.lock().unwrap(),
             "[    1.234567] WARN  kernel::boot: hello 7\n"
         );
-    }
-
-    #[test]
-    fn fixed_buf_truncates() {
-        let mut b = FixedBuf::<4>::default();
-        write!(b, "abcdef").unwrap();
-        assert_eq!(b.as_bytes(), b"abcd");
     }
 }

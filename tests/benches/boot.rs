@@ -55,12 +55,9 @@ fn main() {
                 .timeout(Duration::from_secs(60))
                 .run()
                 .expect("QEMU runs");
-            assert_eq!(
-                o.status,
-                Some(0),
-                "{}",
-                o.failure("boot did not power off cleanly")
-            );
+            if let Err(f) = o.expect_powered_off() {
+                panic!("{f}");
+            }
             ready[i].push(o.ready_us().expect("ready line") as f64);
             wall[i].push(o.elapsed.as_secs_f64() * 1000.0);
         }

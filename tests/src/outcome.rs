@@ -77,6 +77,22 @@ impl Outcome {
         }
     }
 
+    /// Passes only a clean power-off: exit status 0 before the deadline.
+    pub fn expect_powered_off(&self) -> Result<(), BootFailure> {
+        match (self.timed_out, self.status) {
+            (false, Some(0)) => Ok(()),
+            _ => Err(self.failure(format!(
+                "expected a clean power-off (status 0), got status {:?}{}",
+                self.status,
+                if self.timed_out {
+                    " after the timeout"
+                } else {
+                    ""
+                }
+            ))),
+        }
+    }
+
     /// Microseconds from PVH entry to ready, from the kernel's `ready in N us` log line.
     pub fn ready_us(&self) -> Option<u64> {
         let at = self.serial.find("ready in ")? + "ready in ".len();
@@ -123,6 +139,16 @@ mod tests {
         let mut hung = outcome(None, ok);
         hung.timed_out = true;
         assert!(hung.expect_selftest_passed().is_err());
+    }
+
+    #[test]
+    fn power_off_needs_status_zero_in_time() {
+        assert!(outcome(Some(0), "").expect_powered_off().is_ok());
+        assert!(outcome(Some(33), "").expect_powered_off().is_err());
+        assert!(outcome(None, "").expect_powered_off().is_err());
+        let mut late = outcome(Some(0), "");
+        late.timed_out = true;
+        assert!(late.expect_powered_off().is_err());
     }
 
     #[test]

@@ -100,7 +100,7 @@ impl QemuBoot {
     }
 
     /// Appends QEMU arguments (devices, chardevs).
-    pub fn args_extra<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+    pub fn with_args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
         self.extra_args.extend(args.into_iter().map(Into::into));
         self
     }

@@ -6,15 +6,12 @@ use vmchannel_tests::qemu::{Accel, Machine, QemuBoot};
 
 fn lspci(machine: Machine, device: &str) -> String {
     let o = QemuBoot::new(kernel_image(), machine, Accel::Tcg, "lspci")
-        .args_extra(["-device", device])
+        .with_args(["-device", device])
         .run()
         .expect("QEMU runs");
-    assert_eq!(
-        o.status,
-        Some(0),
-        "{}",
-        o.failure("lspci boot did not power off cleanly")
-    );
+    if let Err(f) = o.expect_powered_off() {
+        panic!("{f}");
+    }
     o.serial
 }
 
@@ -55,6 +52,8 @@ fn machine_without_pci_lists_nothing() {
             "{}",
             o.failure("microvm has no PCI bus")
         );
-        assert_eq!(o.status, Some(0));
+        if let Err(f) = o.expect_powered_off() {
+            panic!("{f}");
+        }
     }
 }

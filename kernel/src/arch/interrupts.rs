@@ -194,7 +194,7 @@ pub struct Caught {
 }
 
 /// Arms recovery for one exception `vector`. The trigger must store its resume address into
-/// `VMCH_RESUME_RIP` before faulting (see `selftests::trigger!`). Returns what was caught by
+/// `VMCH_RESUME_RIP` before faulting (see the `fault!` macro in `selftests`). Returns what was caught by
 /// the time `trigger` returned, or `None` if the exception never happened.
 pub fn expect(vector: u8, trigger: impl FnOnce()) -> Option<Caught> {
     CAUGHT.store(0, Ordering::SeqCst);
