@@ -9,6 +9,7 @@
 extern crate alloc;
 
 pub mod acpi;
+pub mod agents;
 #[cfg(bare)]
 pub mod arch;
 pub mod cmdline;

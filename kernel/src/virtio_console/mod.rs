@@ -1,11 +1,12 @@
-//! The guest side of virtio-console with MULTIPORT, independent of the transport.
+//! The guest side of virtio-console with MULTIPORT.
 //!
 //! - [`control`]: the control-queue wire format (`{le32 id, le16 event, le16 value}` + payload);
-//! - [`ports`]: the multiport state machine and the port API with the Linux guest semantics.
+//! - [`ports`]: the multiport state machine and the port API with the Linux guest semantics;
+//! - [`device`]: the virtqueues wired to that state machine, over any virtio-drivers transport.
 //!
-//! The virtio-pci plumbing (queues, interrupts) feeds received control messages and data in
-//! and drains the outgoing control messages and data; everything here is plain state and runs
-//! in host tests against a fake device.
+//! Nothing here touches hardware directly: the platform code hands [`device::ConsoleDevice`] a
+//! transport (virtio-pci in the guest, an in-process device model in host tests).
 
 pub mod control;
+pub mod device;
 pub mod ports;

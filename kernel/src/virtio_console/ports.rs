@@ -326,6 +326,20 @@ impl Multiport {
         port.tx.drain(..n).collect()
     }
 
+    /// Appends kernel log text to every console port whose host is connected. The log never
+    /// blocks: what does not fit in a port's transmit buffer is dropped.
+    pub fn console_write(&mut self, data: &[u8]) {
+        let capacity = self.tx_capacity;
+        for port in self
+            .ports
+            .values_mut()
+            .filter(|p| p.console && p.host_connected)
+        {
+            let n = data.len().min(capacity.saturating_sub(port.tx.len()));
+            port.tx.extend(&data[..n]);
+        }
+    }
+
     /// Ports with bytes waiting for the transmit queue.
     pub fn tx_ready(&self) -> impl Iterator<Item = u32> + '_ {
         self.ports
@@ -390,9 +404,11 @@ impl Multiport {
             };
         }
         let n = buf.len().min(port.rx.len());
-        for (dst, src) in buf.iter_mut().zip(port.rx.drain(..n)) {
-            *dst = src;
-        }
+        let (a, b) = port.rx.as_slices();
+        let first = n.min(a.len());
+        buf[..first].copy_from_slice(&a[..first]);
+        buf[first..n].copy_from_slice(&b[..n - first]);
+        port.rx.drain(..n);
         Ok(n)
     }
 
@@ -624,6 +640,27 @@ mod tests {
         assert_eq!(f.mp.deliver(0, b"keys"), 4);
         f.host(HostMessage::Resize(0, 24, 80)).unwrap();
         assert!(f.events().contains(&PortEvent::Resized(0, 24, 80)));
+    }
+
+    #[test]
+    fn kernel_log_goes_to_connected_console_ports_only() {
+        let mut f = Fake::started(3);
+        f.plug(0, "console");
+        f.host(HostMessage::ConsolePort(0, true)).unwrap();
+        f.sent();
+        f.plug(1, "a");
+        let h = f.mp.open(1).unwrap();
+        f.mp.console_write(b"lost: host away\n");
+        assert!(f.mp.take_tx(0, 100).is_empty());
+        f.host(HostMessage::PortOpen(0, true)).unwrap();
+        f.host(HostMessage::PortOpen(1, true)).unwrap();
+        f.mp.console_write(b"log line\n");
+        assert_eq!(f.mp.take_tx(0, 100), b"log line\n");
+        assert!(f.mp.take_tx(1, 100).is_empty());
+        // The log never blocks: beyond the buffer it is cut, and port writes are unaffected.
+        f.mp.console_write(&vec![b'x'; DEFAULT_TX_CAPACITY + 5]);
+        assert_eq!(f.mp.take_tx(0, usize::MAX).len(), DEFAULT_TX_CAPACITY);
+        assert_eq!(f.mp.write(h, b"hi"), Ok(2));
     }
 
     #[test]
