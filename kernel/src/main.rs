@@ -17,6 +17,7 @@ mod guest {
     #[panic_handler]
     fn panic(info: &PanicInfo<'_>) -> ! {
         kernel::arch::serial::emergency_write(format_args!("\nKERNEL PANIC: {info}\n"));
+        kernel::arch::virtio::emergency_write(format_args!("\nKERNEL PANIC: {info}\n"));
         kernel::arch::power::exit(false)
     }
 }

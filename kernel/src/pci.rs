@@ -6,6 +6,7 @@
 
 use alloc::vec::Vec;
 use core::fmt;
+use core::ops::Range;
 
 /// Bus, device, function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -231,6 +232,140 @@ pub fn enumerate(cfg: &dyn ConfigAccess) -> Vec<PciFunction> {
     found
 }
 
+/// Command register bits: memory space decoding and bus mastering.
+pub const COMMAND_MEMORY: u32 = 1 << 1;
+/// Bus-master enable (the device may DMA).
+pub const COMMAND_BUS_MASTER: u32 = 1 << 2;
+
+/// A memory BAR of a type-0 function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemBar {
+    /// BAR index (0..6); a 64-bit BAR also uses `index + 1`.
+    pub index: u8,
+    /// Base address (0 when unassigned).
+    pub address: u64,
+    /// Size in bytes (a power of two).
+    pub size: u64,
+    /// True for a 64-bit BAR.
+    pub is64: bool,
+}
+
+impl MemBar {
+    /// The address range it decodes.
+    pub fn range(&self) -> Range<u64> {
+        self.address..self.address.saturating_add(self.size)
+    }
+}
+
+/// What can go wrong assigning BARs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PciError {
+    /// No room left in the window.
+    #[error("{bdf}: no room for BAR{index} ({size:#x} bytes) in {window_start:#x}..{window_end:#x}")]
+    NoSpace {
+        /// The function.
+        bdf: Bdf,
+        /// BAR index.
+        index: u8,
+        /// Its size.
+        size: u64,
+        /// Window start.
+        window_start: u64,
+        /// Window end.
+        window_end: u64,
+    },
+}
+
+/// Sizes the memory BARs of a type-0 function by the standard all-ones probe. Memory decoding
+/// is switched off while probing and restored after, so the device never decodes a bogus
+/// address.
+pub fn memory_bars(cfg: &dyn ConfigAccess, bdf: Bdf) -> Vec<MemBar> {
+    let command = cfg.read32(bdf, 4);
+    cfg.write32(bdf, 4, command & 0xffff & !(COMMAND_MEMORY | 1));
+    let mut bars = Vec::new();
+    let mut index = 0u8;
+    while index < 6 {
+        let off = 0x10 + 4 * index;
+        let low = cfg.read32(bdf, off);
+        if low & 1 != 0 {
+            index += 1; // I/O BAR: virtio does not need it
+            continue;
+        }
+        let is64 = (low >> 1) & 3 == 2 && index < 5;
+        cfg.write32(bdf, off, u32::MAX);
+        let mask_low = cfg.read32(bdf, off) & !0xf;
+        cfg.write32(bdf, off, low);
+        let (address, mask) = if is64 {
+            let high = cfg.read32(bdf, off + 4);
+            cfg.write32(bdf, off + 4, u32::MAX);
+            let mask_high = cfg.read32(bdf, off + 4);
+            cfg.write32(bdf, off + 4, high);
+            (
+                u64::from(high) << 32 | u64::from(low & !0xf),
+                u64::from(mask_high) << 32 | u64::from(mask_low),
+            )
+        } else {
+            (u64::from(low & !0xf), 0xffff_ffff_0000_0000 | u64::from(mask_low))
+        };
+        if mask_low != 0 || (is64 && mask >> 32 != 0) {
+            let size = (!mask).wrapping_add(1);
+            if size.is_power_of_two() {
+                bars.push(MemBar {
+                    index,
+                    address,
+                    size,
+                    is64,
+                });
+            }
+        }
+        index += if is64 { 2 } else { 1 };
+    }
+    cfg.write32(bdf, 4, command & 0xffff);
+    bars
+}
+
+/// Gives each unassigned memory BAR of `bdf` the lowest address in `window` that is aligned
+/// to its size and clear of `used` (which grows with what is assigned), then enables memory
+/// decoding and bus mastering. Firmware (SeaBIOS) assigns BARs on QEMU's pc and q35; a
+/// minimal VMM may not.
+pub fn assign_and_enable(
+    cfg: &dyn ConfigAccess,
+    bdf: Bdf,
+    window: Range<u64>,
+    used: &mut Vec<Range<u64>>,
+) -> Result<Vec<MemBar>, PciError> {
+    let mut bars = memory_bars(cfg, bdf);
+    for bar in bars.iter_mut().filter(|b| b.address == 0) {
+        let mut at = window.start.next_multiple_of(bar.size);
+        loop {
+            let end = at.saturating_add(bar.size);
+            if end > window.end || (!bar.is64 && end > 1 << 32) {
+                return Err(PciError::NoSpace {
+                    bdf,
+                    index: bar.index,
+                    size: bar.size,
+                    window_start: window.start,
+                    window_end: window.end,
+                });
+            }
+            match used.iter().find(|r| r.start < end && at < r.end) {
+                Some(r) => at = r.end.next_multiple_of(bar.size),
+                None => break,
+            }
+        }
+        bar.address = at;
+        let off = 0x10 + 4 * bar.index;
+        cfg.write32(bdf, off, at as u32);
+        if bar.is64 {
+            cfg.write32(bdf, off + 4, (at >> 32) as u32);
+        }
+        used.push(bar.range());
+    }
+    let command = cfg.read32(bdf, 4) & 0xffff;
+    cfg.write32(bdf, 4, command | COMMAND_MEMORY | COMMAND_BUS_MASTER);
+    Ok(bars)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,5 +507,88 @@ mod tests {
             "truncated capabilities are refused"
         );
         assert!(enumerate(&Fake::default()).is_empty());
+    }
+
+    /// A function with real BAR sizing: BAR0 32-bit 4 KiB, BAR2 I/O, BAR4 64-bit 16 KiB.
+    struct Sizing {
+        regs: core::cell::RefCell<HashMap<u8, u32>>,
+    }
+
+    impl Sizing {
+        fn new(bar0: u32, bar4: u32) -> Self {
+            let mut m = HashMap::new();
+            m.insert(0u8, 0x1043_1af4u32);
+            m.insert(4, 0x0010_0000);
+            m.insert(0x10, bar0);
+            m.insert(0x18, 0xc001);
+            m.insert(0x20, bar4 | 0x4);
+            m.insert(0x24, 0);
+            Self {
+                regs: core::cell::RefCell::new(m),
+            }
+        }
+    }
+
+    impl ConfigAccess for Sizing {
+        fn read32(&self, _: Bdf, offset: u8) -> u32 {
+            self.regs.borrow().get(&offset).copied().unwrap_or(0)
+        }
+        fn write32(&self, _: Bdf, offset: u8, value: u32) {
+            let value = match offset {
+                0x10 => value & !0xfff,
+                0x18 => (value & !0x1f) | 1,
+                0x20 => (value & !0x3fff) | 4,
+                0x14 | 0x1c => 0,
+                _ => value,
+            };
+            self.regs.borrow_mut().insert(offset, value);
+        }
+    }
+
+    #[test]
+    fn sizes_bars_and_keeps_firmware_addresses() {
+        let cfg = Sizing::new(0xfebf_1000, 0xfe00_0000);
+        let bars = memory_bars(&cfg, bdf(0, 3, 0));
+        assert_eq!(
+            bars,
+            vec![
+                MemBar {
+                    index: 0,
+                    address: 0xfebf_1000,
+                    size: 0x1000,
+                    is64: false
+                },
+                MemBar {
+                    index: 4,
+                    address: 0xfe00_0000,
+                    size: 0x4000,
+                    is64: true
+                }
+            ]
+        );
+        let mut used = Vec::new();
+        let again = assign_and_enable(&cfg, bdf(0, 3, 0), 0xc000_0000..0xfec0_0000, &mut used);
+        assert_eq!(again.unwrap(), bars, "assigned BARs are left alone");
+        assert!(used.is_empty());
+        assert_eq!(
+            cfg.read32(bdf(0, 3, 0), 4) & 6,
+            COMMAND_MEMORY | COMMAND_BUS_MASTER
+        );
+    }
+
+    #[test]
+    fn assigns_unassigned_bars_aligned_and_clear_of_others() {
+        let cfg = Sizing::new(0, 0);
+        let mut used = vec![0xc000_0000..0xc000_2000];
+        let bars = assign_and_enable(&cfg, bdf(0, 3, 0), 0xc000_0000..0xd000_0000, &mut used)
+            .unwrap();
+        assert_eq!(bars[0].address, 0xc000_2000);
+        assert_eq!(bars[1].address, 0xc000_4000);
+        assert_eq!(cfg.read32(bdf(0, 3, 0), 0x10), 0xc000_2000);
+        assert_eq!(cfg.read32(bdf(0, 3, 0), 0x20), 0xc000_4004);
+        assert_eq!(used.len(), 3);
+        let full = Sizing::new(0, 0);
+        let err = assign_and_enable(&full, bdf(0, 3, 0), 0xc000_0000..0xc000_1800, &mut Vec::new());
+        assert!(matches!(err, Err(PciError::NoSpace { index: 4, .. })));
     }
 }

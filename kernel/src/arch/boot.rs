@@ -1,12 +1,15 @@
 //! The boot sequence, from the bootloader's call to a ready kernel.
 
 use alloc::string::String;
+use alloc::vec::Vec;
 use core::ops::Range;
 
 use bootloader::BootInfo;
 use spin::Once;
 
-use crate::arch::{clock, crash, heap, interrupts, io, pci, power, selftests, serial};
+use crate::arch::{
+    clock, crash, heap, interrupts, io, pci, power, selftests, serial, serve, virtio,
+};
 use crate::cmdline::{Cmdline, parse_level};
 use crate::klog::Logger;
 use crate::memory;
@@ -37,6 +40,9 @@ pub struct BootFacts {
 }
 
 static FACTS: Once<BootFacts> = Once::new();
+
+/// Where the kernel puts BARs firmware left unassigned: below the IOAPIC, above 3 GiB.
+const PCI_HOLE: Range<u64> = 0xc000_0000..0xfec0_0000;
 
 /// The facts recorded at boot.
 pub fn facts() -> &'static BootFacts {
@@ -187,6 +193,17 @@ pub fn boot(start_info: u32) -> ! {
     if let Some(mode) = cmdline.get("crash") {
         crash::crash(mode);
     }
-    log::info!("nothing to serve: powering off");
-    power::power_off()
+    // Unassigned BARs go in the PCI hole, clear of everything in the memory map.
+    let reserved: Vec<Range<u64>> = info
+        .memory_regions()
+        .map(|r| r.start..r.start.saturating_add(r.len))
+        .collect();
+    match virtio::open_console(PCI_HOLE, reserved) {
+        Ok(console) => serve::run(console),
+        Err(virtio::OpenError::NoDevice) => {
+            log::info!("no virtio-console: nothing to serve, powering off");
+            power::power_off()
+        }
+        Err(e) => fatal(format_args!("virtio-console: {e}")),
+    }
 }

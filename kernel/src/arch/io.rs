@@ -83,3 +83,59 @@ pub fn write_register(w: &RegisterWrite) {
         ),
     }
 }
+
+/// A memory-mapped register block in the identity map (BARs, the local APIC).
+#[derive(Debug, Clone, Copy)]
+pub struct Mmio {
+    base: u64,
+    len: u64,
+}
+
+impl Mmio {
+    /// The block at `base` (physical = virtual), `len` bytes; `None` if it leaves the
+    /// identity map or starts at 0.
+    pub fn new(base: u64, len: u64) -> Option<Self> {
+        let end = base.checked_add(len)?;
+        (base != 0 && end <= IDENTITY_LIMIT).then_some(Self { base, len })
+    }
+
+    /// Its physical base address.
+    pub fn base(&self) -> u64 {
+        self.base
+    }
+
+    fn at<T>(&self, offset: u64) -> *mut T {
+        let size = core::mem::size_of::<T>() as u64;
+        assert!(
+            offset % size == 0 && offset + size <= self.len,
+            "MMIO access at {offset:#x} outside a {:#x}-byte block",
+            self.len
+        );
+        (self.base + offset) as *mut T
+    }
+
+    /// Reads a 32-bit register.
+    pub fn read32(&self, offset: u64) -> u32 {
+        // SAFETY: `new` checked the block is inside the identity map; `at` keeps the access
+        // aligned and inside the block, which the caller took from a device's BAR or the APIC.
+        unsafe { self.at::<u32>(offset).read_volatile() }
+    }
+
+    /// Writes a 32-bit register.
+    pub fn write32(&self, offset: u64, value: u32) {
+        // SAFETY: as in `read32`.
+        unsafe { self.at::<u32>(offset).write_volatile(value) }
+    }
+
+    /// Reads a 16-bit register.
+    pub fn read16(&self, offset: u64) -> u16 {
+        // SAFETY: as in `read32`.
+        unsafe { self.at::<u16>(offset).read_volatile() }
+    }
+
+    /// Writes a 16-bit register.
+    pub fn write16(&self, offset: u64, value: u16) {
+        // SAFETY: as in `read32`.
+        unsafe { self.at::<u16>(offset).write_volatile(value) }
+    }
+}

@@ -2,6 +2,7 @@
 //!
 //! Unsafe code in the kernel is confined to this module tree.
 
+pub mod apic;
 pub mod boot;
 pub mod clock;
 pub mod crash;
@@ -12,6 +13,8 @@ pub mod pci;
 pub mod power;
 pub mod selftests;
 pub mod serial;
+pub mod serve;
+pub mod virtio;
 
 /// Prints to COM1 without a trailing newline.
 #[macro_export]

@@ -1,0 +1,41 @@
+//! The service loop: drives the console device and the agents, and halts when nothing moves.
+//!
+//! Everything runs on one CPU with interrupts off; the loop polls the device and the agents
+//! until neither makes progress, then `sti; hlt` atomically waits for the next MSI-X message
+//! (an interrupt that arrived while polling is pending and wakes the `hlt` at once). An idle
+//! guest therefore costs the host nothing.
+
+use alloc::vec::Vec;
+
+use super::virtio::{Console, VECTOR};
+use super::{apic, interrupts, serial};
+use crate::agents::{self, Supervisor};
+
+fn on_interrupt(_vector: u8) {
+    apic::eoi();
+}
+
+/// Serves the console's ports forever.
+pub fn run(mut console: Console) -> ! {
+    interrupts::set_handler(VECTOR, on_interrupt);
+    serial::start_mirror();
+    let mut supervisor = Supervisor::new(agents::builtin());
+    let mut log: Vec<u8> = Vec::new();
+    loop {
+        x86_64::instructions::interrupts::disable();
+        loop {
+            let mut progress = console.poll();
+            progress |= supervisor.poll(console.ports());
+            log.clear();
+            log.extend(serial::take_mirror());
+            if !log.is_empty() {
+                console.ports().console_write(&log);
+                progress = true;
+            }
+            if !progress {
+                break;
+            }
+        }
+        x86_64::instructions::interrupts::enable_and_hlt();
+    }
+}

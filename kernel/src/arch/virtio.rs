@@ -1,0 +1,255 @@
+//! virtio-pci glue: finds the virtio-console, gives it BARs if firmware did not, routes its
+//! queues to one MSI-X vector, and wraps it in virtio-drivers' modern PCI transport.
+
+use alloc::alloc::{alloc_zeroed, dealloc, handle_alloc_error};
+use alloc::vec::Vec;
+use core::alloc::Layout;
+use core::fmt;
+use core::ops::Range;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use virtio_drivers::transport::pci::bus::{ConfigurationAccess, DeviceFunction, PciRoot};
+use virtio_drivers::transport::pci::{PciTransport, VirtioPciError};
+use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
+
+use super::apic;
+use super::io::Mmio;
+use super::pci::PortIoConfig;
+use crate::pci::{
+    self, Bdf, CAP_MSIX, ConfigAccess, PciError, PciFunction, VirtioCapKind, enumerate,
+};
+use crate::virtio_console::device::{CONFIG_EMERG_WR, ConsoleDevice, DeviceError, Features};
+
+/// The IDT vector every virtio queue interrupts on.
+pub const VECTOR: u8 = 0x40;
+
+/// DMA memory from the kernel heap: the heap is identity-mapped, so physical = virtual.
+pub struct KernelHal;
+
+// SAFETY: `dma_alloc` returns fresh, zeroed, page-aligned heap memory that nothing else
+// references; physical addresses equal virtual ones in the identity map, and the heap never
+// starts at 0 (it lies above the kernel image at 1 MiB).
+unsafe impl Hal for KernelHal {
+    fn dma_alloc(pages: usize, _direction: BufferDirection) -> (PhysAddr, NonNull<u8>) {
+        let layout = Layout::from_size_align(pages.max(1) * PAGE_SIZE, PAGE_SIZE)
+            .unwrap_or_else(|_| panic!("DMA allocation of {pages} pages"));
+        // SAFETY: the layout has a non-zero size.
+        let ptr = unsafe { alloc_zeroed(layout) };
+        let Some(ptr) = NonNull::new(ptr) else {
+            handle_alloc_error(layout)
+        };
+        (ptr.as_ptr() as PhysAddr, ptr)
+    }
+
+    unsafe fn dma_dealloc(_paddr: PhysAddr, vaddr: NonNull<u8>, pages: usize) -> i32 {
+        let layout = Layout::from_size_align(pages.max(1) * PAGE_SIZE, PAGE_SIZE)
+            .unwrap_or_else(|_| panic!("DMA free of {pages} pages"));
+        // SAFETY: the caller passes back what `dma_alloc` returned for the same page count.
+        unsafe { dealloc(vaddr.as_ptr(), layout) };
+        0
+    }
+
+    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
+        match Mmio::new(paddr, size as u64) {
+            Some(_) => NonNull::new(paddr as *mut u8).unwrap_or(NonNull::dangling()),
+            None => panic!("BAR region {paddr:#x}+{size:#x} is outside the identity map"),
+        }
+    }
+
+    unsafe fn share(buffer: NonNull<[u8]>, _direction: BufferDirection) -> PhysAddr {
+        buffer.as_ptr().cast::<u8>() as PhysAddr
+    }
+
+    unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
+}
+
+/// virtio-drivers' view of configuration mechanism #1.
+pub struct PioCam;
+
+fn bdf(df: DeviceFunction) -> Bdf {
+    Bdf {
+        bus: df.bus,
+        device: df.device,
+        function: df.function,
+    }
+}
+
+impl ConfigurationAccess for PioCam {
+    fn read_word(&self, df: DeviceFunction, register_offset: u8) -> u32 {
+        PortIoConfig.read32(bdf(df), register_offset)
+    }
+
+    fn write_word(&mut self, df: DeviceFunction, register_offset: u8, data: u32) {
+        PortIoConfig.write32(bdf(df), register_offset, data);
+    }
+
+    unsafe fn unsafe_clone(&self) -> Self {
+        PioCam
+    }
+}
+
+/// The guest's console device.
+pub type Console = ConsoleDevice<KernelHal, PciTransport>;
+
+/// Why the console could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// There is no virtio-console on the bus.
+    #[error("no virtio-console on the PCI bus")]
+    NoDevice,
+    /// BAR assignment failed.
+    #[error(transparent)]
+    Pci(#[from] PciError),
+    /// The function has no MSI-X capability (INTx is not supported).
+    #[error("{0}: no MSI-X capability")]
+    NoMsix(Bdf),
+    /// A capability points at a BAR that is not a usable memory BAR.
+    #[error("{bdf}: capability in BAR{bar} which is not an assigned memory BAR")]
+    BadBar {
+        /// The function.
+        bdf: Bdf,
+        /// The BAR index.
+        bar: u8,
+    },
+    /// virtio-drivers refused the transport.
+    #[error("virtio-pci: {0}")]
+    Transport(#[from] VirtioPciError),
+    /// Device start-up failed.
+    #[error(transparent)]
+    Device(#[from] DeviceError),
+}
+
+static EMERG_WR: AtomicU64 = AtomicU64::new(0);
+
+/// Finds the first virtio-console and starts it. Unassigned BARs go in `window`, clear of
+/// `reserved` (the memory map) and of other devices' BARs.
+pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Console, OpenError> {
+    let cfg = PortIoConfig;
+    let functions = enumerate(&cfg);
+    let f = functions
+        .iter()
+        .find(|f| f.is_virtio_console())
+        .ok_or(OpenError::NoDevice)?;
+    let mut bars = pci::memory_bars(&cfg, f.bdf);
+    let mut used = reserved;
+    if bars.iter().any(|b| b.address == 0) {
+        for other in functions.iter().filter(|o| o.bdf != f.bdf && o.header_type == 0) {
+            used.extend(
+                pci::memory_bars(&cfg, other.bdf)
+                    .iter()
+                    .filter(|b| b.address != 0)
+                    .map(|b| b.range()),
+            );
+        }
+    }
+    bars = pci::assign_and_enable(&cfg, f.bdf, window, &mut used)?;
+    let bar = |index: u8, offset: u64, len: u64| {
+        bars.iter()
+            .find(|b| b.index == index && offset.saturating_add(len) <= b.size)
+            .and_then(|b| Mmio::new(b.address + offset, len))
+            .ok_or(OpenError::BadBar {
+                bdf: f.bdf,
+                bar: index,
+            })
+    };
+
+    let apic_id = apic::init();
+    route_msix(f, &cfg, &bar, apic_id)?;
+
+    let caps = f.virtio_caps(&cfg);
+    let region = |kind: VirtioCapKind, min: u64| {
+        caps.iter()
+            .find(|c| core::mem::discriminant(&c.kind) == core::mem::discriminant(&kind))
+            .map(|c| bar(c.bar, u64::from(c.offset), u64::from(c.length).max(min)))
+    };
+    let common = region(VirtioCapKind::Common, 0x38)
+        .ok_or(OpenError::Transport(VirtioPciError::MissingCommonConfig))??;
+    let device_cfg = region(VirtioCapKind::Device, 12).transpose()?;
+
+    let mut root = PciRoot::new(PioCam);
+    let df = DeviceFunction {
+        bus: f.bdf.bus,
+        device: f.bdf.device,
+        function: f.bdf.function,
+    };
+    let transport = PciTransport::new::<KernelHal, PioCam>(&mut root, df)?;
+    let console = ConsoleDevice::new(transport, |_, queues| {
+        // Common configuration: msix_config at 0x10, queue_select 0x16, queue_msix_vector
+        // 0x1a. Every queue (and config changes) use MSI-X table entry 0.
+        common.write16(0x10, 0);
+        for q in 0..queues {
+            common.write16(0x16, q);
+            common.write16(0x1a, 0);
+            if common.read16(0x1a) != 0 {
+                log::warn!("virtio-console: queue {q} refused MSI-X vector 0");
+            }
+        }
+    })?;
+    let info = console.info();
+    if info.features.contains(Features::EMERG_WRITE)
+        && let Some(dev) = device_cfg
+    {
+        EMERG_WR.store(dev_addr(&dev) + CONFIG_EMERG_WR as u64, Ordering::Release);
+    }
+    log::info!(
+        "virtio-console at {}: {:?}, max_nr_ports {}",
+        f.bdf,
+        info.features,
+        info.max_nr_ports
+    );
+    Ok(console)
+}
+
+fn dev_addr(m: &Mmio) -> u64 {
+    m.base()
+}
+
+/// Points MSI-X table entry 0 at `VECTOR` on this CPU and enables MSI-X.
+fn route_msix(
+    f: &PciFunction,
+    cfg: &PortIoConfig,
+    bar: &dyn Fn(u8, u64, u64) -> Result<Mmio, OpenError>,
+    apic_id: u8,
+) -> Result<(), OpenError> {
+    let at = f
+        .capabilities
+        .iter()
+        .find(|(id, _)| *id == CAP_MSIX)
+        .map(|(_, at)| *at)
+        .ok_or(OpenError::NoMsix(f.bdf))?;
+    let head = cfg.read32(f.bdf, at);
+    let table = cfg.read32(f.bdf, at + 4);
+    let entries = u64::from((head >> 16) & 0x7ff) + 1;
+    let table = bar((table & 7) as u8, u64::from(table & !7), entries * 16)?;
+    table.write32(0, (apic::MSI_ADDRESS_BASE | u64::from(apic_id) << 12) as u32);
+    table.write32(4, 0);
+    table.write32(8, u32::from(VECTOR));
+    table.write32(12, 0); // unmasked
+    // Message control: enable (bit 15), function mask off (bit 14).
+    let control = ((head >> 16) as u16 | 1 << 15) & !(1 << 14);
+    cfg.write32(f.bdf, at, (head & 0xffff) | u32::from(control) << 16);
+    Ok(())
+}
+
+struct Emergency(u64);
+
+impl fmt::Write for Emergency {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if let Some(reg) = Mmio::new(self.0, 4) {
+            for b in s.bytes() {
+                reg.write32(0, u32::from(b));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes to the console's `emerg_wr` register (after EMERG_WRITE was negotiated); does
+/// nothing otherwise. Safe from a panic: no locks, no allocation.
+pub fn emergency_write(args: fmt::Arguments<'_>) {
+    let addr = EMERG_WR.load(Ordering::Acquire);
+    if addr != 0 {
+        let _ = fmt::Write::write_fmt(&mut Emergency(addr), args);
+    }
+}
