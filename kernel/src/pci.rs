@@ -261,7 +261,9 @@ impl MemBar {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PciError {
     /// No room left in the window.
-    #[error("{bdf}: no room for BAR{index} ({size:#x} bytes) in {window_start:#x}..{window_end:#x}")]
+    #[error(
+        "{bdf}: no room for BAR{index} ({size:#x} bytes) in {window_start:#x}..{window_end:#x}"
+    )]
     NoSpace {
         /// The function.
         bdf: Bdf,
@@ -305,7 +307,10 @@ pub fn memory_bars(cfg: &dyn ConfigAccess, bdf: Bdf) -> Vec<MemBar> {
                 u64::from(mask_high) << 32 | u64::from(mask_low),
             )
         } else {
-            (u64::from(low & !0xf), 0xffff_ffff_0000_0000 | u64::from(mask_low))
+            (
+                u64::from(low & !0xf),
+                0xffff_ffff_0000_0000 | u64::from(mask_low),
+            )
         };
         if mask_low != 0 || (is64 && mask >> 32 != 0) {
             let size = (!mask).wrapping_add(1);
@@ -579,16 +584,21 @@ mod tests {
     #[test]
     fn assigns_unassigned_bars_aligned_and_clear_of_others() {
         let cfg = Sizing::new(0, 0);
-        let mut used = vec![0xc000_0000..0xc000_2000];
-        let bars = assign_and_enable(&cfg, bdf(0, 3, 0), 0xc000_0000..0xd000_0000, &mut used)
-            .unwrap();
+        let mut used: Vec<Range<u64>> = Vec::from([0xc000_0000..0xc000_2000]);
+        let bars =
+            assign_and_enable(&cfg, bdf(0, 3, 0), 0xc000_0000..0xd000_0000, &mut used).unwrap();
         assert_eq!(bars[0].address, 0xc000_2000);
         assert_eq!(bars[1].address, 0xc000_4000);
         assert_eq!(cfg.read32(bdf(0, 3, 0), 0x10), 0xc000_2000);
         assert_eq!(cfg.read32(bdf(0, 3, 0), 0x20), 0xc000_4004);
         assert_eq!(used.len(), 3);
         let full = Sizing::new(0, 0);
-        let err = assign_and_enable(&full, bdf(0, 3, 0), 0xc000_0000..0xc000_1800, &mut Vec::new());
+        let err = assign_and_enable(
+            &full,
+            bdf(0, 3, 0),
+            0xc000_0000..0xc000_1800,
+            &mut Vec::new(),
+        );
         assert!(matches!(err, Err(PciError::NoSpace { index: 4, .. })));
     }
 }

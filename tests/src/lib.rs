@@ -1,13 +1,17 @@
 //! Test support for booting the real vmchannel kernel.
 //!
 //! - [`kernel_image`]: the guest ELF that this crate's build script built from the tree;
+//! - [`echo`]: payloads and the host half of an echo exchange;
 //! - [`hosts`]: whether QEMU and KVM are here, with the skip-or-fail policy for CI;
 //! - [`qemu`]: boot the kernel under QEMU with a hard timeout and capture the serial log;
-//! - [`outcome`]: what a boot produced, and the checks tests make on it.
+//! - [`outcome`]: what a boot produced, and the checks tests make on it;
+//! - [`vm`]: a running guest with virtio-serial ports on unix sockets and a QMP monitor.
 
+pub mod echo;
 pub mod hosts;
 pub mod outcome;
 pub mod qemu;
+pub mod vm;
 
 use std::path::Path;
 

@@ -4,12 +4,13 @@
 //! Backpressure is end to end: while the echo cannot be written (the host is not reading) the
 //! agent stops reading, so the port's receive buffer fills and the device stops sending on
 //! that port only. Bytes read but not yet echoed when the host disconnects are dropped: the
-//! echo belongs to the connection that sent them.
+//! echo belongs to the connection that sent them. Bytes that arrive before the host's
+//! connection is announced wait for it.
 
 use alloc::boxed::Box;
 
 use super::{AgentKind, PortAgent};
-use crate::virtio_console::ports::{Multiport, PortError, PortEvent, PortHandle};
+use crate::virtio_console::ports::{Multiport, PortEvent, PortHandle};
 
 /// The echo agent's registration.
 pub const KIND: AgentKind = AgentKind {
@@ -57,12 +58,10 @@ impl PortAgent for Echo {
                         progress |= n > 0;
                         continue;
                     }
-                    Err(PortError::WouldBlock) if !ports.host_connected(port.id) => {
-                        // Host gone: this data belonged to that connection.
-                        self.start = 0;
-                        self.end = 0;
-                        progress = true;
-                    }
+                    // Full, or the host is not connected: keep the data and stop reading.
+                    // Data can arrive before the device's PORT_OPEN does (QEMU reads the
+                    // socket as soon as it accepts it), so "not connected yet" must not
+                    // drop anything; a disconnect event does.
                     Err(_) => return progress,
                 }
             }
@@ -87,7 +86,8 @@ mod tests {
     fn setup() -> (Multiport, PortHandle, Box<dyn PortAgent>) {
         let mut mp = Multiport::new(2);
         mp.device_ready(true);
-        mp.handle_control(&encode_host(&HostMessage::PortAdd(1))).unwrap();
+        mp.handle_control(&encode_host(&HostMessage::PortAdd(1)))
+            .unwrap();
         mp.port_set_up(1, true);
         let h = mp.open(1).unwrap();
         mp.handle_control(&encode_host(&HostMessage::PortOpen(1, true)))
@@ -111,6 +111,32 @@ mod tests {
             back.extend(mp.take_tx(1, 3000));
         }
         assert_eq!(back, data);
+    }
+
+    #[test]
+    fn data_before_the_connect_notice_waits_for_it_and_a_disconnect_drops_the_rest() {
+        let (mut mp, h, mut echo) = setup();
+        mp.handle_control(&encode_host(&HostMessage::PortOpen(1, false)))
+            .unwrap();
+        echo.event(&PortEvent::HostDisconnected(1));
+        mp.deliver(1, b"early");
+        echo.poll(&mut mp, h);
+        assert!(mp.take_tx(1, 100).is_empty());
+        mp.handle_control(&encode_host(&HostMessage::PortOpen(1, true)))
+            .unwrap();
+        echo.poll(&mut mp, h);
+        assert_eq!(mp.take_tx(1, 100), b"early");
+        // A disconnect drops what was read for the old connection.
+        mp.handle_control(&encode_host(&HostMessage::PortOpen(1, false)))
+            .unwrap();
+        mp.deliver(1, b"old");
+        echo.poll(&mut mp, h);
+        echo.event(&PortEvent::HostDisconnected(1));
+        mp.handle_control(&encode_host(&HostMessage::PortOpen(1, true)))
+            .unwrap();
+        mp.deliver(1, b"new");
+        echo.poll(&mut mp, h);
+        assert_eq!(mp.take_tx(1, 100), b"new");
     }
 
     #[test]

@@ -90,7 +90,11 @@ impl Supervisor {
         }
         for id in gone {
             if let Some(r) = self.running.remove(&id) {
-                log::info!("agent {} on port {id} ({}) stopped: port gone", r.kind, r.name);
+                log::info!(
+                    "agent {} on port {id} ({}) stopped: port gone",
+                    r.kind,
+                    r.name
+                );
             }
         }
         progress
@@ -122,13 +126,20 @@ impl Supervisor {
             }
             PortEvent::Removed(id) => {
                 if let Some(r) = self.running.remove(id) {
-                    log::info!("agent {} on port {id} ({}) stopped: unplugged", r.kind, r.name);
+                    log::info!(
+                        "agent {} on port {id} ({}) stopped: unplugged",
+                        r.kind,
+                        r.name
+                    );
                 }
             }
-            PortEvent::HostConnected(id)
-            | PortEvent::HostDisconnected(id)
-            | PortEvent::Readable(id)
-            | PortEvent::Resized(id, ..) => {
+            PortEvent::HostConnected(id) | PortEvent::HostDisconnected(id) => {
+                log::debug!("port {id}: {event:?}");
+                if let Some(r) = self.running.get_mut(id) {
+                    r.agent.event(&event);
+                }
+            }
+            PortEvent::Readable(id) | PortEvent::Resized(id, ..) => {
                 if let Some(r) = self.running.get_mut(id) {
                     r.agent.event(&event);
                 }

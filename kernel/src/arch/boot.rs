@@ -184,6 +184,7 @@ pub fn boot(start_info: u32) -> ! {
 
     if cmdline.has("lspci") {
         pci::list();
+        power::power_off();
     }
     if cmdline.has("selftest") {
         let only = cmdline.get("selftest");

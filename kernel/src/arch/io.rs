@@ -107,7 +107,7 @@ impl Mmio {
     fn at<T>(&self, offset: u64) -> *mut T {
         let size = core::mem::size_of::<T>() as u64;
         assert!(
-            offset % size == 0 && offset + size <= self.len,
+            offset.is_multiple_of(size) && offset + size <= self.len,
             "MMIO access at {offset:#x} outside a {:#x}-byte block",
             self.len
         );

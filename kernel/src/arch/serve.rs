@@ -6,12 +6,21 @@
 //! guest therefore costs the host nothing.
 
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::virtio::{Console, VECTOR};
 use super::{apic, interrupts, serial};
 use crate::agents::{self, Supervisor};
 
+static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+
+/// Device interrupts taken since boot.
+pub fn interrupts() -> u64 {
+    INTERRUPTS.load(Ordering::Relaxed)
+}
+
 fn on_interrupt(_vector: u8) {
+    INTERRUPTS.fetch_add(1, Ordering::Relaxed);
     apic::eoi();
 }
 

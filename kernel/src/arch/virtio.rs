@@ -134,7 +134,10 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
     let mut bars = pci::memory_bars(&cfg, f.bdf);
     let mut used = reserved;
     if bars.iter().any(|b| b.address == 0) {
-        for other in functions.iter().filter(|o| o.bdf != f.bdf && o.header_type == 0) {
+        for other in functions
+            .iter()
+            .filter(|o| o.bdf != f.bdf && o.header_type == 0)
+        {
             used.extend(
                 pci::memory_bars(&cfg, other.bdf)
                     .iter()
@@ -222,7 +225,10 @@ fn route_msix(
     let table = cfg.read32(f.bdf, at + 4);
     let entries = u64::from((head >> 16) & 0x7ff) + 1;
     let table = bar((table & 7) as u8, u64::from(table & !7), entries * 16)?;
-    table.write32(0, (apic::MSI_ADDRESS_BASE | u64::from(apic_id) << 12) as u32);
+    table.write32(
+        0,
+        (apic::MSI_ADDRESS_BASE | u64::from(apic_id) << 12) as u32,
+    );
     table.write32(4, 0);
     table.write32(8, u32::from(VECTOR));
     table.write32(12, 0); // unmasked

@@ -41,6 +41,8 @@ bitflags! {
 pub const CONTROL_QUEUE_SIZE: usize = 32;
 /// Size of each control receive buffer: a header and the longest name we accept, with room.
 pub const CONTROL_BUF_SIZE: usize = 512;
+/// Most control messages the device sends in answer to one of ours.
+const REPLIES_PER_MESSAGE: usize = 4;
 /// Descriptors in each port queue (QEMU offers 128).
 pub const PORT_QUEUE_SIZE: usize = 32;
 /// Receive buffers posted per port, each [`RX_BUF_SIZE`] bytes.
@@ -109,8 +111,12 @@ struct Queue<H: Hal, const SIZE: usize> {
 
 impl<H: Hal, const SIZE: usize> Queue<H, SIZE> {
     fn new<T: Transport>(transport: &mut T, index: u16) -> Result<Self, DeviceError> {
-        let vq = VirtQueue::new(transport, index, false, false)
-            .map_err(|source| DeviceError::Queue { queue: index, source })?;
+        let vq = VirtQueue::new(transport, index, false, false).map_err(|source| {
+            DeviceError::Queue {
+                queue: index,
+                source,
+            }
+        })?;
         Ok(Self {
             index,
             vq,
@@ -151,10 +157,17 @@ impl<H: Hal, const SIZE: usize> Queue<H, SIZE> {
     /// Takes back the next buffer the device used, with the length it wrote.
     fn pop(&mut self, device_writes: bool) -> Option<(Box<[u8]>, usize)> {
         let token = self.vq.peek_used()?;
-        let Some(mut buf) = self.slots.get_mut(usize::from(token)).and_then(Option::take) else {
+        let Some(mut buf) = self
+            .slots
+            .get_mut(usize::from(token))
+            .and_then(Option::take)
+        else {
             // A token we never handed out: the device is broken. Stop using this queue rather
             // than corrupting the free list.
-            log::error!("virtqueue {}: device used unknown token {token}", self.index);
+            log::error!(
+                "virtqueue {}: device used unknown token {token}",
+                self.index
+            );
             return None;
         };
         // SAFETY: `buf` is the buffer added with this token, in the same direction.
@@ -244,10 +257,7 @@ impl<H: Hal, T: Transport> ConsoleDevice<H, T> {
     /// Brings the device up: negotiates features, sets up every queue, calls `before_ok`
     /// (where a PCI transport routes the queues to MSI-X vectors), sets DRIVER_OK, fills the
     /// control receive queue and sends DEVICE_READY.
-    pub fn new(
-        mut transport: T,
-        before_ok: impl FnOnce(&mut T, u16),
-    ) -> Result<Self, DeviceError> {
+    pub fn new(mut transport: T, before_ok: impl FnOnce(&mut T, u16)) -> Result<Self, DeviceError> {
         let kind = transport.device_type();
         if kind != DeviceType::Console {
             return Err(DeviceError::NotConsole(kind));
@@ -275,7 +285,9 @@ impl<H: Hal, T: Transport> ConsoleDevice<H, T> {
         };
         let nports = max_nr_ports.clamp(1, MAX_PORTS);
         if max_nr_ports > MAX_PORTS {
-            log::warn!("virtio-console: max_nr_ports {max_nr_ports}; serving the first {MAX_PORTS}");
+            log::warn!(
+                "virtio-console: max_nr_ports {max_nr_ports}; serving the first {MAX_PORTS}"
+            );
         }
         let info = DeviceInfo {
             features,
@@ -377,6 +389,7 @@ impl<H: Hal, T: Transport> ConsoleDevice<H, T> {
         while let Some((buf, len)) = self.control_rx.pop(true) {
             progress = true;
             self.stats.control_in += 1;
+            log::trace!("control in: {:02x?}", &buf[..len.min(16)]);
             if let Err(e) = self.multiport.handle_control(&buf[..len]) {
                 log::warn!("virtio-console: ignored control message: {e}");
             }
@@ -429,7 +442,10 @@ impl<H: Hal, T: Transport> ConsoleDevice<H, T> {
             return;
         }
         while q.rx_posted < RX_BUFS {
-            if q.rx.post_rx(vec![0u8; RX_BUF_SIZE].into_boxed_slice()).is_err() {
+            if q.rx
+                .post_rx(vec![0u8; RX_BUF_SIZE].into_boxed_slice())
+                .is_err()
+            {
                 break;
             }
             q.rx_posted += 1;
@@ -445,6 +461,7 @@ impl<H: Hal, T: Transport> ConsoleDevice<H, T> {
         while let Some((buf, len)) = q.rx.pop(true) {
             progress = true;
             self.stats.rx_bytes += len as u64;
+            log::trace!("port {id}: received {len} bytes (active {})", q.active);
             if q.active {
                 q.pending.push_back(Pending {
                     buf,
@@ -515,10 +532,24 @@ impl<H: Hal, T: Transport> ConsoleDevice<H, T> {
         while let Some(msg) = self.multiport.next_control() {
             self.control_out.push_back(msg.encode());
         }
+        // QEMU drops a control message when the control receive queue has no buffer, and
+        // answers each of ours with up to four (CONSOLE_PORT, RESIZE, PORT_NAME, PORT_OPEN).
+        // So send a batch only when the last one is done, small enough that the answers fit
+        // in the receive buffers (all re-posted by `receive_control` just before).
+        if self.control_tx.in_flight() > 0 {
+            return progress;
+        }
+        let mut batch = CONTROL_QUEUE_SIZE / REPLIES_PER_MESSAGE;
         while let Some(msg) = self.control_out.front() {
-            if self.control_tx.post_tx(Box::new(*msg) as Box<[u8]>).is_err() {
+            if batch == 0
+                || self
+                    .control_tx
+                    .post_tx(Box::new(*msg) as Box<[u8]>)
+                    .is_err()
+            {
                 break;
             }
+            batch -= 1;
             self.control_out.pop_front();
             self.stats.control_out += 1;
             progress = true;
