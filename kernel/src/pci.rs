@@ -584,7 +584,8 @@ mod tests {
     #[test]
     fn assigns_unassigned_bars_aligned_and_clear_of_others() {
         let cfg = Sizing::new(0, 0);
-        let mut used: Vec<Range<u64>> = Vec::from([0xc000_0000..0xc000_2000]);
+        let mut used = Vec::new();
+        used.push(0xc000_0000u64..0xc000_2000);
         let bars =
             assign_and_enable(&cfg, bdf(0, 3, 0), 0xc000_0000..0xd000_0000, &mut used).unwrap();
         assert_eq!(bars[0].address, 0xc000_2000);
