@@ -112,8 +112,11 @@ unsafe extern "C" fn pvh_start32() -> ! {
         "rdmsr",
         "or eax, 1 << 8",
         "wrmsr",
-        // CR0.PG | CR0.PE: now in compatibility mode.
+        // CR0.PG | CR0.PE: now in compatibility mode. Also clear CD and NW: the PVH boot
+        // protocol does not promise caching is on (after SeaBIOS it is not), and under nested
+        // KVM a cache-disabled guest runs every memory access uncached.
         "mov eax, cr0",
+        "and eax, 0x9fffffff",
         "or eax, 0x80000001",
         "mov cr0, eax",
         "lgdt [{gdtr}]",

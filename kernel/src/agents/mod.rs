@@ -6,6 +6,7 @@
 //! does what it can without waiting and says whether it did anything, so one busy or stalled
 //! port never holds up the others.
 
+pub mod bulk;
 pub mod echo;
 
 use alloc::boxed::Box;
@@ -151,7 +152,7 @@ impl Supervisor {
 
 /// The agents this kernel brings.
 pub fn builtin() -> Vec<AgentKind> {
-    alloc::vec![echo::KIND]
+    alloc::vec![echo::KIND, bulk::SINK, bulk::SOURCE]
 }
 
 #[cfg(test)]

@@ -200,7 +200,7 @@ pub fn boot(start_info: u32) -> ! {
         .map(|r| r.start..r.start.saturating_add(r.len))
         .collect();
     match virtio::open_console(PCI_HOLE, reserved) {
-        Ok(console) => serve::run(console),
+        Ok(console) => serve::run(console, cmdline.get("idle") == Some("poll")),
         Err(virtio::OpenError::NoDevice) => {
             log::info!("no virtio-console: nothing to serve, powering off");
             power::power_off()

@@ -225,16 +225,19 @@ fn route_msix(
     let table = cfg.read32(f.bdf, at + 4);
     let entries = u64::from((head >> 16) & 0x7ff) + 1;
     let table = bar((table & 7) as u8, u64::from(table & !7), entries * 16)?;
+    // As Linux does: enable MSI-X with the whole function masked, program the entry, then
+    // unmask, so the hypervisor sees the entry change while MSI-X is on.
+    let control = (head >> 16) as u16;
+    let write_control = |c: u16| cfg.write32(f.bdf, at, (head & 0xffff) | u32::from(c) << 16);
+    write_control(control | 1 << 15 | 1 << 14);
     table.write32(
         0,
         (apic::MSI_ADDRESS_BASE | u64::from(apic_id) << 12) as u32,
     );
     table.write32(4, 0);
     table.write32(8, u32::from(VECTOR));
-    table.write32(12, 0); // unmasked
-    // Message control: enable (bit 15), function mask off (bit 14).
-    let control = ((head >> 16) as u16 | 1 << 15) & !(1 << 14);
-    cfg.write32(f.bdf, at, (head & 0xffff) | u32::from(control) << 16);
+    table.write32(12, 0); // entry unmasked
+    write_control((control | 1 << 15) & !(1 << 14));
     Ok(())
 }
 
