@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use vmchannel_tests::hosts::{kvm_usable, qemu_path};
+use vmchannel_tests::hosts::qemu_path;
 use vmchannel_tests::kernel_image;
 use vmchannel_tests::qemu::{Accel, Machine, QemuBoot};
 
@@ -31,12 +31,7 @@ fn main() {
         eprintln!("qemu-system-x86_64 not found: no boot figures");
         return;
     }
-    let mut accels = vec![Accel::Tcg];
-    if kvm_usable() {
-        accels.push(Accel::Kvm);
-    } else {
-        eprintln!("/dev/kvm not usable: KVM figures left out");
-    }
+    let accels = Accel::available();
     println!("{runs} runs each; median [min..max]");
     println!(
         "{:<9} {:<4} {:>24} {:>28}",

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use vmchannel_tests::echo::{Rng, check_echo, echo};
-use vmchannel_tests::hosts::{kvm_usable, qemu_path};
+use vmchannel_tests::hosts::qemu_path;
 use vmchannel_tests::kernel_image;
 use vmchannel_tests::qemu::{Accel, Machine, QemuBoot};
 use vmchannel_tests::vm::SerialVm;
@@ -121,12 +121,7 @@ fn main() {
         eprintln!("qemu-system-x86_64 not found: nothing to measure");
         return;
     }
-    let mut accels = vec![Accel::Tcg];
-    if kvm_usable() {
-        accels.push(Accel::Kvm);
-    } else {
-        eprintln!("/dev/kvm not usable: KVM figures left out");
-    }
+    let accels = Accel::available();
     println!("{mib} MiB per transfer; q35, virtio-serial-pci (modern), one port per agent\n");
     println!(
         "| QEMU | host→guest MiB/s | guest→host MiB/s | echo MiB/s (each way) | 1-byte round trips/s | idle guest, host CPU |"

@@ -52,6 +52,20 @@ impl Accel {
     }
 }
 
+impl Accel {
+    /// The accelerators this machine offers for benchmarks: TCG, and KVM when /dev/kvm is
+    /// usable (says so on stderr when it is not).
+    pub fn available() -> Vec<Accel> {
+        let mut accels = vec![Accel::Tcg];
+        if crate::hosts::kvm_usable() {
+            accels.push(Accel::Kvm);
+        } else {
+            eprintln!("/dev/kvm not usable: KVM figures left out");
+        }
+        accels
+    }
+}
+
 /// Why QEMU could not be run at all (as opposed to a guest that failed).
 #[derive(Debug, thiserror::Error)]
 pub enum QemuError {

@@ -27,7 +27,6 @@ pub fn start(_port_name: &str) -> Box<dyn PortAgent> {
         buf: alloc::vec![0u8; BUF].into_boxed_slice(),
         start: 0,
         end: 0,
-        echoed: 0,
     })
 }
 
@@ -36,7 +35,6 @@ struct Echo {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
-    echoed: u64,
 }
 
 impl PortAgent for Echo {
@@ -54,7 +52,6 @@ impl PortAgent for Echo {
                 match ports.write(port, &self.buf[self.start..self.end]) {
                     Ok(n) => {
                         self.start += n;
-                        self.echoed += n as u64;
                         progress |= n > 0;
                         continue;
                     }
