@@ -193,7 +193,7 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
     if info.features.contains(Features::EMERG_WRITE)
         && let Some(dev) = device_cfg
     {
-        EMERG_WR.store(dev_addr(&dev) + CONFIG_EMERG_WR as u64, Ordering::Release);
+        EMERG_WR.store(dev.base() + CONFIG_EMERG_WR as u64, Ordering::Release);
     }
     log::info!(
         "virtio-console at {}: {:?}, max_nr_ports {}",
@@ -202,10 +202,6 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
         info.max_nr_ports
     );
     Ok(console)
-}
-
-fn dev_addr(m: &Mmio) -> u64 {
-    m.base()
 }
 
 /// Points MSI-X table entry 0 at `VECTOR` on this CPU and enables MSI-X.

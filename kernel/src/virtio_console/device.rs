@@ -353,23 +353,6 @@ impl<H: Hal, T: Transport> ConsoleDevice<H, T> {
         &mut self.multiport
     }
 
-    /// The ports, read-only.
-    pub fn ports_ref(&self) -> &Multiport {
-        &self.multiport
-    }
-
-    /// Writes bytes to `emerg_wr` (only when EMERG_WRITE was negotiated). For panics, where
-    /// the queues may be in any state.
-    pub fn emergency_write(&mut self, bytes: &[u8]) {
-        if self.info.features.contains(Features::EMERG_WRITE) {
-            for b in bytes {
-                let _ = self
-                    .transport
-                    .write_config_space(CONFIG_EMERG_WR, u32::from(*b));
-            }
-        }
-    }
-
     /// Moves everything that can move: control messages both ways, received data into the
     /// ports, written data onto the transmit queues. Returns true if anything happened.
     pub fn poll(&mut self) -> bool {
@@ -556,16 +539,5 @@ impl<H: Hal, T: Transport> ConsoleDevice<H, T> {
         }
         self.control_tx.kick(&mut self.transport);
         progress
-    }
-
-    /// True while the driver holds data or messages it could not hand to the device yet
-    /// (the caller may still halt: the device's interrupt wakes it when room appears).
-    pub fn backlog(&self) -> bool {
-        !self.control_out.is_empty()
-    }
-
-    /// The transport, for the platform code (interrupt acknowledgement).
-    pub fn transport_mut(&mut self) -> &mut T {
-        &mut self.transport
     }
 }
