@@ -9,6 +9,7 @@
 
 pub mod echo;
 pub mod hosts;
+pub mod inproc;
 pub mod outcome;
 pub mod qemu;
 pub mod vm;

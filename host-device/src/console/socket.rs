@@ -1,0 +1,200 @@
+//! The unix socket backend, as QEMU's `-chardev socket,path=...[,server=on]`.
+//!
+//! A server listens on a path (created mode 0600) and serves one connection at a time; further
+//! clients wait in the listen backlog until the current one disconnects. A client connects to
+//! a path when the port is created. Connecting and disconnecting are the host side opening and
+//! closing the port. Everything is non-blocking: the device's event loop asks
+//! [`SocketBackend::fds`] what to wait for and calls [`super::Console::poll_backends`].
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+
+/// Why a socket backend could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SocketError {
+    /// Binding the listening socket failed.
+    #[error("cannot listen on {path}: {source}")]
+    Listen {
+        /// The socket path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Connecting to the peer failed.
+    #[error("cannot connect to {path}: {source}")]
+    Connect {
+        /// The socket path.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+/// What a file descriptor should be watched for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interest {
+    /// Wake when readable (or a connection is waiting).
+    pub read: bool,
+    /// Wake when writable.
+    pub write: bool,
+}
+
+/// A unix socket serving one port.
+#[derive(Debug)]
+pub struct SocketBackend {
+    path: PathBuf,
+    listener: Option<UnixListener>,
+    stream: Option<UnixStream>,
+}
+
+/// What one read from the socket gave.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ReadOutcome {
+    /// This many bytes.
+    Data(usize),
+    /// Nothing now.
+    WouldBlock,
+    /// The peer went away (EOF or an error).
+    Closed,
+}
+
+impl SocketBackend {
+    /// Listens on `path`, which must not exist yet (as QEMU, we do not remove someone else's
+    /// socket). The socket file is made mode 0600.
+    pub fn server(path: impl AsRef<Path>) -> Result<Self, SocketError> {
+        let path = path.as_ref().to_path_buf();
+        let err = |source| SocketError::Listen {
+            path: path.clone(),
+            source,
+        };
+        let listener = UnixListener::bind(&path).map_err(err)?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+        listener.set_nonblocking(true).map_err(err)?;
+        Ok(SocketBackend {
+            path,
+            listener: Some(listener),
+            stream: None,
+        })
+    }
+
+    /// Connects to a listening socket at `path` now.
+    pub fn client(path: impl AsRef<Path>) -> Result<Self, SocketError> {
+        let path = path.as_ref().to_path_buf();
+        let err = |source| SocketError::Connect {
+            path: path.clone(),
+            source,
+        };
+        let stream = UnixStream::connect(&path).map_err(err)?;
+        stream.set_nonblocking(true).map_err(err)?;
+        Ok(SocketBackend {
+            path,
+            listener: None,
+            stream: Some(stream),
+        })
+    }
+
+    /// The socket path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether a peer is connected.
+    pub fn connected(&self) -> bool {
+        self.stream.is_some()
+    }
+
+    /// Accepts a waiting connection if there is none; true when one was accepted.
+    pub(crate) fn accept(&mut self) -> bool {
+        if self.stream.is_some() {
+            return false;
+        }
+        let Some(listener) = &self.listener else {
+            return false;
+        };
+        match listener.accept() {
+            Ok((s, _)) => {
+                if let Err(e) = s.set_nonblocking(true) {
+                    log::warn!("{}: dropping a connection: {e}", self.path.display());
+                    return false;
+                }
+                self.stream = Some(s);
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) => {
+                log::warn!("{}: accept: {e}", self.path.display());
+                false
+            }
+        }
+    }
+
+    /// Reads into `buf`.
+    pub(crate) fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
+        let Some(s) = &mut self.stream else {
+            return ReadOutcome::Closed;
+        };
+        loop {
+            return match s.read(buf) {
+                Ok(0) => ReadOutcome::Closed,
+                Ok(n) => ReadOutcome::Data(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => ReadOutcome::WouldBlock,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::info!("{}: read: {e}", self.path.display());
+                    ReadOutcome::Closed
+                }
+            };
+        }
+    }
+
+    /// Writes as much of `data` as the socket takes now; `None` when the peer is gone.
+    pub(crate) fn write(&mut self, data: &[u8]) -> Option<usize> {
+        let s = self.stream.as_mut()?;
+        let mut done = 0;
+        while done < data.len() {
+            match s.write(&data[done..]) {
+                Ok(0) => return None,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    log::info!("{}: write: {e}", self.path.display());
+                    return None;
+                }
+            }
+        }
+        Some(done)
+    }
+
+    /// Drops the connection (the listener stays).
+    pub(crate) fn disconnect(&mut self) {
+        self.stream = None;
+    }
+
+    /// The descriptors to wait on: the connection when there is one (with `conn` interest),
+    /// else the listener.
+    pub(crate) fn fds(&self, conn: Interest) -> Option<(RawFd, Interest)> {
+        match (&self.stream, &self.listener) {
+            (Some(s), _) => Some((s.as_raw_fd(), conn)),
+            (None, Some(l)) => Some((
+                l.as_raw_fd(),
+                Interest {
+                    read: true,
+                    write: false,
+                },
+            )),
+            (None, None) => None,
+        }
+    }
+}
+
+impl Drop for SocketBackend {
+    fn drop(&mut self) {
+        if self.listener.is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}

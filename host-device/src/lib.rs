@@ -1,0 +1,18 @@
+//! The host side of virtio-serial.
+//!
+//! - [`virtio`]: the contract between a virtio device model and its transport;
+//! - [`pci`]: a modern virtio-pci transport (configuration space, capabilities, BAR registers,
+//!   MSI-X and INTx) that any [`virtio::VirtioDevice`] plugs into;
+//! - [`console`]: the virtio-console device with MULTIPORT: named ports, their properties
+//!   (`cache_buffers`, `byte_limit`, `guest_byte_limit`), backends (unix sockets, an in-process
+//!   API), flow control, hot-plug and snapshots;
+//! - [`snapshot`]: the versioned binary format snapshots are written in.
+//!
+//! Guest memory and descriptor chains go through rust-vmm's `vm-memory` and `virtio-queue`, which
+//! check every address and chain the guest hands us. Nothing here needs KVM: the device runs in
+//! any process, and the tests drive it with the guest kernel's own driver.
+
+pub mod console;
+pub mod pci;
+pub mod snapshot;
+pub mod virtio;

@@ -1,0 +1,112 @@
+//! What a virtio device model and its transport say to each other.
+//!
+//! A device model ([`VirtioDevice`]) knows its feature bits, queues and configuration space and
+//! processes its queues; a transport (virtio-pci in [`crate::pci`]) owns the registers the
+//! driver programs and hands the device its queues when the driver sets DRIVER_OK. The device
+//! raises interrupts through [`VirtioInterrupt`]; the transport turns them into MSI-X messages
+//! or the INTx line and reports those to the VMM's [`InterruptSink`].
+
+use std::sync::Arc;
+
+use virtio_queue::{Queue, QueueState};
+use vm_memory::GuestMemoryMmap;
+
+/// VIRTIO_F_VERSION_1: the modern interface (virtio 1.x).
+pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
+/// VIRTIO_RING_F_INDIRECT_DESC: indirect descriptor tables (virtio-queue follows them).
+pub const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
+
+/// Device status bits (virtio 1.x, 2.1).
+pub mod status {
+    /// The guest found the device.
+    pub const ACKNOWLEDGE: u8 = 1;
+    /// The guest has a driver for it.
+    pub const DRIVER: u8 = 2;
+    /// The driver is ready: queues may be used.
+    pub const DRIVER_OK: u8 = 4;
+    /// Feature negotiation is complete.
+    pub const FEATURES_OK: u8 = 8;
+    /// The device needs a reset.
+    pub const DEVICE_NEEDS_RESET: u8 = 0x40;
+    /// The driver gave up on the device.
+    pub const FAILED: u8 = 0x80;
+}
+
+/// Where a device sends its interrupts: implemented by the transport.
+pub trait VirtioInterrupt: Send + Sync {
+    /// The device put buffers in the used ring of `queue`.
+    fn signal_queue(&self, queue: u16);
+    /// The device configuration changed.
+    fn signal_config(&self);
+}
+
+/// Where a transport delivers interrupts: implemented by the VMM (irqfd, a counter in tests).
+pub trait InterruptSink: Send + Sync {
+    /// Deliver an MSI (an MSI-X table entry that is enabled and not masked).
+    fn msi(&self, address: u64, data: u32);
+    /// Raise (`true`) or lower the legacy INTx line.
+    fn set_intx(&self, level: bool);
+}
+
+/// What the transport hands a device when the driver sets DRIVER_OK.
+pub struct ActivateContext {
+    /// Guest memory, shared with the driver.
+    pub mem: GuestMemoryMmap,
+    /// One queue per [`VirtioDevice::queue_max_sizes`] entry, as the driver programmed it (a
+    /// queue the driver did not enable has `ready() == false`).
+    pub queues: Vec<Queue>,
+    /// The features the driver accepted.
+    pub acked_features: u64,
+    /// How to raise interrupts.
+    pub interrupt: Arc<dyn VirtioInterrupt>,
+}
+
+/// Why a device refused to start or to restore.
+#[derive(Debug, thiserror::Error)]
+pub enum ActivateError {
+    /// A queue the device needs is not usable (not enabled, or outside guest memory).
+    #[error("queue {0} is not valid")]
+    BadQueue(u16),
+    /// The driver did not accept a feature the device requires.
+    #[error("the driver did not accept required features {0:#x}")]
+    MissingFeatures(u64),
+    /// A saved state could not be decoded or does not fit this device.
+    #[error("bad device state: {0}")]
+    BadState(String),
+}
+
+/// A virtio device model, independent of the transport.
+pub trait VirtioDevice: Send {
+    /// The virtio device id (3 for console, 2 for block).
+    fn device_type(&self) -> u32;
+    /// The features the device offers, VIRTIO_F_VERSION_1 included.
+    fn device_features(&self) -> u64;
+    /// The largest size of each queue; the length is the number of queues.
+    fn queue_max_sizes(&self) -> Vec<u16>;
+    /// Reads the device configuration space; bytes beyond its end read as zero.
+    fn read_config(&self, offset: u64, data: &mut [u8]);
+    /// Writes the device configuration space; writes to read-only fields are ignored.
+    fn write_config(&mut self, offset: u64, data: &[u8]);
+    /// The driver set DRIVER_OK: start using the queues.
+    fn activate(&mut self, ctx: ActivateContext) -> Result<(), ActivateError>;
+    /// The driver wrote 0 to the status register: drop the queues and return to the state
+    /// before activation (host-side port state such as connections survives, as in QEMU).
+    fn reset(&mut self);
+    /// The driver notified `queue` (a write to the notify region, or an ioeventfd firing).
+    fn queue_notify(&mut self, queue: u16);
+    /// The device's state, for a snapshot: its queues (empty before activation) and an opaque
+    /// device-specific blob that [`VirtioDevice::restore`] reads back.
+    fn save(&self) -> DeviceState;
+    /// Restores a state saved by [`VirtioDevice::save`]. `ctx` is given when the device was
+    /// active, with the queues rebuilt from the saved [`DeviceState::queues`].
+    fn restore(&mut self, blob: &[u8], ctx: Option<ActivateContext>) -> Result<(), ActivateError>;
+}
+
+/// A device's saved state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeviceState {
+    /// The device's queues when active (their positions in the rings included).
+    pub queues: Vec<QueueState>,
+    /// Device-specific state.
+    pub blob: Vec<u8>,
+}

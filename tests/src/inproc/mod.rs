@@ -1,0 +1,222 @@
+//! Kernel-less runs: the guest kernel's own virtio-console driver and agents (the `kernel`
+//! crate built for the host) against host-device's device model, in one process over shared
+//! guest memory.
+//!
+//! [`InProcVm`] runs the guest side on its own thread (driver, agents, and the device's socket
+//! backends polled in the same loop, as an event loop would) while the test thread acts as the
+//! host through the device's API, its sockets, or snapshots.
+
+pub mod ram;
+pub mod transport;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use host_device::console::{Backend, Console, ConsoleConfig, PortConfig};
+use host_device::pci::VirtioPciDevice;
+use host_device::virtio::InterruptSink;
+use kernel::agents::{self, Supervisor};
+use kernel::virtio_console::device::ConsoleDevice;
+
+pub use ram::{GuestRam, InProcHal};
+pub use transport::{InProcTransport, SharedDevice};
+
+/// Guest RAM for in-process runs.
+pub const RAM_SIZE: usize = 32 << 20;
+
+/// Counts interrupts, standing in for a VMM's irqfds.
+#[derive(Debug, Default)]
+pub struct CountingSink {
+    /// MSIs delivered.
+    pub msis: AtomicU64,
+    /// INTx assertions.
+    pub intx: AtomicU64,
+}
+
+impl InterruptSink for CountingSink {
+    fn msi(&self, _address: u64, _data: u32) {
+        self.msis.fetch_add(1, Ordering::Relaxed);
+    }
+    fn set_intx(&self, level: bool) {
+        if level {
+            self.intx.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The guest's side, handed to closures run on the guest thread.
+pub struct Guest {
+    /// The kernel's driver.
+    pub console: ConsoleDevice<InProcHal, InProcTransport<Console>>,
+    /// The kernel's agents.
+    pub agents: Supervisor,
+}
+
+type GuestJob = Box<dyn FnOnce(&mut Guest) + Send>;
+
+/// A device model with the kernel driver running against it.
+pub struct InProcVm {
+    dev: SharedDevice<Console>,
+    ram: Arc<GuestRam>,
+    sink: Arc<CountingSink>,
+    stop: Arc<AtomicBool>,
+    jobs: Sender<GuestJob>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Why an in-process VM could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum InProcError {
+    /// Guest RAM.
+    #[error(transparent)]
+    Ram(#[from] ram::RamError),
+    /// The device configuration.
+    #[error(transparent)]
+    Console(#[from] host_device::console::ConsoleError),
+    /// Restoring a snapshot.
+    #[error("restore: {0}")]
+    Restore(String),
+}
+
+impl InProcVm {
+    /// Builds the device with `ports` and starts the guest driver on its own thread.
+    pub fn start(
+        config: ConsoleConfig,
+        ports: Vec<(PortConfig, Backend)>,
+    ) -> Result<Self, InProcError> {
+        Self::start_with(config, ports, |_| {})
+    }
+
+    /// As [`InProcVm::start`], with `before` run on the device before the guest starts (to
+    /// open ports and write data the guest finds at boot).
+    pub fn start_with(
+        config: ConsoleConfig,
+        ports: Vec<(PortConfig, Backend)>,
+        before: impl FnOnce(&mut Console),
+    ) -> Result<Self, InProcError> {
+        let ram = GuestRam::new(RAM_SIZE)?;
+        let mut console = Console::new(config)?;
+        for (cfg, backend) in ports {
+            console.add_port(cfg, backend)?;
+        }
+        before(&mut console);
+        let sink = Arc::new(CountingSink::default());
+        let dev = Arc::new(Mutex::new(VirtioPciDevice::new(
+            console,
+            ram.memory(),
+            sink.clone(),
+            4,
+        )));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (jobs, job_rx) = channel::<GuestJob>();
+        let thread = {
+            let (ram, dev, stop) = (ram.clone(), dev.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name("inproc-guest".into())
+                .spawn(move || {
+                    ram.install();
+                    let transport = InProcTransport::new(dev.clone()).expect("virtio capabilities");
+                    let console = ConsoleDevice::<InProcHal, _>::new(transport, |_, _| {})
+                        .expect("the guest driver starts");
+                    let mut guest = Guest {
+                        console,
+                        agents: Supervisor::new(agents::builtin()),
+                    };
+                    let mut idle = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        while let Ok(job) = job_rx.try_recv() {
+                            job(&mut guest);
+                        }
+                        let mut progress = guest.console.poll();
+                        progress |= guest.agents.poll(guest.console.ports());
+                        progress |= lock(&dev).device_mut().poll_backends();
+                        if progress {
+                            idle = 0;
+                        } else {
+                            idle += 1;
+                            if idle > 64 {
+                                std::thread::sleep(Duration::from_micros(50));
+                            } else {
+                                std::thread::yield_now();
+                            }
+                        }
+                    }
+                })
+                .expect("spawn the guest thread")
+        };
+        Ok(InProcVm {
+            dev,
+            ram,
+            sink,
+            stop,
+            jobs,
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `f` on the host side: the device, locked (the guest waits meanwhile).
+    pub fn host<R>(&self, f: impl FnOnce(&mut Console) -> R) -> R {
+        f(lock(&self.dev).device_mut())
+    }
+
+    /// Runs `f` on the guest thread between two polls and returns its result.
+    pub fn guest<R: Send + 'static>(&self, f: impl FnOnce(&mut Guest) -> R + Send + 'static) -> R {
+        let (tx, rx) = channel();
+        self.jobs
+            .send(Box::new(move |g| {
+                let _ = tx.send(f(g));
+            }))
+            .expect("the guest thread is running");
+        rx.recv().expect("the guest thread answered")
+    }
+
+    /// Polls `cond` on the host side until it holds or `timeout` passes.
+    pub fn wait_host(
+        &self,
+        timeout: Duration,
+        what: &str,
+        mut cond: impl FnMut(&mut Console) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        while !self.host(&mut cond) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// Interrupts the device raised.
+    pub fn interrupts(&self) -> u64 {
+        self.sink.msis.load(Ordering::Relaxed) + self.sink.intx.load(Ordering::Relaxed)
+    }
+
+    /// Snapshots the device, drops it, and continues on a device restored from the snapshot
+    /// into `fresh` (configured with the same ports, its own backends attached), as a migration
+    /// does; the guest is paused meanwhile. Returns the snapshot's size.
+    pub fn snapshot_restore(&self, fresh: Console) -> Result<usize, InProcError> {
+        let mut guard = lock(&self.dev);
+        let bytes = guard.snapshot();
+        let restored =
+            VirtioPciDevice::restore(fresh, self.ram.memory(), self.sink.clone(), &bytes)
+                .map_err(|e| InProcError::Restore(e.to_string()))?;
+        *guard = restored;
+        Ok(bytes.len())
+    }
+}
+
+impl Drop for InProcVm {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock<D: host_device::virtio::VirtioDevice>(
+    dev: &SharedDevice<D>,
+) -> MutexGuard<'_, VirtioPciDevice<D>> {
+    dev.lock().unwrap_or_else(|e| e.into_inner())
+}
