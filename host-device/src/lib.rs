@@ -13,6 +13,7 @@
 //! any process, and the tests drive it with the guest kernel's own driver.
 
 pub mod console;
+pub mod fuzz;
 pub mod pci;
 pub mod snapshot;
 pub mod virtio;

@@ -69,7 +69,10 @@ fn wait_guest_names(vm: &InProcVm, want: &[&str]) {
         if want.iter().all(|w| names.iter().any(|n| n == w)) {
             return;
         }
-        assert!(Instant::now() < deadline, "guest sees {names:?}, want {want:?}");
+        assert!(
+            Instant::now() < deadline,
+            "guest sees {names:?}, want {want:?}"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
 }
@@ -111,11 +114,17 @@ fn start_up_names_and_open_close() {
     vm.host(|c| c.open(1)).unwrap();
     let deadline = Instant::now() + T;
     while !guest_sees_host(&vm, 1) {
-        assert!(Instant::now() < deadline, "the guest never saw the host open");
+        assert!(
+            Instant::now() < deadline,
+            "the guest never saw the host open"
+        );
     }
     vm.host(|c| c.close(1)).unwrap();
     while guest_sees_host(&vm, 1) {
-        assert!(Instant::now() < deadline, "the guest never saw the host close");
+        assert!(
+            Instant::now() < deadline,
+            "the guest never saw the host close"
+        );
     }
     assert_eq!(vm.host(|c| c.stats()).bad_control, 0);
     assert!(vm.interrupts() > 0, "the device raised no interrupt");
@@ -140,7 +149,9 @@ fn echo_in_process() {
 #[test]
 fn echo_over_unix_sockets_with_reconnect() {
     let dir = tempfile::tempdir().unwrap();
-    let paths: Vec<_> = (0..4).map(|i| dir.path().join(format!("echo{i}"))).collect();
+    let paths: Vec<_> = (0..4)
+        .map(|i| dir.path().join(format!("echo{i}")))
+        .collect();
     let ports = paths
         .iter()
         .enumerate()
@@ -193,7 +204,10 @@ fn hotplug_and_unplug() {
         vm.host(|c| c.remove_port(id)).unwrap();
         let deadline = Instant::now() + T;
         while guest_names(&vm).iter().any(|n| n == name) {
-            assert!(Instant::now() < deadline, "the guest kept the unplugged port");
+            assert!(
+                Instant::now() < deadline,
+                "the guest kept the unplugged port"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         assert!(vm.host(|c| c.port_info(id)).is_err());
@@ -218,7 +232,9 @@ fn cache_buffers_host_data_for_a_closed_guest() {
             },
         )
         .unwrap();
-        vm.wait_host(T, "the guest to open", |c| c.port_info(1).unwrap().guest_connected);
+        vm.wait_host(T, "the guest to open", |c| {
+            c.port_info(1).unwrap().guest_connected
+        });
         let late = b"written after the guest opened".to_vec();
         write_all(&vm, 1, &late);
         let info = vm.host(|c| c.port_info(1)).unwrap();
@@ -279,7 +295,9 @@ fn cache_buffers_and_byte_limit_for_guest_output() {
             .cache_buffers(cache)
             .byte_limit(LIMIT);
         let vm = InProcVm::start(ConsoleConfig::default(), vec![(cfg, be)]).unwrap();
-        vm.wait_host(T, "the guest to open", |c| c.port_info(1).unwrap().guest_connected);
+        vm.wait_host(T, "the guest to open", |c| {
+            c.port_info(1).unwrap().guest_connected
+        });
         vm.host(|c| {
             c.open(1)?;
             c.throttle(1, true)?;
@@ -289,7 +307,10 @@ fn cache_buffers_and_byte_limit_for_guest_output() {
         // The guest fills its transmit queue while the host is throttled.
         let deadline = Instant::now() + T;
         while vm.guest(|g| g.console.stats().tx_bytes) < 128 * 1024 {
-            assert!(Instant::now() < deadline, "the guest did not fill its queue");
+            assert!(
+                Instant::now() < deadline,
+                "the guest did not fill its queue"
+            );
             std::thread::sleep(Duration::from_millis(1));
         }
         let queued = vm.guest(|g| g.console.stats().tx_bytes);
@@ -352,9 +373,16 @@ fn guest_byte_limit_caps_the_api_and_the_socket() {
     )
     .unwrap();
     check_echo("first 4 KiB", &data[..LIMIT], &collect(&rx, LIMIT)).unwrap();
-    vm.wait_host(T, "room toward the guest", |c| c.guest_ready(1).unwrap() == LIMIT);
+    vm.wait_host(T, "room toward the guest", |c| {
+        c.guest_ready(1).unwrap() == LIMIT
+    });
     write_all(&vm, 1, &data[LIMIT..]);
-    check_echo("the rest", &data[LIMIT..], &collect(&rx, data.len() - LIMIT)).unwrap();
+    check_echo(
+        "the rest",
+        &data[LIMIT..],
+        &collect(&rx, data.len() - LIMIT),
+    )
+    .unwrap();
     drop(vm);
 
     // A socket is not read beyond the limit while the guest does not read.
@@ -387,7 +415,10 @@ fn guest_byte_limit_caps_the_api_and_the_socket() {
             }
             Err(e) => panic!("{e}"),
         }
-        assert!(Instant::now() < deadline && written < 64 << 20, "the socket never filled");
+        assert!(
+            Instant::now() < deadline && written < 64 << 20,
+            "the socket never filled"
+        );
     }
     let info = vm.host(|c| c.port_info(1)).unwrap();
     assert_eq!(info.queued_for_guest, LIMIT);
@@ -423,7 +454,9 @@ fn snapshot_and_restore_mid_stream() {
     let mid = half + vm.host(|c| c.write(1, &data[half..half + 5000])).unwrap();
     let before = vm.host(|c| c.port_info(1)).unwrap();
     let mut fresh = Console::new(ConsoleConfig::default()).unwrap();
-    fresh.add_port(PortConfig::new(ECHO), mk(&budget, &tx)).unwrap();
+    fresh
+        .add_port(PortConfig::new(ECHO), mk(&budget, &tx))
+        .unwrap();
     let size = vm.snapshot_restore(fresh).unwrap();
     let after = vm.host(|c| c.port_info(1)).unwrap();
     assert_eq!(before.held_for_host, after.held_for_host);

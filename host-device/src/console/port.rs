@@ -186,7 +186,9 @@ impl Port {
 
     /// Room left toward the guest.
     pub fn guest_room(&self) -> usize {
-        self.config.guest_byte_limit.saturating_sub(self.to_guest.len())
+        self.config
+            .guest_byte_limit
+            .saturating_sub(self.to_guest.len())
     }
 
     pub fn info(&self, id: u32) -> PortInfo {

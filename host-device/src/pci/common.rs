@@ -225,7 +225,10 @@ impl CommonConfig {
     pub fn read(&self, offset: u64, data: &mut [u8], device_features: u64, irq: &Interrupts) {
         data.fill(0);
         let Some(reg) = decode(offset, data.len()) else {
-            log::debug!("virtio-pci: common cfg read of {} bytes at {offset:#x}", data.len());
+            log::debug!(
+                "virtio-pci: common cfg read of {} bytes at {offset:#x}",
+                data.len()
+            );
             return;
         };
         let q = self.selected();
@@ -272,7 +275,10 @@ impl CommonConfig {
         irq: &Interrupts,
     ) -> Action {
         let Some(reg) = decode(offset, data.len()) else {
-            log::debug!("virtio-pci: common cfg write of {} bytes at {offset:#x}", data.len());
+            log::debug!(
+                "virtio-pci: common cfg write of {} bytes at {offset:#x}",
+                data.len()
+            );
             return Action::None;
         };
         let mut bytes = [0u8; 8];
@@ -302,10 +308,7 @@ impl CommonConfig {
                     if v16 != 0 && v16.is_power_of_two() && v16 <= q.max_size {
                         q.size = v16;
                     } else {
-                        log::warn!(
-                            "virtio-pci: ignoring queue size {v16} (max {})",
-                            q.max_size
-                        );
+                        log::debug!("virtio-pci: ignoring queue size {v16} (max {})", q.max_size);
                     }
                 }
             }
@@ -315,10 +318,11 @@ impl CommonConfig {
                 }
             }
             Reg::QueueEnable => {
-                if v16 == 1 {
-                    if let Some(q) = self.selected_programmable() {
-                        q.enabled = true;
-                    }
+                // Writing 0 is not allowed; reset is how a queue is disabled.
+                if v16 == 1
+                    && let Some(q) = self.selected_programmable()
+                {
+                    q.enabled = true;
                 }
             }
             Reg::QueueDesc(h) => {
@@ -336,10 +340,7 @@ impl CommonConfig {
                     q.device = h.write(q.device, v);
                 }
             }
-            Reg::DeviceFeature
-            | Reg::NumQueues
-            | Reg::ConfigGeneration
-            | Reg::QueueNotifyOff => {}
+            Reg::DeviceFeature | Reg::NumQueues | Reg::ConfigGeneration | Reg::QueueNotifyOff => {}
         }
         Action::None
     }
@@ -352,7 +353,8 @@ impl CommonConfig {
             return Action::Reset;
         }
         let old = self.status;
-        let mut new = old | v;
+        // DEVICE_NEEDS_RESET is the device's to set.
+        let mut new = old | (v & !status::DEVICE_NEEDS_RESET);
         if new & status::FEATURES_OK != 0
             && old & status::FEATURES_OK == 0
             && !self.features_acceptable(device_features)

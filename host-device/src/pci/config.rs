@@ -322,4 +322,3 @@ pub(super) fn class_code(device_type: u32) -> u32 {
         _ => 0xff_00_00,
     }
 }
-

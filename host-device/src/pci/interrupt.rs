@@ -124,7 +124,8 @@ impl Interrupts {
     /// Delivers the messages of pending vectors that may now be sent.
     fn flush_pending(&self, s: &mut IrqState) {
         if s.msix_enabled && !s.function_masked {
-            s.msix.take_unmasked_pending(|addr, data| self.sink.msi(addr, data));
+            s.msix
+                .take_unmasked_pending(|addr, data| self.sink.msi(addr, data));
         }
     }
 

@@ -1,20 +1,21 @@
 //! A modern (virtio 1.x, non-transitional) virtio-pci transport for any [`VirtioDevice`].
 //!
-//! [`VirtioPciDevice`] is one PCI function: its configuration space ([`config`]), a 64-bit
-//! memory BAR0 holding the virtio structures, MSI-X ([`msix`]) and INTx ([`interrupt`]). The
-//! VMM forwards configuration space accesses to [`VirtioPciDevice::config_read`] and
-//! [`VirtioPciDevice::config_write`] and MMIO accesses inside BAR0 to
-//! [`VirtioPciDevice::bar_read`] and [`VirtioPciDevice::bar_write`]; interrupts come out of the
-//! [`InterruptSink`] it passed in.
+//! [`VirtioPciDevice`] is one PCI function: configuration space (`config.rs`), a 64-bit memory
+//! BAR0 holding the virtio structures (`common.rs` for the common configuration), MSI-X
+//! (`msix.rs`) and INTx. `interrupt.rs` decides where an interrupt goes and `state.rs` holds the
+//! snapshot format. The VMM forwards configuration space accesses to
+//! [`VirtioPciDevice::config_read`] and [`VirtioPciDevice::config_write`] and MMIO accesses
+//! inside BAR0 to [`VirtioPciDevice::bar_read`] and [`VirtioPciDevice::bar_write`]; interrupts
+//! come out of the [`InterruptSink`] it passed in.
 //!
 //! BAR0 (64 KiB, [`VirtioPciDevice::bar_size`]), each structure in its own 4 KiB page:
 //!
 //! | offset | length | what |
 //! |---|---|---|
-//! | 0x0000 | 0x38 | common configuration ([`common`]) |
+//! | 0x0000 | 0x38 | common configuration |
 //! | 0x1000 | 1 | ISR status (reading clears it) |
 //! | 0x2000 | 0x1000 | device-specific configuration (forwarded to the device) |
-//! | 0x3000 | 4 × queues | notifications: queue *n* at 0x3000 + 4*n* (multiplier 4) |
+//! | 0x3000 | 4 × queues | notifications: queue n at 0x3000 + 4 × n (at most 1024 queues) |
 //! | 0x4000 | 16 × vectors | MSI-X table (up to 2048 vectors) |
 //! | 0xc000 | 8 per 64 vectors | MSI-X pending bit array |
 //!
@@ -22,10 +23,14 @@
 //! subsystem 0x1af4:0x1100, class code 0x078000 for a console, 0x010000 for a block device and
 //! 0xff0000 otherwise, interrupt pin INTA. The capability list holds MSI-X (when there are
 //! vectors), then the virtio COMMON, NOTIFY, ISR, DEVICE and PCI_CFG capabilities; see
-//! [`config`] for the offsets.
+//! `config.rs` for the offsets.
 //!
 //! Everything the guest writes is treated as hostile: no access, at any offset, of any width,
 //! with any value, panics or allocates.
+//!
+//! The transport answers every access the VMM forwards: the command register's memory space
+//! and bus master bits are stored for the guest but gate neither BAR accesses nor MSI-X
+//! messages (routing MMIO only while memory space is enabled is the VMM's job).
 
 mod common;
 mod config;
@@ -46,8 +51,8 @@ use crate::virtio::{
 };
 use common::{Action, COMMON_LEN, CommonConfig, QueueRegs};
 use config::{
-    COMMAND_INTX_DISABLE, CONFIG_SIZE, ConfigSpace, MSIX_ENABLE, MSIX_FUNCTION_MASK,
-    PCI_CFG_DATA, STATUS, STATUS_INTERRUPT,
+    COMMAND_INTX_DISABLE, CONFIG_SIZE, ConfigSpace, MSIX_ENABLE, MSIX_FUNCTION_MASK, PCI_CFG_DATA,
+    STATUS, STATUS_INTERRUPT,
 };
 use interrupt::{Interrupts, IrqState};
 
@@ -285,7 +290,7 @@ impl<D: VirtioDevice> VirtioPciDevice<D> {
         if within(offset, len, COMMON_OFFSET, COMMON_LEN) {
             self.common
                 .read(offset - COMMON_OFFSET, data, features, &self.irq);
-        } else if offset == ISR_OFFSET && len > 0 {
+        } else if offset == ISR_OFFSET {
             // The ISR is a byte; a wider read sees it in its low byte.
             data[0] = self.irq.take_isr();
         } else if within(offset, len, DEVICE_OFFSET, DEVICE_LEN) {
@@ -320,7 +325,7 @@ impl<D: VirtioDevice> VirtioPciDevice<D> {
             self.irq.bump_generation();
         } else if within(offset, len, NOTIFY_OFFSET, NOTIFY_SPACE) {
             let rel = offset - NOTIFY_OFFSET;
-            if rel % NOTIFY_MULTIPLIER == 0 {
+            if rel.is_multiple_of(NOTIFY_MULTIPLIER) {
                 self.queue_notify((rel / NOTIFY_MULTIPLIER) as u16);
             }
         } else if within(offset, len, MSIX_TABLE_OFFSET, self.msix_table_len()) {

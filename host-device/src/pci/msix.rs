@@ -85,16 +85,6 @@ impl MsixTable {
         u16::try_from(self.entries.len()).unwrap_or(MAX_VECTORS)
     }
 
-    /// The size of the table in bytes.
-    pub fn table_bytes(&self) -> u64 {
-        u64::from(self.len()) * ENTRY_SIZE
-    }
-
-    /// The size of the PBA in bytes.
-    pub fn pba_bytes(&self) -> u64 {
-        self.pba.len() as u64 * 8
-    }
-
     /// Entry `vector`, if it exists.
     pub fn entry(&self, vector: u16) -> Option<MsixEntry> {
         self.entries.get(usize::from(vector)).copied()
@@ -212,8 +202,6 @@ mod tests {
     fn entries_start_masked_and_round_trip_bytes() {
         let mut t = MsixTable::new(3);
         assert_eq!(t.len(), 3);
-        assert_eq!(t.table_bytes(), 48);
-        assert_eq!(t.pba_bytes(), 8);
         let mut b = [0u8; 4];
         t.read_table(12, &mut b);
         assert_eq!(b, [1, 0, 0, 0]);
@@ -240,7 +228,7 @@ mod tests {
     #[test]
     fn pending_bits() {
         let mut t = MsixTable::new(70);
-        assert_eq!(t.pba_bytes(), 16);
+        assert_eq!(t.pba.len(), 2);
         t.set_pending(65, true);
         t.set_pending(70, true); // does not exist
         assert!(t.pending(65));

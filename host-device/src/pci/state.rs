@@ -26,9 +26,7 @@ use virtio_queue::{Queue, QueueState};
 use vm_memory::GuestMemoryMmap;
 
 use super::common::QueueRegs;
-use super::config::{
-    COMMAND_INTX_DISABLE, CONFIG_SIZE, MSIX_ENABLE, MSIX_FUNCTION_MASK,
-};
+use super::config::{COMMAND_INTX_DISABLE, CONFIG_SIZE, MSIX_ENABLE, MSIX_FUNCTION_MASK};
 use super::interrupt::{ISR_CONFIG, ISR_QUEUE, Interrupts, IrqState};
 use super::msix::{MAX_VECTORS, MsixEntry, NO_VECTOR};
 use super::{PciError, VirtioPciDevice};
@@ -212,7 +210,9 @@ pub(super) fn decode<D: VirtioDevice>(
         }
         let queues = (0u16..)
             .zip(saved_queues)
-            .map(|(index, q)| Queue::try_from(q).map_err(|source| PciError::Queue { index, source }))
+            .map(|(index, q)| {
+                Queue::try_from(q).map_err(|source| PciError::Queue { index, source })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let acked = dev.common.acked_features(dev.device.device_features());
         let ctx = dev.activate_context(queues, acked);

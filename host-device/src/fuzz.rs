@@ -1,0 +1,313 @@
+//! Drives a console behind its virtio-pci transport with arbitrary input: the body of the
+//! cargo-fuzz target (`host-device/fuzz`), also run over pseudo-random inputs by a plain test
+//! so every `cargo test` exercises it.
+//!
+//! The input is a script. It may bring the device up (feature negotiation and queue
+//! programming with addresses and sizes it picks, sane or not), then runs operations: raw
+//! writes to guest memory, descriptors and available-ring entries written where the queues
+//! are, queue notifications, raw register and configuration-space accesses, host API calls,
+//! hot-plug, and snapshot/restore (of the real snapshot, and of a damaged one). The only
+//! check is that nothing panics, hangs or allocates without bound, and that a snapshot the
+//! device wrote restores.
+
+use std::sync::Arc;
+
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use crate::console::{Backend, Console, ConsoleConfig, PortConfig, PortHandler};
+use crate::pci::VirtioPciDevice;
+use crate::virtio::InterruptSink;
+
+/// Guest RAM the fuzzer works in.
+const RAM: u64 = 0x1_0000;
+
+struct Input<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl Input<'_> {
+    fn done(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+    fn u8(&mut self) -> u8 {
+        let v = self.data.get(self.pos).copied().unwrap_or(0);
+        self.pos += 1;
+        v
+    }
+    fn u16(&mut self) -> u16 {
+        u16::from_le_bytes([self.u8(), self.u8()])
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from(self.u16()) | u32::from(self.u16()) << 16
+    }
+    fn bytes(&mut self, n: usize) -> &[u8] {
+        let start = self.pos.min(self.data.len());
+        let end = (start + n).min(self.data.len());
+        self.pos = start + n;
+        &self.data[start..end]
+    }
+}
+
+struct NoIrq;
+impl InterruptSink for NoIrq {
+    fn msi(&self, _: u64, _: u32) {}
+    fn set_intx(&self, _: bool) {}
+}
+
+/// Takes a varying part of what it is offered.
+struct Choosy(u8);
+impl PortHandler for Choosy {
+    fn have_data(&mut self, data: &[u8]) -> usize {
+        self.0 = self.0.wrapping_mul(31).wrapping_add(7);
+        data.len() * (self.0 as usize % 3) / 2
+    }
+}
+
+fn console(max: u32) -> Console {
+    let mut c = Console::new(ConsoleConfig {
+        max_nr_ports: max,
+        queue_size: 16,
+        ..ConsoleConfig::default()
+    })
+    .expect("valid configuration");
+    let _ = c.add_port(
+        PortConfig::console("c").byte_limit(64),
+        Backend::Handler(Box::new(Choosy(1))),
+    );
+    let _ = c.add_port(
+        PortConfig::new("a").guest_byte_limit(100),
+        Backend::Handler(Box::new(Choosy(2))),
+    );
+    let _ = c.add_port(PortConfig::new("b").cache_buffers(false), Backend::None);
+    c
+}
+
+#[derive(Clone, Copy, Default)]
+struct Ring {
+    size: u16,
+    desc: u64,
+    avail: u64,
+}
+
+/// Common configuration register offsets (virtio 1.x 4.1.4.3), relative to the structure.
+const FEATURE_SELECT: u64 = 0x08;
+const FEATURE: u64 = 0x0c;
+const STATUS: u64 = 0x14;
+const QUEUE_SELECT: u64 = 0x16;
+const QUEUE_SIZE: u64 = 0x18;
+const QUEUE_ENABLE: u64 = 0x1c;
+const QUEUE_DESC: u64 = 0x20;
+
+fn find_cap(dev: &VirtioPciDevice<Console>, cfg_type: u8) -> u64 {
+    let r = |off: u16, n: usize| {
+        let mut b = [0u8; 4];
+        dev.config_read(off, &mut b[..n]);
+        u32::from_le_bytes(b)
+    };
+    let mut ptr = r(0x34, 1) as u16 & !3;
+    for _ in 0..48 {
+        if ptr == 0 {
+            break;
+        }
+        if r(ptr, 1) == 9 && r(ptr + 3, 1) == cfg_type as u32 {
+            return r(ptr + 8, 4) as u64;
+        }
+        ptr = r(ptr + 1, 1) as u16 & !3;
+    }
+    0
+}
+
+/// Runs one input.
+pub fn run(data: &[u8]) {
+    let mut inp = Input { data, pos: 0 };
+    let mem =
+        GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM as usize)]).expect("guest RAM");
+    let max = 1 + u32::from(inp.u8() % 4);
+    let sink: Arc<dyn InterruptSink> = Arc::new(NoIrq);
+    let mut dev = VirtioPciDevice::new(console(max), mem.clone(), sink.clone(), 4);
+    let common = find_cap(&dev, 1);
+    let nqueues = 2 * (max as u16 + 1);
+    let mut rings = vec![Ring::default(); nqueues as usize];
+
+    if inp.u8() & 1 == 1 {
+        // Bring-up, with values from the input.
+        let w =
+            |dev: &mut VirtioPciDevice<Console>, off: u64, v: &[u8]| dev.bar_write(common + off, v);
+        w(&mut dev, STATUS, &[1 | 2]);
+        for sel in 0..2u32 {
+            w(&mut dev, FEATURE_SELECT, &sel.to_le_bytes());
+            let f = if sel == 0 { 0x7 } else { 0x1 } & inp.u32() | inp.u8() as u32 & 0x2;
+            w(&mut dev, FEATURE, &f.to_le_bytes());
+        }
+        w(&mut dev, STATUS, &[1 | 2 | 8]);
+        for (q, ring) in rings.iter_mut().enumerate() {
+            let size = 1u16 << (inp.u8() % 6);
+            let desc = u64::from(inp.u16() & !0xf);
+            let avail = u64::from(inp.u16() & !1);
+            let used = u64::from(inp.u16() & !3);
+            w(&mut dev, QUEUE_SELECT, &(q as u16).to_le_bytes());
+            w(&mut dev, QUEUE_SIZE, &size.to_le_bytes());
+            for (i, a) in [desc, avail, used].into_iter().enumerate() {
+                let off = QUEUE_DESC + 8 * i as u64;
+                w(&mut dev, off, &(a as u32).to_le_bytes());
+                w(&mut dev, off + 4, &((a >> 32) as u32).to_le_bytes());
+            }
+            w(&mut dev, QUEUE_ENABLE, &1u16.to_le_bytes());
+            *ring = Ring { size, desc, avail };
+        }
+        w(&mut dev, STATUS, &[1 | 2 | 8 | 4]);
+    }
+
+    let mut ops = 0;
+    while !inp.done() && ops < 4096 {
+        ops += 1;
+        let q = (inp.u8() as u16) % nqueues;
+        let ring = rings[q as usize];
+        match inp.u8() % 15 {
+            0 => {
+                let at = u64::from(inp.u16());
+                let n = inp.u8() as usize;
+                let bytes = inp.bytes(n).to_vec();
+                let _ = mem.write_slice(&bytes, GuestAddress(at));
+            }
+            1 => {
+                // A descriptor: addr, len, flags, next.
+                let idx = inp.u16() % ring.size.max(1);
+                let mut d = [0u8; 16];
+                d[..8].copy_from_slice(&u64::from(inp.u16()).to_le_bytes());
+                d[8..12].copy_from_slice(&u32::from(inp.u16()).to_le_bytes());
+                d[12..14].copy_from_slice(&u16::from(inp.u8() & 7).to_le_bytes());
+                d[14..16].copy_from_slice(&inp.u16().to_le_bytes());
+                let _ = mem.write_slice(&d, GuestAddress(ring.desc + 16 * u64::from(idx)));
+            }
+            2 => {
+                // Publish a head in the available ring.
+                let head = inp.u16() % ring.size.max(1);
+                let idx: u16 = mem.read_obj(GuestAddress(ring.avail + 2)).unwrap_or(0);
+                let slot = ring.avail + 4 + 2 * u64::from(idx % ring.size.max(1));
+                let _ = mem.write_obj(head, GuestAddress(slot));
+                let _ = mem.write_obj(idx.wrapping_add(1), GuestAddress(ring.avail + 2));
+            }
+            3 => {
+                let off = VirtioPciDevice::<Console>::notify_offset(q);
+                dev.bar_write(off, &q.to_le_bytes());
+            }
+            4 => {
+                let off = u64::from(inp.u16());
+                let n = 1 << (inp.u8() % 4);
+                let v = inp.bytes(n).to_vec();
+                dev.bar_write(off, &v);
+            }
+            5 => {
+                let off = u64::from(inp.u16());
+                let mut b = vec![0u8; 1 << (inp.u8() % 4)];
+                dev.bar_read(off, &mut b);
+            }
+            6 => {
+                let off = u16::from(inp.u8());
+                let n = 1 << (inp.u8() % 3);
+                let v = inp.bytes(n).to_vec();
+                dev.config_write(off, &v);
+            }
+            7 => {
+                let id = u32::from(inp.u8() % 5);
+                let c = dev.device_mut();
+                let _ = if inp.u8() & 1 == 1 {
+                    c.open(id)
+                } else {
+                    c.close(id)
+                };
+            }
+            8 => {
+                let id = u32::from(inp.u8() % 5);
+                let n = inp.u16() as usize % 600;
+                let bytes = inp.bytes(n).to_vec();
+                let _ = dev.device_mut().write(id, &bytes);
+            }
+            9 => {
+                let id = u32::from(inp.u8() % 5);
+                let on = inp.u8() & 1 == 1;
+                let _ = dev.device_mut().throttle(id, on);
+            }
+            10 => {
+                let id = u32::from(inp.u8() % 5);
+                let c = dev.device_mut();
+                if inp.u8() & 1 == 1 {
+                    let _ = c.remove_port(id);
+                } else {
+                    let name = format!("p{}", inp.u8());
+                    let _ = c.add_port(
+                        PortConfig::new(name).byte_limit(inp.u16() as usize),
+                        Backend::Handler(Box::new(Choosy(3))),
+                    );
+                }
+            }
+            11 => {
+                // Snapshot and restore onto a device with the same ports.
+                let snap = dev.snapshot();
+                let mut fresh = console(max);
+                for p in dev.device().ports() {
+                    if fresh.find_port(&p.config.name).is_none() {
+                        let _ = fresh.add_port(p.config.clone(), Backend::None);
+                    }
+                }
+                let layout = |c: &Console| {
+                    c.ports()
+                        .into_iter()
+                        .map(|p| (p.id, p.config.name, p.config.console))
+                        .collect::<Vec<_>>()
+                };
+                let same_ids = layout(&fresh) == layout(dev.device());
+                match VirtioPciDevice::restore(fresh, mem.clone(), sink.clone(), &snap) {
+                    Ok(d) => dev = d,
+                    Err(e) => assert!(!same_ids, "the device's own snapshot does not restore: {e}"),
+                }
+            }
+            12 => {
+                // A damaged snapshot must fail cleanly or restore something usable.
+                let mut snap = dev.snapshot();
+                if !snap.is_empty() {
+                    let at = inp.u16() as usize % snap.len();
+                    snap[at] ^= inp.u8() | 1;
+                    let cut = snap.len() - inp.u8() as usize % snap.len().min(8);
+                    snap.truncate(cut);
+                }
+                if let Ok(d) =
+                    VirtioPciDevice::restore(console(max), mem.clone(), sink.clone(), &snap)
+                {
+                    dev = d;
+                }
+            }
+            13 => {
+                dev.device_mut().poll_backends();
+            }
+            _ => {
+                dev.queue_notify(q);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run;
+
+    /// The fuzz body over pseudo-random inputs, biased to bring the device up.
+    #[test]
+    fn random_scripts_never_panic() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for round in 0..3000 {
+            let len = 16 + (round * 37) % 3000;
+            let mut data = Vec::with_capacity(len);
+            for _ in 0..len {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                data.push((x >> 24) as u8);
+            }
+            data[1] |= 1;
+            run(&data);
+        }
+    }
+}
