@@ -460,7 +460,11 @@ fn snapshot_and_restore_mid_stream() {
     let size = vm.snapshot_restore(fresh).unwrap();
     let after = vm.host(|c| c.port_info(1)).unwrap();
     assert_eq!(before.held_for_host, after.held_for_host);
-    assert_eq!(before.queued_for_guest, after.queued_for_guest);
+    // Restored data may already have moved on into guest buffers, none created or lost.
+    assert_eq!(
+        before.queued_for_guest as u64 + before.stats.to_guest,
+        after.queued_for_guest as u64 + after.stats.to_guest
+    );
     assert!(after.throttled && after.host_connected && after.guest_connected);
     assert!(size > 1000);
     budget.store(usize::MAX / 2, Ordering::SeqCst);

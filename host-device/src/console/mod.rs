@@ -804,7 +804,8 @@ impl Console {
     /// Finishes an entry point: notices peers that went away during writes, sends control
     /// messages, reads the guest's if there was room, and raises the interrupts owed.
     fn finish(&mut self) {
-        loop {
+        // Bounded: a guest that keeps posting control messages cannot keep us here.
+        for _ in 0..16 {
             let gone: Vec<u32> = self
                 .ports
                 .iter()
@@ -1044,9 +1045,14 @@ impl VirtioDevice for Console {
                 features: ctx.acked_features,
                 used: vec![false; n],
             });
+            // Carry on where the source stopped: held data may move now.
+            let ids: Vec<u32> = self.ports.keys().copied().collect();
+            for id in ids {
+                self.flush_to_guest(id);
+                self.process_tx(id);
+            }
         }
         self.finish();
         Ok(())
     }
 }
-
