@@ -480,3 +480,45 @@ fn snapshot_and_restore_mid_stream() {
     }
     check_echo("stream across a snapshot", &data, &got).unwrap();
 }
+
+/// A socket that stops reading: the device keeps the partly written chain and throttles the
+/// port; once the peer reads again everything arrives, in order.
+#[test]
+fn full_socket_throttles_and_loses_nothing() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("source");
+    let vm = InProcVm::start(
+        ConsoleConfig::default(),
+        vec![(
+            PortConfig::new("org.vmchannel.source.0"),
+            Backend::Socket(SocketBackend::server(&path).unwrap()),
+        )],
+    )
+    .unwrap();
+    let mut s = UnixStream::connect(&path).unwrap();
+    const N: usize = 8 << 20;
+    s.write_all(&(N as u64).to_le_bytes()).unwrap();
+    vm.wait_host(T, "the socket to fill", |c| {
+        let i = c.port_info(1).unwrap();
+        i.throttled && i.held_for_host > 0
+    });
+    // The guest is back-pressured: what it has sent stops growing, well short of N.
+    let deadline = Instant::now() + T;
+    let (mut last, mut still) = (0, 0);
+    while still < 5 {
+        std::thread::sleep(Duration::from_millis(10));
+        let now = vm.guest(|g| g.console.stats().tx_bytes);
+        still = if now == last { still + 1 } else { 0 };
+        last = now;
+        assert!(Instant::now() < deadline, "the guest never stopped sending");
+    }
+    assert!(
+        (last as usize) < N / 2,
+        "sent {last} of {N} into a full socket"
+    );
+    s.set_read_timeout(Some(T)).unwrap();
+    let mut got = vec![0u8; N];
+    s.read_exact(&mut got).unwrap();
+    check_echo("source through a full socket", &pattern(0, N), &got).unwrap();
+}
