@@ -30,9 +30,8 @@ fn handler() -> (Backend, Receiver<PortEvent>) {
 fn recv_bytes(rx: &Receiver<PortEvent>, n: usize) {
     let mut got = 0;
     while got < n {
-        match rx.recv_timeout(T).expect("data from the guest") {
-            PortEvent::Data(d) => got += d.len(),
-            _ => {}
+        if let PortEvent::Data(d) = rx.recv_timeout(T).expect("data from the guest") {
+            got += d.len();
         }
     }
 }

@@ -602,6 +602,11 @@ impl Console {
             };
             let head = chain.head_index();
             match read_chain(&act.mem, chain) {
+                Ok(data) if data.is_empty() => {
+                    log::warn!("virtio-console: port {id}: transmit chain with nothing to read");
+                    self.stats.bad_chains += 1;
+                    act.add_used(q, head, 0);
+                }
                 Ok(data) => {
                     port.inflight = Some(InFlight {
                         head,
@@ -636,20 +641,21 @@ impl Console {
             let mut buf = [0u8; control::HEADER_LEN];
             let header = match chain.reader(&act.mem) {
                 Ok(mut r) if r.available_bytes() >= control::HEADER_LEN => {
-                    r.read_exact(&mut buf).ok().map(|_| Header::decode(&buf))
+                    Ok(r.read_exact(&mut buf).ok().map(|_| Header::decode(&buf)))
                 }
-                Ok(_) => None,
-                Err(e) => {
-                    log::warn!("virtio-console: bad control chain: {e}");
-                    None
-                }
+                Ok(_) => Ok(None),
+                Err(e) => Err(e),
             };
             act.add_used(CONTROL_TX, head, 0);
             match header {
-                Some(h) => self.handle_control(h),
-                None => {
+                Ok(Some(h)) => self.handle_control(h),
+                Ok(None) => {
                     log::warn!("virtio-console: short control message");
                     self.stats.bad_control += 1;
+                }
+                Err(e) => {
+                    log::warn!("virtio-console: bad control chain: {e}");
+                    self.stats.bad_chains += 1;
                 }
             }
         }
@@ -756,7 +762,9 @@ impl Console {
             let written = match chain.writer(&act.mem) {
                 Ok(mut w) => {
                     let n = w.available_bytes().min(msg.len());
-                    if n < msg.len() {
+                    if n == 0 {
+                        self.stats.bad_chains += 1;
+                    } else if n < msg.len() {
                         log::warn!(
                             "virtio-console: control buffer of {n} bytes truncates a {}-byte message",
                             msg.len()
@@ -990,7 +998,10 @@ impl VirtioDevice for Console {
         self.ctrl_out.clear();
         for p in self.ports.values_mut() {
             p.ready = false;
-            p.guest_connected = false;
+            if p.guest_connected {
+                p.guest_connected = false;
+                p.guest_open_changed();
+            }
             if let Some(f) = p.inflight.take() {
                 p.stats.dropped_to_host += (f.data.len() - f.offset) as u64;
             }
@@ -1056,3 +1067,6 @@ impl VirtioDevice for Console {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

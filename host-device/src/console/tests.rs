@@ -1,0 +1,1289 @@
+//! The console against a hostile or odd guest, driven through its virtio-pci transport by a
+//! raw driver: the device is brought up by register writes, descriptors and ring entries are
+//! written by hand into guest memory, and queues are notified through the notify region.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+
+use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
+
+use super::control::{self, HEADER_LEN, Header};
+use super::{
+    Backend, ChannelHandler, Console, ConsoleConfig, ConsoleError, ConsoleStats, MAX_CHAIN_BYTES,
+    PortConfig, PortEvent, PortHandler, rx_queue, tx_queue,
+};
+use crate::pci::VirtioPciDevice;
+use crate::virtio::{InterruptSink, status};
+
+type Dev = VirtioPciDevice<Console>;
+
+/// Guest RAM.
+const RAM: usize = 1 << 20;
+/// Queue `q`'s rings live in the page at `RING_BASE + q * RING_STRIDE`.
+const RING_BASE: u64 = 0x1000;
+const RING_STRIDE: u64 = 0x1000;
+/// Offsets of the available and used rings within a queue's page (room for 32 entries).
+const AVAIL_OFF: u64 = 0x200;
+const USED_OFF: u64 = 0x400;
+/// Buffers are handed out from here up.
+const BUF_BASE: u64 = 0x4_0000;
+/// What buffers the device may write are filled with before they are posted.
+const FILL: u8 = 0xaa;
+/// The MSI address every MSI-X entry is programmed with (the data is the vector number).
+const MSI_ADDR: u64 = 0xfee0_0000;
+
+const VIRTQ_DESC_F_NEXT: u16 = 1;
+const VIRTQ_DESC_F_WRITE: u16 = 2;
+
+// virtio-console feature bits the driver accepts, and VIRTIO_F_VERSION_1.
+const DRIVER_FEATURES: u64 = (1 << 32) | super::F_SIZE | super::F_MULTIPORT | super::F_EMERG_WRITE;
+
+// Common configuration registers (virtio 1.x 4.1.4.3).
+const DRIVER_FEATURE_SELECT: u64 = 0x08;
+const DRIVER_FEATURE: u64 = 0x0c;
+const CONFIG_MSIX_VECTOR: u64 = 0x10;
+const NUM_QUEUES: u64 = 0x12;
+const DEVICE_STATUS: u64 = 0x14;
+const QUEUE_SELECT: u64 = 0x16;
+const QUEUE_SIZE: u64 = 0x18;
+const QUEUE_MSIX_VECTOR: u64 = 0x1a;
+const QUEUE_ENABLE: u64 = 0x1c;
+const QUEUE_NOTIFY_OFF: u64 = 0x1e;
+const QUEUE_DESC: u64 = 0x20;
+const QUEUE_DRIVER: u64 = 0x28;
+const QUEUE_DEVICE: u64 = 0x30;
+
+const CONTROL_RX: u16 = 2;
+const CONTROL_TX: u16 = 3;
+
+/// Counts what the transport delivers.
+#[derive(Default)]
+struct CountingSink {
+    /// `(address, data)` of every MSI.
+    msis: Mutex<Vec<(u64, u32)>>,
+    /// Every INTx level change.
+    intx: Mutex<Vec<bool>>,
+}
+
+impl InterruptSink for CountingSink {
+    fn msi(&self, address: u64, data: u32) {
+        self.msis.lock().unwrap().push((address, data));
+    }
+    fn set_intx(&self, level: bool) {
+        self.intx.lock().unwrap().push(level);
+    }
+}
+
+/// One descriptor of a chain to post: address, length, device-writable.
+#[derive(Clone, Copy, Debug)]
+struct Seg {
+    addr: u64,
+    len: u32,
+    write: bool,
+}
+
+fn rd(addr: u64, len: u32) -> Seg {
+    Seg {
+        addr,
+        len,
+        write: false,
+    }
+}
+
+fn wr(addr: u64, len: u32) -> Seg {
+    Seg {
+        addr,
+        len,
+        write: true,
+    }
+}
+
+/// A used-ring entry, with what the device wrote: `data` is the first `len` bytes of the
+/// chain's writable buffers, `rest` the writable bytes after them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Used {
+    head: u16,
+    len: u32,
+    data: Vec<u8>,
+    rest: Vec<u8>,
+}
+
+/// The driver's view of one queue.
+#[derive(Default)]
+struct Ring {
+    size: u16,
+    desc: u64,
+    avail: u64,
+    used: u64,
+    notify: u64,
+    avail_idx: u16,
+    used_seen: u16,
+    free: Vec<u16>,
+    /// Chains the device holds, by head: their descriptors and segments.
+    chains: HashMap<u16, Vec<(u16, Seg)>>,
+}
+
+/// A control message as the guest receives it.
+type Msg = (u32, u16, u16, Vec<u8>);
+
+fn msg(id: u32, event: u16, value: u16, payload: &[u8]) -> Msg {
+    (id, event, value, payload.to_vec())
+}
+
+/// A raw virtio-pci driver for the console.
+struct Driver {
+    dev: Dev,
+    mem: GuestMemoryMmap,
+    sink: Arc<CountingSink>,
+    msix: bool,
+    common: u64,
+    isr: u64,
+    device_cfg: u64,
+    notify_base: u64,
+    notify_mult: u64,
+    msix_table: u64,
+    msix_control: u16,
+    rings: Vec<Ring>,
+    next_buf: u64,
+}
+
+fn cfg_read(dev: &Dev, off: u16, n: usize) -> u32 {
+    let mut b = [0u8; 4];
+    dev.config_read(off, &mut b[..n]);
+    u32::from_le_bytes(b)
+}
+
+/// The configuration-space offset of the capability `id` (of `cfg_type`, for virtio ones).
+fn find_cap(dev: &Dev, id: u8, cfg_type: Option<u8>) -> u16 {
+    let mut ptr = cfg_read(dev, 0x34, 1) as u16 & !3;
+    for _ in 0..48 {
+        assert_ne!(ptr, 0, "capability {id:#x} {cfg_type:?} not found");
+        if cfg_read(dev, ptr, 1) == u32::from(id)
+            && cfg_type.is_none_or(|t| cfg_read(dev, ptr + 3, 1) == u32::from(t))
+        {
+            return ptr;
+        }
+        ptr = cfg_read(dev, ptr + 1, 1) as u16 & !3;
+    }
+    panic!("the capability list loops");
+}
+
+impl Driver {
+    /// A driver for `console` over 1 MiB of guest RAM, using MSI-X (`msix`) or INTx. The device
+    /// is not brought up yet.
+    fn new(console: Console, msix: bool) -> Self {
+        let mem = GuestMemoryMmap::<()>::from_ranges(&[(GuestAddress(0), RAM)]).unwrap();
+        let sink = Arc::new(CountingSink::default());
+        let nq = 2 * (console.config().max_nr_ports as u16 + 1);
+        assert!(
+            RING_BASE + u64::from(nq) * RING_STRIDE <= BUF_BASE,
+            "too many queues for the ring area"
+        );
+        let dev = Dev::new(console, mem.clone(), sink.clone(), nq + 1);
+        let vndr = |t| {
+            let cap = find_cap(&dev, 0x09, Some(t));
+            assert_eq!(cfg_read(&dev, cap + 4, 1), 0, "BAR0");
+            cap
+        };
+        let common = u64::from(cfg_read(&dev, vndr(1) + 8, 4));
+        let notify_cap = vndr(2);
+        let notify_base = u64::from(cfg_read(&dev, notify_cap + 8, 4));
+        let notify_mult = u64::from(cfg_read(&dev, notify_cap + 16, 4));
+        let isr = u64::from(cfg_read(&dev, vndr(3) + 8, 4));
+        let device_cfg = u64::from(cfg_read(&dev, vndr(4) + 8, 4));
+        let msix_cap = find_cap(&dev, 0x11, None);
+        let table = cfg_read(&dev, msix_cap + 4, 4);
+        assert_eq!(table & 7, 0, "MSI-X table in BAR0");
+        Driver {
+            dev,
+            mem,
+            sink,
+            msix,
+            common,
+            isr,
+            device_cfg,
+            notify_base,
+            notify_mult,
+            msix_table: u64::from(table & !7),
+            msix_control: msix_cap + 2,
+            rings: Vec::new(),
+            next_buf: BUF_BASE,
+        }
+    }
+
+    /// [`Driver::new`] and [`Driver::bring_up`].
+    fn up(console: Console) -> Self {
+        let mut d = Driver::new(console, true);
+        d.bring_up();
+        d
+    }
+
+    fn console(&self) -> &Console {
+        self.dev.device()
+    }
+
+    fn console_mut(&mut self) -> &mut Console {
+        self.dev.device_mut()
+    }
+
+    fn stats(&self) -> ConsoleStats {
+        self.console().stats()
+    }
+
+    fn w8(&mut self, off: u64, v: u8) {
+        self.dev.bar_write(self.common + off, &[v]);
+    }
+    fn w16(&mut self, off: u64, v: u16) {
+        self.dev.bar_write(self.common + off, &v.to_le_bytes());
+    }
+    fn w32(&mut self, off: u64, v: u32) {
+        self.dev.bar_write(self.common + off, &v.to_le_bytes());
+    }
+    fn w64(&mut self, off: u64, v: u64) {
+        self.w32(off, v as u32);
+        self.w32(off + 4, (v >> 32) as u32);
+    }
+    fn r8(&mut self, off: u64) -> u8 {
+        let mut b = [0u8; 1];
+        self.dev.bar_read(self.common + off, &mut b);
+        b[0]
+    }
+    fn r16(&mut self, off: u64) -> u16 {
+        let mut b = [0u8; 2];
+        self.dev.bar_read(self.common + off, &mut b);
+        u16::from_le_bytes(b)
+    }
+
+    /// What a driver does at probe: MSI-X set up (one vector per queue, vector `q` for queue
+    /// `q`, the last for configuration changes), features negotiated, every queue programmed
+    /// with its maximum size at fixed addresses (rings zeroed first), DRIVER_OK.
+    fn bring_up(&mut self) {
+        let zero = vec![0u8; (BUF_BASE - RING_BASE) as usize];
+        self.mem
+            .write_slice(&zero, GuestAddress(RING_BASE))
+            .unwrap();
+        if self.msix {
+            let c = cfg_read(&self.dev, self.msix_control, 2) as u16;
+            self.dev
+                .config_write(self.msix_control, &(c | 0x8000).to_le_bytes());
+        }
+        self.w8(DEVICE_STATUS, status::ACKNOWLEDGE);
+        self.w8(DEVICE_STATUS, status::ACKNOWLEDGE | status::DRIVER);
+        self.w32(DRIVER_FEATURE_SELECT, 0);
+        self.w32(DRIVER_FEATURE, DRIVER_FEATURES as u32);
+        self.w32(DRIVER_FEATURE_SELECT, 1);
+        self.w32(DRIVER_FEATURE, (DRIVER_FEATURES >> 32) as u32);
+        let features_ok = status::ACKNOWLEDGE | status::DRIVER | status::FEATURES_OK;
+        self.w8(DEVICE_STATUS, features_ok);
+        assert_eq!(self.r8(DEVICE_STATUS), features_ok, "features refused");
+        let nq = self.r16(NUM_QUEUES);
+        if self.msix {
+            for v in 0..=nq {
+                let e = self.msix_table + 16 * u64::from(v);
+                self.dev.bar_write(e, &(MSI_ADDR as u32).to_le_bytes());
+                self.dev.bar_write(e + 4, &0u32.to_le_bytes());
+                self.dev.bar_write(e + 8, &u32::from(v).to_le_bytes());
+                self.dev.bar_write(e + 12, &0u32.to_le_bytes());
+            }
+            self.w16(CONFIG_MSIX_VECTOR, nq);
+        }
+        self.rings.clear();
+        for q in 0..nq {
+            self.w16(QUEUE_SELECT, q);
+            let size = self.r16(QUEUE_SIZE);
+            assert!(
+                size.is_power_of_two() && size <= 32,
+                "queue {q} size {size}"
+            );
+            let desc = RING_BASE + u64::from(q) * RING_STRIDE;
+            let ring = Ring {
+                size,
+                desc,
+                avail: desc + AVAIL_OFF,
+                used: desc + USED_OFF,
+                notify: self.notify_base + self.notify_mult * u64::from(self.r16(QUEUE_NOTIFY_OFF)),
+                free: (0..size).rev().collect(),
+                ..Ring::default()
+            };
+            assert_eq!(ring.notify, Dev::notify_offset(q));
+            if self.msix {
+                self.w16(QUEUE_MSIX_VECTOR, q);
+                assert_eq!(self.r16(QUEUE_MSIX_VECTOR), q);
+            }
+            self.w64(QUEUE_DESC, ring.desc);
+            self.w64(QUEUE_DRIVER, ring.avail);
+            self.w64(QUEUE_DEVICE, ring.used);
+            self.w16(QUEUE_ENABLE, 1);
+            self.rings.push(ring);
+        }
+        self.w8(DEVICE_STATUS, features_ok | status::DRIVER_OK);
+        assert_eq!(
+            self.r8(DEVICE_STATUS),
+            features_ok | status::DRIVER_OK,
+            "the device did not go live"
+        );
+    }
+
+    /// Writes 0 to the status register.
+    fn reset(&mut self) {
+        self.w8(DEVICE_STATUS, 0);
+        assert_eq!(self.r8(DEVICE_STATUS), 0);
+    }
+
+    /// `len` bytes of guest memory for a buffer, filled with [`FILL`].
+    fn alloc(&mut self, len: usize) -> u64 {
+        let at = self.next_buf;
+        self.next_buf = (at + len as u64).next_multiple_of(16);
+        assert!(self.next_buf <= RAM as u64, "test buffers exhausted");
+        self.mem
+            .write_slice(&vec![FILL; len], GuestAddress(at))
+            .unwrap();
+        at
+    }
+
+    /// A buffer holding `bytes`.
+    fn buf(&mut self, bytes: &[u8]) -> u64 {
+        let at = self.alloc(bytes.len());
+        self.mem.write_slice(bytes, GuestAddress(at)).unwrap();
+        at
+    }
+
+    /// Writes descriptor `idx` of queue `q`.
+    fn write_desc(&mut self, q: u16, idx: u16, s: Seg, more: bool, next: u16) {
+        let mut flags = if s.write { VIRTQ_DESC_F_WRITE } else { 0 };
+        if more {
+            flags |= VIRTQ_DESC_F_NEXT;
+        }
+        let mut d = [0u8; 16];
+        d[..8].copy_from_slice(&s.addr.to_le_bytes());
+        d[8..12].copy_from_slice(&s.len.to_le_bytes());
+        d[12..14].copy_from_slice(&flags.to_le_bytes());
+        d[14..16].copy_from_slice(&next.to_le_bytes());
+        let at = self.rings[q as usize].desc + 16 * u64::from(idx);
+        self.mem.write_slice(&d, GuestAddress(at)).unwrap();
+    }
+
+    /// Puts `head` in the next slot of `q`'s available ring and publishes it.
+    fn publish(&mut self, q: u16, head: u16) {
+        let ring = &mut self.rings[q as usize];
+        let slot = ring.avail + 4 + 2 * u64::from(ring.avail_idx % ring.size);
+        ring.avail_idx = ring.avail_idx.wrapping_add(1);
+        let idx = ring.avail_idx;
+        let avail = ring.avail;
+        self.mem.write_obj(head, GuestAddress(slot)).unwrap();
+        self.mem.write_obj(idx, GuestAddress(avail + 2)).unwrap();
+    }
+
+    /// Takes `n` free descriptors of `q`.
+    fn take_descs(&mut self, q: u16, n: usize) -> Vec<u16> {
+        let ring = &mut self.rings[q as usize];
+        assert!(ring.free.len() >= n, "queue {q} out of descriptors");
+        (0..n).map(|_| ring.free.pop().unwrap()).collect()
+    }
+
+    /// Writes `segs` as a chain into free descriptors of queue `q` and publishes its head in
+    /// the available ring (no notification). Returns the head.
+    fn post(&mut self, q: u16, segs: &[Seg]) -> u16 {
+        let idxs = self.take_descs(q, segs.len());
+        for (i, &s) in segs.iter().enumerate() {
+            let next = idxs.get(i + 1).copied();
+            self.write_desc(q, idxs[i], s, next.is_some(), next.unwrap_or(0));
+        }
+        let head = idxs[0];
+        self.publish(q, head);
+        self.rings[q as usize]
+            .chains
+            .insert(head, idxs.into_iter().zip(segs.iter().copied()).collect());
+        head
+    }
+
+    /// Writes the notify register of queue `q`.
+    fn notify(&mut self, q: u16) {
+        let at = self.rings[q as usize].notify;
+        self.dev.bar_write(at, &q.to_le_bytes());
+    }
+
+    /// Posts a device-readable buffer holding `bytes` on `q` and notifies. Returns the head.
+    fn tx(&mut self, q: u16, bytes: &[u8]) -> u16 {
+        let at = self.buf(bytes);
+        let head = self.post(q, &[rd(at, bytes.len() as u32)]);
+        self.notify(q);
+        head
+    }
+
+    /// Posts a device-writable buffer of `len` bytes on `q` (no notification).
+    fn post_rx(&mut self, q: u16, len: u32) -> u16 {
+        let at = self.alloc(len as usize);
+        self.post(q, &[wr(at, len)])
+    }
+
+    /// The used-ring index the device published for `q`.
+    fn used_idx(&self, q: u16) -> u16 {
+        let ring = &self.rings[q as usize];
+        self.mem.read_obj(GuestAddress(ring.used + 2)).unwrap()
+    }
+
+    /// New used-ring entries of `q`, with what the device wrote. Their descriptors are free
+    /// again.
+    fn used(&mut self, q: u16) -> Vec<Used> {
+        let idx = self.used_idx(q);
+        let ring = &mut self.rings[q as usize];
+        let mut out = Vec::new();
+        while ring.used_seen != idx {
+            let at = ring.used + 4 + 8 * u64::from(ring.used_seen % ring.size);
+            let id: u32 = self.mem.read_obj(GuestAddress(at)).unwrap();
+            let len: u32 = self.mem.read_obj(GuestAddress(at + 4)).unwrap();
+            ring.used_seen = ring.used_seen.wrapping_add(1);
+            let head = u16::try_from(id).expect("used id beyond the queue");
+            let chain = ring
+                .chains
+                .remove(&head)
+                .unwrap_or_else(|| panic!("queue {q}: head {head} returned but not posted"));
+            let mut written = Vec::new();
+            for (i, s) in chain {
+                ring.free.push(i);
+                if s.write {
+                    let mut b = vec![0u8; s.len as usize];
+                    self.mem.read_slice(&mut b, GuestAddress(s.addr)).unwrap();
+                    written.extend(b);
+                }
+            }
+            let n = (len as usize).min(written.len());
+            let rest = written.split_off(n);
+            out.push(Used {
+                head,
+                len,
+                data: written,
+                rest,
+            });
+        }
+        out
+    }
+
+    /// `(head, len)` of the new used-ring entries of `q`.
+    fn used_heads(&mut self, q: u16) -> Vec<(u16, u32)> {
+        self.used(q).into_iter().map(|u| (u.head, u.len)).collect()
+    }
+
+    /// Gives the device `n` control receive buffers and notifies the control receive queue.
+    fn give_ctrl_buffers(&mut self, n: usize) {
+        for _ in 0..n {
+            self.post_rx(CONTROL_RX, 512);
+        }
+        self.notify(CONTROL_RX);
+    }
+
+    /// The control messages the device put in the guest's buffers since the last call. Each
+    /// must be whole and nothing may be written past it.
+    fn ctrl_msgs(&mut self) -> Vec<Msg> {
+        self.used(CONTROL_RX)
+            .into_iter()
+            .map(|u| {
+                assert!(u.len as usize >= HEADER_LEN, "short control message {u:?}");
+                assert!(u.rest.iter().all(|&b| b == FILL), "written past len: {u:?}");
+                let mut h = [0u8; HEADER_LEN];
+                h.copy_from_slice(&u.data[..HEADER_LEN]);
+                let h = Header::decode(&h);
+                (h.id, h.event, h.value, u.data[HEADER_LEN..].to_vec())
+            })
+            .collect()
+    }
+
+    /// Sends one control message on the control transmit queue and notifies. Returns the head.
+    fn send_ctrl(&mut self, id: u32, event: u16, value: u16) -> u16 {
+        self.tx(CONTROL_TX, &Header { id, event, value }.encode(&[]))
+    }
+
+    /// Sends a control message and checks the device took it and gave the chain back.
+    fn ctrl(&mut self, id: u32, event: u16, value: u16) {
+        let head = self.send_ctrl(id, event, value);
+        assert_eq!(self.used_heads(CONTROL_TX), [(head, 0)]);
+    }
+
+    /// The MSIs since the last call, as vector numbers (= queue numbers).
+    fn msis(&self) -> Vec<u32> {
+        std::mem::take(&mut *self.sink.msis.lock().unwrap())
+            .into_iter()
+            .map(|(addr, data)| {
+                assert_eq!(addr, MSI_ADDR);
+                data
+            })
+            .collect()
+    }
+
+    /// The INTx level changes since the last call.
+    fn intx(&self) -> Vec<bool> {
+        std::mem::take(&mut *self.sink.intx.lock().unwrap())
+    }
+
+    /// Reads (and so clears) the ISR.
+    fn read_isr(&mut self) -> u8 {
+        let mut b = [0u8; 1];
+        self.dev.bar_read(self.isr, &mut b);
+        b[0]
+    }
+
+    /// DEVICE_READY with 32 control buffers, checking PORT_ADD for `ids`; then PORT_READY for
+    /// each of `ready`. Returns the control messages PORT_READY brought.
+    fn handshake(&mut self, ids: &[u32], ready: &[u32]) -> Vec<Msg> {
+        self.give_ctrl_buffers(32);
+        self.ctrl(0, control::DEVICE_READY, 1);
+        let adds: Vec<Msg> = ids
+            .iter()
+            .map(|&id| msg(id, control::PORT_ADD, 1, &[]))
+            .collect();
+        assert_eq!(self.ctrl_msgs(), adds);
+        assert!(self.console().driver_ready());
+        for &id in ready {
+            self.ctrl(id, control::PORT_READY, 1);
+        }
+        let msgs = self.ctrl_msgs();
+        self.msis();
+        msgs
+    }
+}
+
+fn console(max_nr_ports: u32) -> Console {
+    Console::new(ConsoleConfig {
+        max_nr_ports,
+        queue_size: 16,
+        cols: 80,
+        rows: 25,
+    })
+    .unwrap()
+}
+
+fn channel() -> (Backend, Receiver<PortEvent>) {
+    let (tx, rx) = mpsc::channel();
+    (Backend::Handler(Box::new(ChannelHandler::new(tx))), rx)
+}
+
+fn events(rx: &Receiver<PortEvent>) -> Vec<PortEvent> {
+    rx.try_iter().collect()
+}
+
+/// A handler that takes nothing and records what it was offered.
+struct Refuser(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl PortHandler for Refuser {
+    fn have_data(&mut self, data: &[u8]) -> usize {
+        self.0.lock().unwrap().push(data.to_vec());
+        0
+    }
+}
+
+fn open_port(d: &mut Driver, id: u32) {
+    d.console_mut().open(id).unwrap();
+    assert_eq!(d.ctrl_msgs(), [msg(id, control::PORT_OPEN, 1, &[])]);
+    d.ctrl(id, control::PORT_OPEN, 1);
+    assert!(d.console().port_info(id).unwrap().guest_connected);
+    d.msis();
+}
+
+/// A device with port 1 ("data", a [`ChannelHandler`]) set up and open on both sides.
+fn data_port() -> (Driver, Receiver<PortEvent>) {
+    let mut c = console(4);
+    let (b1, rx1) = channel();
+    assert_eq!(c.add_port(PortConfig::new("data"), b1).unwrap(), 1);
+    let mut d = Driver::up(c);
+    assert_eq!(
+        d.handshake(&[1], &[1]),
+        [msg(1, control::PORT_NAME, 1, b"data")]
+    );
+    open_port(&mut d, 1);
+    assert_eq!(events(&rx1), [PortEvent::GuestOpen]);
+    (d, rx1)
+}
+
+/// Case 1: Start-up: PORT_ADD for every port on DEVICE_READY; per PORT_READY, CONSOLE_PORT for the
+/// console, PORT_NAME with the exact name, PORT_OPEN when the host side is open.
+#[test]
+fn startup_announces_ports_names_and_host_open() {
+    let mut c = console(4);
+    let (b0, rx0) = channel();
+    assert_eq!(c.add_port(PortConfig::console("hvc-name"), b0).unwrap(), 0);
+    let agent = "org.qemu.guest_agent.0";
+    assert_eq!(
+        c.add_port(PortConfig::new(agent), Backend::None).unwrap(),
+        1
+    );
+    assert_eq!(c.add_port(PortConfig::new(""), Backend::None).unwrap(), 2);
+    c.open(1).unwrap();
+    let mut d = Driver::up(c);
+    assert!(!d.console().driver_ready());
+    d.give_ctrl_buffers(8);
+    assert_eq!(
+        d.used_idx(CONTROL_RX),
+        0,
+        "nothing is said before DEVICE_READY"
+    );
+    assert!(d.msis().is_empty());
+
+    let head = d.send_ctrl(0, control::DEVICE_READY, 1);
+    assert_eq!(d.used_heads(CONTROL_TX), [(head, 0)]);
+    assert_eq!(
+        d.ctrl_msgs(),
+        [
+            msg(0, control::PORT_ADD, 1, &[]),
+            msg(1, control::PORT_ADD, 1, &[]),
+            msg(2, control::PORT_ADD, 1, &[]),
+        ]
+    );
+    assert_eq!(d.msis(), [u32::from(CONTROL_RX), u32::from(CONTROL_TX)]);
+    assert!(d.console().driver_ready());
+
+    d.ctrl(0, control::PORT_READY, 1);
+    assert_eq!(
+        d.ctrl_msgs(),
+        [
+            msg(0, control::CONSOLE_PORT, 1, &[]),
+            msg(0, control::PORT_NAME, 1, b"hvc-name"),
+        ]
+    );
+    d.ctrl(1, control::PORT_READY, 1);
+    assert_eq!(
+        d.ctrl_msgs(),
+        [
+            msg(1, control::PORT_NAME, 1, agent.as_bytes()),
+            msg(1, control::PORT_OPEN, 1, &[]),
+        ]
+    );
+    // No name, host closed: nothing to say.
+    d.ctrl(2, control::PORT_READY, 1);
+    assert_eq!(d.ctrl_msgs(), []);
+    for p in d.console().ports() {
+        assert!(p.ready && !p.guest_connected, "{p:?}");
+        assert_eq!(p.host_connected, p.id == 1, "{p:?}");
+    }
+
+    // The host opening a ready port is announced at once; the guest opening is passed on.
+    d.console_mut().open(0).unwrap();
+    assert_eq!(d.ctrl_msgs(), [msg(0, control::PORT_OPEN, 1, &[])]);
+    d.ctrl(0, control::PORT_OPEN, 1);
+    assert!(d.console().port_info(0).unwrap().guest_connected);
+    assert_eq!(events(&rx0), [PortEvent::GuestOpen]);
+    assert_eq!(
+        d.stats(),
+        ConsoleStats {
+            bad_control: 0,
+            bad_chains: 0,
+            control_sent: 8,
+            control_pending: 0,
+        }
+    );
+    assert_eq!(d.intx(), [], "MSI-X is on");
+}
+
+/// Case 2: Control messages wait for guest buffers, in order, and are never dropped (over INTx).
+#[test]
+fn control_messages_wait_for_guest_buffers_in_order() {
+    let mut c = console(8);
+    for i in 1..=5u32 {
+        let id = c
+            .add_port(PortConfig::new(format!("p{i}")), Backend::None)
+            .unwrap();
+        assert_eq!(id, i);
+    }
+    let mut d = Driver::new(c, false);
+    d.bring_up();
+    let head = d.send_ctrl(0, control::DEVICE_READY, 1);
+    assert_eq!(d.used_heads(CONTROL_TX), [(head, 0)]);
+    assert_eq!(d.used_idx(CONTROL_RX), 0);
+    assert_eq!(d.stats().control_pending, 5);
+    assert_eq!(d.stats().control_sent, 0);
+    assert_eq!(d.intx(), [true]);
+    assert_eq!(d.read_isr(), 1);
+    assert_eq!(d.intx(), [false]);
+
+    // A buffer the device cannot write (device-readable) is given back empty; the message
+    // it could not take is not lost.
+    let at = d.alloc(64);
+    let h = d.post(CONTROL_RX, &[rd(at, 64)]);
+    d.notify(CONTROL_RX);
+    assert_eq!(d.used_heads(CONTROL_RX), [(h, 0)]);
+    assert_eq!(d.stats().control_pending, 5);
+    assert_eq!(d.read_isr(), 1);
+    d.intx();
+
+    for id in 1..=5u32 {
+        d.give_ctrl_buffers(1);
+        assert_eq!(d.ctrl_msgs(), [msg(id, control::PORT_ADD, 1, &[])]);
+        assert_eq!(d.stats().control_pending, 5 - id as usize);
+        assert_eq!(d.intx(), [true]);
+        assert_eq!(d.read_isr(), 1);
+        assert_eq!(d.intx(), [false]);
+    }
+    // Nothing left: a further buffer stays with the device, unused.
+    d.give_ctrl_buffers(1);
+    assert_eq!(d.ctrl_msgs(), []);
+    assert_eq!(d.intx(), []);
+    assert_eq!(
+        d.stats(),
+        ConsoleStats {
+            bad_control: 0,
+            bad_chains: 1, // the read-only control buffer above
+            control_sent: 5,
+            control_pending: 0,
+        }
+    );
+    assert!(d.msis().is_empty());
+}
+
+/// Case 3: Control messages a guest must not send, or for ports it may not name, are counted and
+/// ignored; malformed chains are counted and given back; nothing changes.
+#[test]
+fn hostile_control_messages_are_counted_and_ignored() {
+    let mut c = console(4);
+    let (b0, rx0) = channel();
+    let (b1, rx1) = channel();
+    assert_eq!(c.add_port(PortConfig::console("c"), b0).unwrap(), 0);
+    assert_eq!(c.add_port(PortConfig::new("a"), b1).unwrap(), 1);
+    let mut d = Driver::up(c);
+    d.handshake(&[0, 1], &[0, 1]);
+    // Port 2 is added but the guest never sets it up.
+    let b = d
+        .console_mut()
+        .add_port(PortConfig::new("b"), Backend::None)
+        .unwrap();
+    assert_eq!(b, 2);
+    assert_eq!(d.ctrl_msgs(), [msg(2, control::PORT_ADD, 1, &[])]);
+    let ports = d.console().ports();
+    let base = d.stats();
+    assert_eq!(base.bad_control, 0);
+
+    let hostile: &[(u32, u16, u16)] = &[
+        (999, control::PORT_READY, 1),
+        (4, control::PORT_READY, 1), // == max_nr_ports
+        (3, control::PORT_READY, 1), // a free id
+        (u32::MAX, control::PORT_READY, 1),
+        (999, control::PORT_OPEN, 1),
+        (4, control::PORT_OPEN, 0),
+        (2, control::PORT_OPEN, 1), // not set up
+        (1, control::PORT_OPEN, 7),
+        (1, control::PORT_OPEN, u16::MAX),
+        (0, control::PORT_ADD, 1),
+        (1, control::PORT_REMOVE, 1),
+        (0, control::CONSOLE_PORT, 1),
+        (0, control::RESIZE, 0),
+        (1, control::PORT_NAME, 1),
+        (1, 12345, 1),
+        (1, 8, 1),
+    ];
+    let mut bad = 0;
+    for &(id, event, value) in hostile {
+        d.ctrl(id, event, value);
+        bad += 1;
+        assert_eq!(
+            d.stats(),
+            ConsoleStats {
+                bad_control: bad,
+                ..base
+            },
+            "port {id} event {event} value {value}"
+        );
+        assert_eq!(d.console().ports(), ports, "port {id} event {event}");
+        assert_eq!(d.ctrl_msgs(), [], "port {id} event {event}");
+    }
+
+    // Short messages: 3 bytes, and an empty descriptor.
+    let h = d.tx(CONTROL_TX, &[control::PORT_OPEN as u8, 0, 1]);
+    assert_eq!(d.used_heads(CONTROL_TX), [(h, 0)]);
+    let at = d.buf(&[0; 8]);
+    let h = d.post(CONTROL_TX, &[rd(at, 0)]);
+    d.notify(CONTROL_TX);
+    assert_eq!(d.used_heads(CONTROL_TX), [(h, 0)]);
+    bad += 2;
+    assert_eq!(d.stats().bad_control, bad);
+    assert_eq!(d.stats().bad_chains, 0);
+
+    // Chains the device cannot read: outside RAM, straddling its end, device-writable only.
+    // Each counts once (as a bad chain or a bad message) and is given back.
+    let ready0 = Header {
+        id: 1,
+        event: control::PORT_OPEN,
+        value: 1,
+    }
+    .encode(&[]);
+    let at = d.buf(&ready0);
+    for seg in [rd(0x4000_0000, 8), rd(RAM as u64 - 4, 8), wr(at, 8)] {
+        let before = d.stats();
+        let h = d.post(CONTROL_TX, &[seg]);
+        d.notify(CONTROL_TX);
+        assert_eq!(d.used_heads(CONTROL_TX), [(h, 0)], "{seg:?}");
+        let after = d.stats();
+        assert_eq!(
+            after.bad_control + after.bad_chains,
+            before.bad_control + before.bad_chains + 1,
+            "{seg:?}"
+        );
+        assert_eq!(d.console().ports(), ports, "{seg:?}");
+    }
+    // A head beyond the queue in the available ring: counted, and it cannot be given back.
+    let before = d.stats();
+    d.publish(CONTROL_TX, 999);
+    d.notify(CONTROL_TX);
+    assert_eq!(d.used_heads(CONTROL_TX), []);
+    let after = d.stats();
+    assert_eq!(
+        after.bad_control + after.bad_chains,
+        before.bad_control + before.bad_chains + 1
+    );
+    assert_eq!(d.console().ports(), ports);
+    assert_eq!(d.ctrl_msgs(), []);
+    assert_eq!(events(&rx0), []);
+    assert_eq!(events(&rx1), []);
+
+    // The queue still works, and an odd but valid guest is understood: the header split over
+    // two descriptors, then a header followed by bytes the device ignores.
+    let hdr = Header {
+        id: 1,
+        event: control::PORT_OPEN,
+        value: 1,
+    }
+    .encode(&[]);
+    let (a, b) = (d.buf(&hdr[..3]), d.buf(&hdr[3..]));
+    let h = d.post(CONTROL_TX, &[rd(a, 3), rd(b, 5)]);
+    d.notify(CONTROL_TX);
+    assert_eq!(d.used_heads(CONTROL_TX), [(h, 0)]);
+    assert!(d.console().port_info(1).unwrap().guest_connected);
+    assert_eq!(events(&rx1), [PortEvent::GuestOpen]);
+    let close = Header {
+        id: 1,
+        event: control::PORT_OPEN,
+        value: 0,
+    }
+    .encode(b"trailing junk");
+    d.tx(CONTROL_TX, &close);
+    assert_eq!(d.used(CONTROL_TX).len(), 1);
+    assert!(!d.console().port_info(1).unwrap().guest_connected);
+    assert_eq!(events(&rx1), [PortEvent::GuestClose]);
+    assert_eq!(d.ctrl_msgs(), []);
+    let end = d.stats();
+    assert_eq!(end.bad_control + end.bad_chains, bad + 4);
+    assert_eq!(end.control_sent, base.control_sent);
+}
+
+/// Documented: [`ConsoleStats::bad_chains`] counts chains with bad addresses; a control chain
+/// pointing outside guest memory is such a chain, not a malformed message.
+#[test]
+fn control_chain_outside_memory_counts_as_bad_chain() {
+    let mut d = Driver::up(console(1));
+    let h = d.post(CONTROL_TX, &[rd(0x4000_0000, 8)]);
+    d.notify(CONTROL_TX);
+    assert_eq!(d.used_heads(CONTROL_TX), [(h, 0)]);
+    assert_eq!(d.stats().bad_chains, 1);
+    assert_eq!(d.stats().bad_control, 0);
+}
+
+/// Case 4: A guest that makes the device queue control messages faster than it takes them is no
+/// longer read once the backlog reaches its cap, and is read again when it takes them.
+#[test]
+fn control_backlog_back_pressures_the_guest() {
+    let mut c = console(5);
+    assert_eq!(
+        c.add_port(PortConfig::console("c"), Backend::None).unwrap(),
+        0
+    );
+    for i in 1..5 {
+        let id = c
+            .add_port(PortConfig::new(format!("p{i}")), Backend::None)
+            .unwrap();
+        assert_eq!(id, i);
+    }
+    let mut d = Driver::up(c);
+    // 64 + 4 per port: a whole start-up exchange fits.
+    assert_eq!(d.console().ctrl_backlog_cap(), 84);
+    let ready = Header {
+        id: 0,
+        event: control::DEVICE_READY,
+        value: 1,
+    }
+    .encode(&[]);
+    let heads: Vec<u16> = (0..32)
+        .map(|_| {
+            let at = d.buf(&ready);
+            d.post(CONTROL_TX, &[rd(at, 8)])
+        })
+        .collect();
+    let used = |hs: &[u16]| hs.iter().map(|&h| (h, 0)).collect::<Vec<_>>();
+    d.notify(CONTROL_TX);
+    // Each DEVICE_READY queues five PORT_ADDs: after 16 there are 80, under the cap, so a
+    // 17th is read (85), and then no more.
+    assert_eq!(d.used_heads(CONTROL_TX), used(&heads[..17]));
+    assert_eq!(d.stats().control_pending, 85);
+    d.notify(CONTROL_TX);
+    assert_eq!(d.used_idx(CONTROL_TX), 17, "read past the backlog cap");
+    assert_eq!(d.stats().control_pending, 85);
+
+    // Ten buffers take ten messages (75 left): two more DEVICE_READYs are read (85).
+    d.give_ctrl_buffers(10);
+    let mut got = d.ctrl_msgs();
+    assert_eq!(got.len(), 10);
+    assert_eq!(d.used_heads(CONTROL_TX), used(&heads[17..19]));
+    assert_eq!(d.stats().control_pending, 85);
+
+    // Taking everything reads the rest; nothing is lost.
+    while d.stats().control_pending > 0 {
+        let free = d.rings[CONTROL_RX as usize].free.len();
+        d.give_ctrl_buffers(free);
+        got.extend(d.ctrl_msgs());
+    }
+    assert_eq!(d.used_heads(CONTROL_TX), used(&heads[19..]));
+    assert_eq!(got.len(), 32 * 5);
+    for (i, m) in got.iter().enumerate() {
+        assert_eq!(
+            *m,
+            msg(i as u32 % 5, control::PORT_ADD, 1, &[]),
+            "message {i}"
+        );
+    }
+    assert_eq!(
+        d.stats(),
+        ConsoleStats {
+            bad_control: 0,
+            bad_chains: 0,
+            control_sent: 160,
+            control_pending: 0,
+        }
+    );
+}
+
+/// Case 5a: Host data written to a port the guest has open lands in its receive buffers.
+#[test]
+fn host_write_lands_in_guest_rx_buffers() {
+    let (mut d, rx1) = data_port();
+    let q = rx_queue(1);
+    let h = d.post_rx(q, 64);
+    d.notify(q);
+    assert_eq!(d.used_idx(q), 0);
+    assert_eq!(d.console_mut().write(1, b"hello guest").unwrap(), 11);
+    assert_eq!(
+        d.used(q),
+        [Used {
+            head: h,
+            len: 11,
+            data: b"hello guest".to_vec(),
+            rest: vec![FILL; 53],
+        }]
+    );
+    assert_eq!(d.msis(), [u32::from(q)]);
+    assert_eq!(events(&rx1), [PortEvent::GuestReady]);
+
+    // With no buffer posted it waits, then fills two buffers.
+    let data: Vec<u8> = (0..100).collect();
+    assert_eq!(d.console_mut().write(1, &data).unwrap(), 100);
+    assert_eq!(d.used_idx(q), 1);
+    assert_eq!(d.console().port_info(1).unwrap().queued_for_guest, 100);
+    let h1 = d.post_rx(q, 64);
+    let h2 = d.post_rx(q, 64);
+    d.notify(q);
+    let u = d.used(q);
+    assert_eq!(
+        u.iter().map(|u| (u.head, u.len)).collect::<Vec<_>>(),
+        [(h1, 64), (h2, 36)]
+    );
+    assert_eq!(u[0].data, data[..64]);
+    assert_eq!(u[1].data, data[64..]);
+    assert_eq!(u[1].rest, [FILL; 28]);
+    let info = d.console().port_info(1).unwrap();
+    assert_eq!(info.queued_for_guest, 0);
+    assert_eq!(info.stats.to_guest, 111);
+    assert_eq!(d.stats().bad_chains, 0);
+}
+
+/// Case 5b: A transmit chain reaches the port's handler, whole, and is given back with length 0.
+#[test]
+fn guest_tx_reaches_handler() {
+    let mut c = console(4);
+    let (b1, rx1) = channel();
+    assert_eq!(c.add_port(PortConfig::new("data"), b1).unwrap(), 1);
+    let mut d = Driver::up(c);
+    d.handshake(&[1], &[1]);
+    d.ctrl(1, control::PORT_OPEN, 1);
+    assert_eq!(events(&rx1), [PortEvent::GuestOpen]);
+    let q = tx_queue(1);
+    // Host side closed: kept (cache_buffers), the chain given back.
+    let h = d.tx(q, b"early");
+    assert_eq!(d.used_heads(q), [(h, 0)]);
+    assert_eq!(events(&rx1), []);
+    assert_eq!(d.console().port_info(1).unwrap().held_for_host, 5);
+    d.console_mut().open(1).unwrap();
+    assert_eq!(events(&rx1), [PortEvent::Data(b"early".to_vec())]);
+    d.msis();
+
+    let h = d.tx(q, b"from guest");
+    assert_eq!(d.used_heads(q), [(h, 0)]);
+    assert_eq!(events(&rx1), [PortEvent::Data(b"from guest".to_vec())]);
+    assert_eq!(d.msis(), [u32::from(q)]);
+    let (a, b) = (d.buf(b"ab"), d.buf(b"cde"));
+    let h = d.post(q, &[rd(a, 2), rd(b, 3)]);
+    d.notify(q);
+    assert_eq!(d.used_heads(q), [(h, 0)]);
+    assert_eq!(events(&rx1), [PortEvent::Data(b"abcde".to_vec())]);
+    let info = d.console().port_info(1).unwrap();
+    assert_eq!(info.stats.to_host, 20);
+    assert_eq!(info.held_for_host, 0);
+    assert_eq!(d.stats().bad_chains, 0);
+}
+
+/// Case 5c: A transmit chain over MAX_CHAIN_BYTES is refused unread; one of exactly that is taken.
+#[test]
+fn oversized_tx_chain_is_refused() {
+    let (mut d, rx1) = data_port();
+    let q = tx_queue(1);
+    let half = (MAX_CHAIN_BYTES / 2) as u32;
+    let big = 0x8_0000;
+    assert!(big + u64::from(half) <= RAM as u64);
+
+    // Three descriptors (the first two on the same memory): MAX_CHAIN_BYTES + 1.
+    let one = d.buf(b"!");
+    let h = d.post(q, &[rd(big, half), rd(big, half), rd(one, 1)]);
+    d.notify(q);
+    assert_eq!(d.used_heads(q), [(h, 0)]);
+    assert_eq!(d.stats().bad_chains, 1);
+    assert_eq!(events(&rx1), []);
+
+    // One descriptor looping on itself: 16 × 1 MiB.
+    let idx = d.take_descs(q, 1)[0];
+    d.write_desc(q, idx, rd(0, 1 << 20), true, idx);
+    d.publish(q, idx);
+    d.rings[q as usize]
+        .chains
+        .insert(idx, vec![(idx, rd(0, 1 << 20))]);
+    d.notify(q);
+    assert_eq!(d.used_heads(q), [(idx, 0)]);
+    assert_eq!(d.stats().bad_chains, 2);
+    assert_eq!(events(&rx1), []);
+
+    // Outside guest memory.
+    let h = d.post(q, &[rd(RAM as u64 - 4, 8)]);
+    d.notify(q);
+    assert_eq!(d.used_heads(q), [(h, 0)]);
+    assert_eq!(d.stats().bad_chains, 3);
+    assert_eq!(events(&rx1), []);
+    assert_eq!(d.console().port_info(1).unwrap().stats.to_host, 0);
+
+    // Exactly the limit is accepted.
+    let h = d.post(q, &[rd(big, half), rd(big, half)]);
+    d.notify(q);
+    assert_eq!(d.used_heads(q), [(h, 0)]);
+    assert_eq!(d.stats().bad_chains, 3);
+    match &events(&rx1)[..] {
+        [PortEvent::Data(v)] => assert_eq!(v.len(), MAX_CHAIN_BYTES),
+        e => panic!("{e:?}"),
+    }
+    assert_eq!(
+        d.console().port_info(1).unwrap().stats.to_host,
+        MAX_CHAIN_BYTES as u64
+    );
+}
+
+/// Case 5d: A transmit chain holding only a device-writable descriptor is given back untouched and
+/// the port keeps working.
+#[test]
+fn tx_chain_of_write_only_descriptor_is_survived() {
+    let (mut d, rx1) = data_port();
+    let q = tx_queue(1);
+    let at = d.alloc(16);
+    let h = d.post(q, &[wr(at, 16)]);
+    d.notify(q);
+    assert_eq!(
+        d.used(q),
+        [Used {
+            head: h,
+            len: 0,
+            data: vec![],
+            rest: vec![FILL; 16],
+        }]
+    );
+    let h = d.tx(q, b"ok");
+    assert_eq!(d.used_heads(q), [(h, 0)]);
+    let ev = events(&rx1);
+    assert_eq!(ev.last(), Some(&PortEvent::Data(b"ok".to_vec())));
+    assert!(
+        ev[..ev.len() - 1]
+            .iter()
+            .all(|e| *e == PortEvent::Data(vec![])),
+        "{ev:?}"
+    );
+    assert_eq!(d.console().port_info(1).unwrap().stats.to_host, 2);
+}
+
+/// Documented: [`ConsoleStats::bad_chains`] counts chains of the wrong direction, and a
+/// handler is told when "the guest wrote data"; a transmit chain with no readable byte is
+/// such a chain and carries no data.
+#[test]
+fn tx_chain_without_readable_bytes_is_a_bad_chain() {
+    let (mut d, rx1) = data_port();
+    let q = tx_queue(1);
+    let at = d.alloc(16);
+    let h = d.post(q, &[wr(at, 16)]);
+    d.notify(q);
+    assert_eq!(d.used_heads(q), [(h, 0)]);
+    assert_eq!(events(&rx1), []);
+    assert_eq!(d.stats().bad_chains, 1);
+}
+
+/// Case 6: Unplugging a port gives back the chain its backend held and those queued behind it,
+/// tells the guest, and later chains on its queues are not read.
+#[test]
+fn unplug_returns_held_chain_and_ignores_later_ones() {
+    let mut c = console(4);
+    let offered = Arc::new(Mutex::new(Vec::new()));
+    let refuser = Backend::Handler(Box::new(Refuser(offered.clone())));
+    assert_eq!(c.add_port(PortConfig::new("slow"), refuser).unwrap(), 1);
+    c.open(1).unwrap();
+    let mut d = Driver::up(c);
+    assert_eq!(
+        d.handshake(&[1], &[1]),
+        [
+            msg(1, control::PORT_NAME, 1, b"slow"),
+            msg(1, control::PORT_OPEN, 1, &[]),
+        ]
+    );
+    d.ctrl(1, control::PORT_OPEN, 1);
+    let q = tx_queue(1);
+    let h1 = d.tx(q, b"held");
+    assert_eq!(d.used_heads(q), []);
+    assert_eq!(*offered.lock().unwrap(), [b"held".to_vec()]);
+    let info = d.console().port_info(1).unwrap();
+    assert!(info.throttled);
+    assert_eq!(info.held_for_host, 4);
+    // Throttled: the next chain stays in the ring.
+    let h2 = d.tx(q, b"second");
+    assert_eq!(d.used_heads(q), []);
+    assert_eq!(offered.lock().unwrap().len(), 1);
+    d.msis();
+
+    d.console_mut().remove_port(1).unwrap();
+    assert_eq!(d.used_heads(q), [(h1, 0), (h2, 0)]);
+    assert_eq!(d.ctrl_msgs(), [msg(1, control::PORT_REMOVE, 1, &[])]);
+    assert_eq!(d.msis(), [u32::from(CONTROL_RX), u32::from(q)]);
+    assert!(matches!(
+        d.console().port_info(1),
+        Err(ConsoleError::NoSuchPort(1))
+    ));
+    assert!(matches!(
+        d.console_mut().write(1, b"x"),
+        Err(ConsoleError::NoSuchPort(1))
+    ));
+
+    // Later transmit chains come back unread; receive buffers are left alone.
+    let h3 = d.tx(q, b"late");
+    assert_eq!(d.used_heads(q), [(h3, 0)]);
+    let rq = rx_queue(1);
+    d.post_rx(rq, 32);
+    d.notify(rq);
+    assert_eq!(d.used_idx(rq), 0);
+    assert_eq!(offered.lock().unwrap().len(), 1);
+    assert_eq!(d.stats().bad_chains, 0);
+
+    // The id is free again and the guest is told of the new port.
+    let id = d
+        .console_mut()
+        .add_port(PortConfig::new("again"), Backend::None)
+        .unwrap();
+    assert_eq!(id, 1);
+    assert_eq!(d.ctrl_msgs(), [msg(1, control::PORT_ADD, 1, &[])]);
+}
+
+/// Case 7: emerg_wr: a 4-byte write at device-config offset 8 gives port 0's handler one byte,
+/// whatever the connection state; the rest of the configuration is read-only.
+#[test]
+fn emerg_wr_delivers_one_byte_to_port_0() {
+    let mut c = console(2);
+    let (b0, rx0) = channel();
+    assert_eq!(c.add_port(PortConfig::console("con"), b0).unwrap(), 0);
+    let mut d = Driver::up(c);
+    let cfg = d.device_cfg;
+    let read_cfg = |d: &mut Driver| {
+        let mut b = [0u8; 12];
+        d.dev.bar_read(cfg, &mut b);
+        b
+    };
+    let want = [80, 0, 25, 0, 2, 0, 0, 0, 0, 0, 0, 0];
+    assert_eq!(read_cfg(&mut d), want);
+
+    d.dev.bar_write(cfg + 8, b"XYZW");
+    assert_eq!(events(&rx0), [PortEvent::Data(b"X".to_vec())]);
+    d.dev.bar_write(cfg + 8, b"!");
+    assert_eq!(events(&rx0), [PortEvent::Data(b"!".to_vec())]);
+    let info = d.console().port_info(0).unwrap();
+    assert_eq!(info.stats.to_host, 2);
+    assert!(!info.host_connected && !info.guest_connected);
+
+    for (off, v) in [
+        (0, &[1u8, 2, 3, 4][..]),
+        (4, &[7, 0, 0, 0]),
+        (9, b"Q"),
+        (10, b"QQ"),
+    ] {
+        d.dev.bar_write(cfg + off, v);
+        assert_eq!(events(&rx0), [], "write at {off}");
+    }
+    assert_eq!(read_cfg(&mut d), want);
+    assert!(d.msis().is_empty());
+    assert_eq!(d.used_idx(CONTROL_RX), 0);
+}
+
+/// Case 8: A reset and a second bring-up: the exchange starts over, host connections survive.
+#[test]
+fn reset_then_bring_up_again() {
+    let mut c = console(4);
+    let (b0, _rx0) = channel();
+    let (b1, rx1) = channel();
+    assert_eq!(c.add_port(PortConfig::console("con"), b0).unwrap(), 0);
+    assert_eq!(c.add_port(PortConfig::new("data"), b1).unwrap(), 1);
+    c.open(1).unwrap();
+    let mut d = Driver::up(c);
+    let startup = [
+        msg(0, control::CONSOLE_PORT, 1, &[]),
+        msg(0, control::PORT_NAME, 1, b"con"),
+        msg(1, control::PORT_NAME, 1, b"data"),
+        msg(1, control::PORT_OPEN, 1, &[]),
+    ];
+    assert_eq!(d.handshake(&[0, 1], &[0, 1]), startup);
+    d.ctrl(1, control::PORT_OPEN, 1);
+    assert_eq!(events(&rx1), [PortEvent::GuestOpen]);
+
+    d.reset();
+    assert!(!d.console().driver_ready());
+    assert_eq!(d.stats().control_pending, 0);
+    let info = d.console().port_info(1).unwrap();
+    assert!(info.host_connected, "the host side survives a reset");
+    assert!(!info.ready && !info.guest_connected);
+    // A message sent while reset reaches nothing.
+    let used = d.used_idx(CONTROL_TX);
+    d.send_ctrl(0, control::DEVICE_READY, 1);
+    assert_eq!(d.used_idx(CONTROL_TX), used);
+    assert!(!d.console().driver_ready());
+
+    d.bring_up();
+    assert!(!d.console().driver_ready());
+    assert_eq!(d.handshake(&[0, 1], &[0, 1]), startup);
+    d.ctrl(1, control::PORT_OPEN, 1);
+    let ev = events(&rx1);
+    assert_eq!(ev.last(), Some(&PortEvent::GuestOpen));
+    let q = tx_queue(1);
+    let h = d.tx(q, b"again");
+    assert_eq!(d.used_heads(q), [(h, 0)]);
+    assert_eq!(events(&rx1), [PortEvent::Data(b"again".to_vec())]);
+    let rq = rx_queue(1);
+    let h = d.post_rx(rq, 16);
+    d.notify(rq);
+    assert_eq!(d.console_mut().write(1, b"back").unwrap(), 4);
+    let u = d.used(rq);
+    assert_eq!((u[0].head, u[0].len, &u[0].data[..]), (h, 4, &b"back"[..]));
+    assert_eq!(d.stats().bad_control, 0);
+    assert_eq!(d.stats().bad_chains, 0);
+}
+
+/// Like QEMU's guest_reset, a reset closes the guest side of open ports, and a handler is
+/// told (it was told of the open).
+#[test]
+fn reset_tells_handler_guest_closed() {
+    let (mut d, rx1) = data_port();
+    d.reset();
+    assert_eq!(events(&rx1), [PortEvent::GuestClose]);
+}
