@@ -503,7 +503,7 @@ impl Console {
             control::event_name(event)
         );
         self.ctrl_out
-            .push_back(Header { id, event, value }.encode(payload));
+            .push_back(Header { id, event, value }.encode_with(payload));
     }
 
     /// How many queued control messages stop us reading the guest's: enough for a full

@@ -166,7 +166,7 @@ impl Console {
                         event: control::PORT_OPEN,
                         value: actual as u16,
                     }
-                    .encode(&[]),
+                    .encode_with(&[]),
                 );
             }
         }

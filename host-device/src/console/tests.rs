@@ -492,7 +492,7 @@ impl Driver {
 
     /// Sends one control message on the control transmit queue and notifies. Returns the head.
     fn send_ctrl(&mut self, id: u32, event: u16, value: u16) -> u16 {
-        self.tx(CONTROL_TX, &Header { id, event, value }.encode(&[]))
+        self.tx(CONTROL_TX, &Header { id, event, value }.encode_with(&[]))
     }
 
     /// Sends a control message and checks the device took it and gave the chain back.
@@ -804,7 +804,7 @@ fn hostile_control_messages_are_counted_and_ignored() {
         event: control::PORT_OPEN,
         value: 1,
     }
-    .encode(&[]);
+    .encode_with(&[]);
     let at = d.buf(&ready0);
     for seg in [rd(0x4000_0000, 8), rd(RAM as u64 - 4, 8), wr(at, 8)] {
         let before = d.stats();
@@ -841,7 +841,7 @@ fn hostile_control_messages_are_counted_and_ignored() {
         event: control::PORT_OPEN,
         value: 1,
     }
-    .encode(&[]);
+    .encode_with(&[]);
     let (a, b) = (d.buf(&hdr[..3]), d.buf(&hdr[3..]));
     let h = d.post(CONTROL_TX, &[rd(a, 3), rd(b, 5)]);
     d.notify(CONTROL_TX);
@@ -853,7 +853,7 @@ fn hostile_control_messages_are_counted_and_ignored() {
         event: control::PORT_OPEN,
         value: 0,
     }
-    .encode(b"trailing junk");
+    .encode_with(b"trailing junk");
     d.tx(CONTROL_TX, &close);
     assert_eq!(d.used(CONTROL_TX).len(), 1);
     assert!(!d.console().port_info(1).unwrap().guest_connected);
@@ -899,7 +899,7 @@ fn control_backlog_back_pressures_the_guest() {
         event: control::DEVICE_READY,
         value: 1,
     }
-    .encode(&[]);
+    .encode_with(&[]);
     let heads: Vec<u16> = (0..32)
         .map(|_| {
             let at = d.buf(&ready);

@@ -7,6 +7,7 @@
 //! Nothing here touches hardware directly: the platform code hands [`device::ConsoleDevice`] a
 //! transport (virtio-pci in the guest, an in-process device model in host tests).
 
-pub mod control;
+/// The control wire format, shared with the host device model.
+pub use virtio_console_wire as control;
 pub mod device;
 pub mod ports;

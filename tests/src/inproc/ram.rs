@@ -60,9 +60,8 @@ impl GuestRam {
             .get_host_address(GuestAddress(RAM_BASE))
             .map_err(|e| err(e.to_string()))?;
         let mut heap = Heap::empty();
-        // SAFETY: `host_base` is the start of the single region just mapped, `size` bytes long,
-        // which stays mapped as long as `mem` (owned by the returned value) lives; nothing else
-        // allocates from it.
+        // SAFETY: `host_base` starts the one region just mapped, `size` bytes, mapped while `mem`
+        // (owned by the result) lives; nothing else allocates from it.
         unsafe { heap.init(host_base, size) };
         Ok(Arc::new(GuestRam {
             mem,

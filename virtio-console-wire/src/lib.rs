@@ -1,4 +1,10 @@
-//! Control messages of the multiport console (virtio spec, "Console Device").
+//! Control messages of the multiport console (virtio spec, "Console Device"): the one
+//! definition of the wire format, used by the guest driver (`kernel`) and the host device
+//! model (`host-device`). no_std with alloc.
+
+#![cfg_attr(not(test), no_std)]
+
+extern crate alloc;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -9,6 +15,21 @@ pub const HEADER_LEN: usize = 8;
 pub const MAX_NAME_LEN: usize = 255;
 /// The id used for device-wide messages (DEVICE_READY), as Linux's `VIRTIO_CONSOLE_BAD_ID`.
 pub const BAD_ID: u32 = u32::MAX;
+
+/// A readable name for an event number, for logs.
+pub fn event_name(ev: u16) -> &'static str {
+    match ev {
+        event::DEVICE_READY => "DEVICE_READY",
+        event::PORT_ADD => "PORT_ADD",
+        event::PORT_REMOVE => "PORT_REMOVE",
+        event::PORT_READY => "PORT_READY",
+        event::CONSOLE_PORT => "CONSOLE_PORT",
+        event::RESIZE => "RESIZE",
+        event::PORT_OPEN => "PORT_OPEN",
+        event::PORT_NAME => "PORT_NAME",
+        _ => "unknown",
+    }
+}
 
 /// Event numbers.
 pub mod event {
@@ -126,18 +147,37 @@ pub fn decode(buf: &[u8]) -> Result<HostMessage, ControlError> {
     })
 }
 
-/// A message to the host.
+/// A control message header; messages from the guest are only this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GuestMessage {
+pub struct Header {
     /// Port id ([`BAD_ID`] for DEVICE_READY).
     pub id: u32,
-    /// DEVICE_READY, PORT_READY or PORT_OPEN.
+    /// One of the [`event`] numbers.
     pub event: u16,
-    /// 1 or 0.
+    /// The event's argument (1 or 0 for most).
     pub value: u16,
 }
 
-impl GuestMessage {
+/// Messages from the guest are bare headers.
+pub type GuestMessage = Header;
+
+impl Header {
+    /// Decodes a header (the first [`HEADER_LEN`] bytes of any control message).
+    pub fn decode(b: &[u8; HEADER_LEN]) -> Self {
+        Header {
+            id: u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            event: u16::from_le_bytes([b[4], b[5]]),
+            value: u16::from_le_bytes([b[6], b[7]]),
+        }
+    }
+
+    /// The header followed by `payload`.
+    pub fn encode_with(&self, payload: &[u8]) -> Vec<u8> {
+        let mut v = self.encode().to_vec();
+        v.extend_from_slice(payload);
+        v
+    }
+
     /// The 8 bytes on the wire.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
