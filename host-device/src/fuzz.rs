@@ -16,6 +16,11 @@ use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::console::{Backend, Console, ConsoleConfig, PortConfig, PortHandler};
 use crate::pci::VirtioPciDevice;
+use crate::pci::driver::VirtioLayout;
+use crate::pci::driver::common_cfg::{
+    DEVICE_STATUS as STATUS, DRIVER_FEATURE as FEATURE, DRIVER_FEATURE_SELECT as FEATURE_SELECT,
+    QUEUE_DESC, QUEUE_ENABLE, QUEUE_SELECT, QUEUE_SIZE,
+};
 use crate::virtio::InterruptSink;
 
 /// Guest RAM the fuzzer works in.
@@ -90,34 +95,6 @@ struct Ring {
     avail: u64,
 }
 
-/// Common configuration register offsets (virtio 1.x 4.1.4.3), relative to the structure.
-const FEATURE_SELECT: u64 = 0x08;
-const FEATURE: u64 = 0x0c;
-const STATUS: u64 = 0x14;
-const QUEUE_SELECT: u64 = 0x16;
-const QUEUE_SIZE: u64 = 0x18;
-const QUEUE_ENABLE: u64 = 0x1c;
-const QUEUE_DESC: u64 = 0x20;
-
-fn find_cap(dev: &VirtioPciDevice<Console>, cfg_type: u8) -> u64 {
-    let r = |off: u16, n: usize| {
-        let mut b = [0u8; 4];
-        dev.config_read(off, &mut b[..n]);
-        u32::from_le_bytes(b)
-    };
-    let mut ptr = r(0x34, 1) as u16 & !3;
-    for _ in 0..48 {
-        if ptr == 0 {
-            break;
-        }
-        if r(ptr, 1) == 9 && r(ptr + 3, 1) == cfg_type as u32 {
-            return r(ptr + 8, 4) as u64;
-        }
-        ptr = r(ptr + 1, 1) as u16 & !3;
-    }
-    0
-}
-
 /// Runs one input.
 pub fn run(data: &[u8]) {
     let mut inp = Input { data, pos: 0 };
@@ -126,7 +103,7 @@ pub fn run(data: &[u8]) {
     let max = 1 + u32::from(inp.u8() % 4);
     let sink: Arc<dyn InterruptSink> = Arc::new(NoIrq);
     let mut dev = VirtioPciDevice::new(console(max), mem.clone(), sink.clone(), 4);
-    let common = find_cap(&dev, 1);
+    let common = VirtioLayout::find(&dev).map_or(0, |l| l.common);
     let nqueues = 2 * (max as u16 + 1);
     let mut rings = vec![Ring::default(); nqueues as usize];
 

@@ -358,20 +358,19 @@ impl Console {
 
     /// Opens the host side of a port served in-process (`virtio_serial_open`).
     pub fn open(&mut self, id: u32) -> Result<(), ConsoleError> {
-        if matches!(self.port(id)?.backend, Backend::Socket(_)) {
-            return Err(ConsoleError::SocketPort(id));
-        }
-        self.set_host_connected(id, true);
-        self.finish();
-        Ok(())
+        self.api_set_host(id, true)
     }
 
     /// Closes the host side of a port served in-process (`virtio_serial_close`).
     pub fn close(&mut self, id: u32) -> Result<(), ConsoleError> {
+        self.api_set_host(id, false)
+    }
+
+    fn api_set_host(&mut self, id: u32, open: bool) -> Result<(), ConsoleError> {
         if matches!(self.port(id)?.backend, Backend::Socket(_)) {
             return Err(ConsoleError::SocketPort(id));
         }
-        self.set_host_connected(id, false);
+        self.set_host_connected(id, open);
         self.finish();
         Ok(())
     }

@@ -39,20 +39,11 @@ const VIRTQ_DESC_F_WRITE: u16 = 2;
 // virtio-console feature bits the driver accepts, and VIRTIO_F_VERSION_1.
 const DRIVER_FEATURES: u64 = (1 << 32) | super::F_SIZE | super::F_MULTIPORT | super::F_EMERG_WRITE;
 
-// Common configuration registers (virtio 1.x 4.1.4.3).
-const DRIVER_FEATURE_SELECT: u64 = 0x08;
-const DRIVER_FEATURE: u64 = 0x0c;
-const CONFIG_MSIX_VECTOR: u64 = 0x10;
-const NUM_QUEUES: u64 = 0x12;
-const DEVICE_STATUS: u64 = 0x14;
-const QUEUE_SELECT: u64 = 0x16;
-const QUEUE_SIZE: u64 = 0x18;
-const QUEUE_MSIX_VECTOR: u64 = 0x1a;
-const QUEUE_ENABLE: u64 = 0x1c;
-const QUEUE_NOTIFY_OFF: u64 = 0x1e;
-const QUEUE_DESC: u64 = 0x20;
-const QUEUE_DRIVER: u64 = 0x28;
-const QUEUE_DEVICE: u64 = 0x30;
+use crate::pci::driver::common_cfg::{
+    CONFIG_MSIX_VECTOR, DEVICE_STATUS, DRIVER_FEATURE, DRIVER_FEATURE_SELECT, NUM_QUEUES,
+    QUEUE_DESC, QUEUE_DEVICE, QUEUE_DRIVER, QUEUE_ENABLE, QUEUE_MSIX_VECTOR, QUEUE_NOTIFY_OFF,
+    QUEUE_SELECT, QUEUE_SIZE,
+};
 
 const CONTROL_RX: u16 = 2;
 const CONTROL_TX: u16 = 3;
@@ -156,17 +147,8 @@ fn cfg_read(dev: &Dev, off: u16, n: usize) -> u32 {
 
 /// The configuration-space offset of the capability `id` (of `cfg_type`, for virtio ones).
 fn find_cap(dev: &Dev, id: u8, cfg_type: Option<u8>) -> u16 {
-    let mut ptr = cfg_read(dev, 0x34, 1) as u16 & !3;
-    for _ in 0..48 {
-        assert_ne!(ptr, 0, "capability {id:#x} {cfg_type:?} not found");
-        if cfg_read(dev, ptr, 1) == u32::from(id)
-            && cfg_type.is_none_or(|t| cfg_read(dev, ptr + 3, 1) == u32::from(t))
-        {
-            return ptr;
-        }
-        ptr = cfg_read(dev, ptr + 1, 1) as u16 & !3;
-    }
-    panic!("the capability list loops");
+    crate::pci::driver::find_capability(dev, id, cfg_type)
+        .unwrap_or_else(|| panic!("capability {id:#x} {cfg_type:?} not found"))
 }
 
 impl Driver {

@@ -34,6 +34,7 @@
 
 mod common;
 mod config;
+pub mod driver;
 mod interrupt;
 mod msix;
 mod state;

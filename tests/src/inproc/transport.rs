@@ -9,27 +9,11 @@
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use host_device::pci::VirtioPciDevice;
+use host_device::pci::driver::{VirtioLayout, common_cfg as common};
 use host_device::virtio::VirtioDevice;
 use virtio_drivers::transport::{DeviceStatus, DeviceType, InterruptStatus, Transport};
 use virtio_drivers::{Error, PhysAddr};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
-
-/// Offsets in the common configuration structure (virtio 1.x 4.1.4.3).
-mod common {
-    pub const DEVICE_FEATURE_SELECT: u64 = 0x00;
-    pub const DEVICE_FEATURE: u64 = 0x04;
-    pub const DRIVER_FEATURE_SELECT: u64 = 0x08;
-    pub const DRIVER_FEATURE: u64 = 0x0c;
-    pub const DEVICE_STATUS: u64 = 0x14;
-    pub const CONFIG_GENERATION: u64 = 0x15;
-    pub const QUEUE_SELECT: u64 = 0x16;
-    pub const QUEUE_SIZE: u64 = 0x18;
-    pub const QUEUE_ENABLE: u64 = 0x1c;
-    pub const QUEUE_NOTIFY_OFF: u64 = 0x1e;
-    pub const QUEUE_DESC: u64 = 0x20;
-    pub const QUEUE_DRIVER: u64 = 0x28;
-    pub const QUEUE_DEVICE: u64 = 0x30;
-}
 
 /// Why the transport could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -56,56 +40,23 @@ pub struct InProcTransport<D: VirtioDevice> {
     device_type: DeviceType,
 }
 
-const CAP_VENDOR: u8 = 0x09;
-
 impl<D: VirtioDevice> InProcTransport<D> {
     /// Finds the device's virtio structures through its capability list.
     pub fn new(dev: SharedDevice<D>) -> Result<Self, TransportError> {
-        let (mut common, mut notify, mut notify_mult, mut isr, mut device_cfg) =
-            (None, None, 0u64, None, None);
-        let device_id;
-        {
+        let (layout, device_id) = {
             let d = dev.lock().unwrap_or_else(|e| e.into_inner());
-            let r8 = |off: u16| {
-                let mut b = [0u8];
-                d.config_read(off, &mut b);
-                b[0]
-            };
-            let r32 = |off: u16| {
-                let mut b = [0u8; 4];
-                d.config_read(off, &mut b);
-                u32::from_le_bytes(b)
-            };
-            device_id = (r32(0) >> 16) as u16;
-            let mut ptr = r8(0x34) & !3;
-            let mut guard = 0;
-            while ptr != 0 && guard < 48 {
-                guard += 1;
-                let p = ptr as u16;
-                if r8(p) == CAP_VENDOR {
-                    let cfg_type = r8(p + 3);
-                    let offset = r32(p + 8) as u64;
-                    match cfg_type {
-                        1 => common = Some(offset),
-                        2 => {
-                            notify = Some(offset);
-                            notify_mult = r32(p + 16) as u64;
-                        }
-                        3 => isr = Some(offset),
-                        4 => device_cfg = Some(offset),
-                        _ => {}
-                    }
-                }
-                ptr = r8(p + 1) & !3;
-            }
-        }
+            let mut id = [0u8; 2];
+            d.config_read(2, &mut id);
+            let layout = VirtioLayout::find(&d).map_err(TransportError::MissingCapability)?;
+            (layout, u16::from_le_bytes(id))
+        };
         Ok(InProcTransport {
             dev,
-            common: common.ok_or(TransportError::MissingCapability(1))?,
-            notify: notify.ok_or(TransportError::MissingCapability(2))?,
-            notify_mult,
-            isr: isr.ok_or(TransportError::MissingCapability(3))?,
-            device_cfg: device_cfg.ok_or(TransportError::MissingCapability(4))?,
+            common: layout.common,
+            notify: layout.notify,
+            notify_mult: layout.notify_multiplier,
+            isr: layout.isr,
+            device_cfg: layout.device,
             device_type: DeviceType::try_from(device_id.wrapping_sub(0x1040))
                 .map_err(|_| TransportError::UnknownDevice(device_id))?,
         })
