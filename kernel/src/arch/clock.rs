@@ -9,8 +9,10 @@ use crate::arch::io::{inb, outb};
 
 /// PIT input clock in Hz.
 pub const PIT_HZ: u64 = 1_193_182;
-/// Calibration window: 2 ms keeps boot fast and the error near 0.05%.
-const CALIBRATION_TICKS: u16 = 2386;
+/// Calibration window: 1 ms each keeps boot fast and the error near 0.1%.
+const CALIBRATION_TICKS: u16 = 1193;
+/// Calibration windows; their median survives a window spoiled by a descheduled vCPU.
+const CALIBRATION_WINDOWS: usize = 3;
 
 static TSC_HZ: AtomicU64 = AtomicU64::new(0);
 
@@ -39,41 +41,83 @@ fn pit_count() -> u16 {
     u16::from_le_bytes([lo, hi])
 }
 
-/// Counts TSC ticks while PIT channel 0 counts down `ticks` (at 1.193182 MHz).
+/// One PIT window: how many TSC ticks passed while PIT channel 0 counted `pit` ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PitSample {
+    /// TSC ticks between the window's first and last PIT reads.
+    pub tsc: u64,
+    /// PIT ticks actually elapsed (at least the requested window, often a little more).
+    pub pit: u64,
+}
+
+impl PitSample {
+    /// The TSC frequency this window implies.
+    pub fn hz(&self) -> u64 {
+        (u128::from(self.tsc) * u128::from(PIT_HZ) / u128::from(self.pit.max(1))) as u64
+    }
+}
+
+/// Reads the PIT count with the TSC taken right after it.
+fn pit_read() -> (u16, u64) {
+    let c = pit_count();
+    (c, rdtsc())
+}
+
+/// Counts TSC ticks while PIT channel 0 counts down at least `ticks` (at 1.193182 MHz).
 ///
 /// Channel 0 with latched reads works on every PC machine, microvm included; channel 2's gate
 /// at port 0x61 belongs to the PC speaker, which microvm does not have. Channel 0 runs as a
-/// rate generator reloading at 65536, so windows up to ~50 ms are measured without wrap
-/// ambiguity. Interrupts are off and the 8259s masked, so its IRQ 0 goes nowhere.
-pub fn pit_measure(ticks: u16) -> Result<u64, ClockError> {
-    assert!(ticks < 60_000, "window must fit in one PIT period");
+/// rate generator reloading at 65536. Interrupts are off and the 8259s masked, so its IRQ 0 goes
+/// nowhere.
+///
+/// The PIT ticks are counted as they really elapsed, poll by poll, not assumed to be `ticks`:
+/// a vCPU descheduled by a busy host (QEMU TCG on a loaded machine) overshoots the window by
+/// milliseconds, and both clocks see that overshoot. What remains is the few instructions
+/// between a PIT read and the TSC read after it.
+pub fn pit_measure(ticks: u16) -> Result<PitSample, ClockError> {
     outb(0x43, 0b0011_0100); // channel 0, lobyte/hibyte, mode 2, binary
     outb(0x40, 0);
     outb(0x40, 0); // reload value 0 means 65536
     // Wait for the first decrement, so the window starts on a tick edge.
     // Give up after the window's length at a 50 GHz TSC: about 20 windows on a 2.5 GHz CPU.
-    let budget = u64::from(ticks) * 50_000_000 / (PIT_HZ / 1000);
-    let begin = rdtsc();
-    let first = pit_count();
-    let c0 = loop {
-        let c = pit_count();
+    let budget = u64::from(ticks.max(1000)) * 50_000_000 / (PIT_HZ / 1000);
+    let (first, begin) = pit_read();
+    let (mut last, t0) = loop {
+        let (c, t) = pit_read();
         if c != first {
-            break c;
+            break (c, t);
         }
-        if rdtsc() - begin > budget {
+        if t - begin > budget {
             return Err(ClockError::NoPit);
         }
     };
-    let t0 = rdtsc();
+    let mut elapsed = 0u64;
     loop {
-        let elapsed = c0.wrapping_sub(pit_count());
-        if elapsed >= ticks && elapsed < 60_000 {
-            return Ok(rdtsc() - t0);
+        let (c, t) = pit_read();
+        // Consecutive polls are far less than one 55 ms PIT period apart unless the vCPU was
+        // descheduled that long; the median over several windows discards such a window.
+        elapsed += u64::from(last.wrapping_sub(c));
+        last = c;
+        if elapsed >= u64::from(ticks) {
+            return Ok(PitSample {
+                tsc: t - t0,
+                pit: elapsed,
+            });
         }
-        if rdtsc() - t0 > budget {
+        if t - t0 > budget {
             return Err(ClockError::NoPit);
         }
     }
+}
+
+/// The median TSC frequency over `N` PIT windows of `ticks` each (N odd).
+pub fn pit_hz_median<const N: usize>(ticks: u16) -> Result<u64, ClockError> {
+    let mut rates = [0u64; N];
+    for rate in rates.iter_mut() {
+        *rate = pit_measure(ticks)?.hz();
+    }
+    rates.sort_unstable();
+    Ok(rates[N / 2])
 }
 
 /// Where the TSC frequency came from.
@@ -81,7 +125,7 @@ pub fn pit_measure(ticks: u16) -> Result<u64, ClockError> {
 pub enum Source {
     /// KVM's paravirtual clock (exact, instant).
     KvmClock,
-    /// Counted against PIT channel 0 for 2 ms.
+    /// Counted against PIT channel 0: the median of three 1 ms windows.
     Pit,
 }
 
@@ -153,8 +197,8 @@ pub fn calibrate() -> Result<(u64, Source), ClockError> {
     let (hz, source) = match kvmclock_hz() {
         Some(hz) => (hz, Source::KvmClock),
         None => {
-            let delta = pit_measure(CALIBRATION_TICKS)?;
-            (delta * PIT_HZ / u64::from(CALIBRATION_TICKS), Source::Pit)
+            let hz = pit_hz_median::<CALIBRATION_WINDOWS>(CALIBRATION_TICKS)?;
+            (hz, Source::Pit)
         }
     };
     if !(10_000_000..=100_000_000_000).contains(&hz) {

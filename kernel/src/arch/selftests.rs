@@ -254,14 +254,13 @@ fn clock_rate() -> Result<(), String> {
         ensure!(now >= last, "clock went backwards: {last} -> {now}");
         last = now;
     }
-    // A second, longer PIT interval must agree with the calibration within 10%.
-    let ticks = 5966u16; // 5 ms
-    let measured = clock::pit_measure(ticks).map_err(|e| format!("{e}"))?;
-    let expected = hz as u128 * u128::from(ticks) / u128::from(clock::PIT_HZ);
-    let ratio = measured as f64 / expected as f64;
+    // Longer PIT windows must agree with the calibration within 10%. The median of three, as
+    // calibration does: a busy host (TCG) can deschedule the vCPU inside any one window.
+    let measured = clock::pit_hz_median::<3>(5966).map_err(|e| format!("{e}"))?; // 5 ms each
+    let ratio = measured as f64 / hz as f64;
     ensure!(
         (0.9..1.1).contains(&ratio),
-        "5 ms by PIT took {measured} TSC ticks, expected {expected}"
+        "5 ms PIT windows give a TSC at {measured} Hz, calibrated {hz} Hz"
     );
     let before = clock::now_ns();
     clock::delay_us(1000);
