@@ -6,12 +6,14 @@
 //! - [`console`]: the virtio-console device with MULTIPORT: named ports, their properties
 //!   (`cache_buffers`, `byte_limit`, `guest_byte_limit`), backends (unix sockets, an in-process
 //!   API), flow control, hot-plug and snapshots;
+//! - [`block`]: a read-only virtio-blk device over a raw image (or any [`block::BlockBackend`]);
 //! - [`snapshot`]: the versioned binary format snapshots are written in.
 //!
 //! Guest memory and descriptor chains go through rust-vmm's `vm-memory` and `virtio-queue`, which
 //! check every address and chain the guest hands us. Nothing here needs KVM: the device runs in
 //! any process, and the tests drive it with the guest kernel's own driver.
 
+pub mod block;
 pub mod console;
 pub mod fuzz;
 pub mod pci;
