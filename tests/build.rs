@@ -1,63 +1,6 @@
-//! Builds the guest kernel for `x86_64-unknown-none` so that `cargo test` always boots the
-//! kernel of this source tree. A nested cargo with its own target directory (`target/guest`)
-//! avoids waiting on the lock the outer cargo holds on `target/`.
-use std::env;
-use std::path::PathBuf;
-use std::process::Command;
+//! Builds the guest kernel (see `guest-build`) and tells the tests where it is.
 
 fn main() {
-    let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let root = manifest
-        .parent()
-        .expect("tests/ lives in the workspace root")
-        .to_path_buf();
-    for dir in ["kernel", "bootloader"] {
-        println!("cargo::rerun-if-changed={}", root.join(dir).display());
-    }
-    for file in [
-        "Cargo.toml",
-        "Cargo.lock",
-        ".cargo/config.toml",
-        "rust-toolchain.toml",
-    ] {
-        println!("cargo::rerun-if-changed={}", root.join(file).display());
-    }
-    let target_dir = root.join("target").join("guest");
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = Command::new(cargo)
-        .current_dir(&root)
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "kernel",
-            "--target",
-            "x86_64-unknown-none",
-            "--target-dir",
-        ])
-        .arg(&target_dir)
-        // The outer build's flags are for the host; the guest's come from .cargo/config.toml.
-        .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
-        .env_remove("CARGO_BUILD_TARGET")
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("run cargo to build the guest kernel");
-    if !output.status.success() {
-        panic!(
-            "building the guest kernel failed:\n{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-    }
-    let kernel = target_dir
-        .join("x86_64-unknown-none")
-        .join("release")
-        .join("kernel");
-    assert!(
-        kernel.is_file(),
-        "the guest build did not produce {}",
-        kernel.display()
-    );
+    let kernel = guest_build::build_kernel();
     println!("cargo::rustc-env=VMCHANNEL_KERNEL={}", kernel.display());
 }

@@ -77,6 +77,9 @@ unsafe extern "C" fn pvh_start32() -> ! {
         "cld",
         // EBX holds the start info; keep it in ESI across the setup.
         "mov esi, ebx",
+        // The PVH ABI leaves ESP undefined (QEMU happens to leave a usable one; a VMM that
+        // starts with ESP = 0 does not), and the far return below pushes: take the boot stack.
+        "mov esp, offset {stack} + {size}",
         "rdtsc",
         "mov dword ptr [{tsc}], eax",
         "mov dword ptr [{tsc} + 4], edx",
@@ -132,6 +135,8 @@ unsafe extern "C" fn pvh_start32() -> ! {
         dirs = sym DIRECTORIES,
         gdtr = sym GDT_POINTER,
         long_mode = sym long_mode_start,
+        stack = sym STACK,
+        size = const STACK_SIZE,
     )
 }
 

@@ -1,0 +1,110 @@
+//! `vmch`: the vmchannel host tool. `vmch run` boots the unikernel under the bundled VMM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Parser, Subcommand};
+use vmm::{PortSpec, RunReport, SerialOutput, VcpuStop, Vm, VmConfig};
+
+/// The kernel built from this tree, used when `--kernel` is not given.
+const BUILT_KERNEL: &str = env!("VMCHANNEL_KERNEL");
+
+#[derive(Parser)]
+#[command(name = "vmch", version, about = "Ask a virtual machine's disk what is on it")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot a kernel under the bundled KVM VMM.
+    Run(RunArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// The PVH kernel ELF [default: the vmchannel kernel built with vmch].
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// The kernel command line.
+    #[arg(long, default_value = "")]
+    cmdline: String,
+    /// Guest RAM in MiB.
+    #[arg(long, default_value_t = vmm::config::DEFAULT_MEM_MIB)]
+    mem: u64,
+    /// A named virtio-serial port:
+    /// name=N,socket=PATH[,server|client][,console][,cache_buffers=0|1][,byte_limit=N][,guest_byte_limit=N]
+    #[arg(long = "port", value_name = "SPEC")]
+    ports: Vec<PortSpec>,
+    /// A raw disk image, attached read-only as a virtio-blk device (repeatable).
+    #[arg(long = "disk", value_name = "PATH")]
+    disks: Vec<PathBuf>,
+    /// Where COM1 goes: stdout, none or file:PATH.
+    #[arg(long, default_value = "stdout")]
+    serial: SerialOutput,
+    /// The virtio-serial device's max_ports (1..=511).
+    #[arg(long, default_value_t = 31)]
+    max_ports: u32,
+    /// Report the time from process start to the guest's boot-complete signal on stderr.
+    #[arg(long)]
+    boot_time: bool,
+}
+
+fn run(args: RunArgs, started: Instant) -> ExitCode {
+    let config = VmConfig {
+        kernel: args.kernel.unwrap_or_else(|| PathBuf::from(BUILT_KERNEL)),
+        cmdline: args.cmdline,
+        mem_mib: args.mem,
+        ports: args.ports,
+        disks: args.disks,
+        serial: args.serial,
+        max_ports: args.max_ports,
+    };
+    let vm = match Vm::new(&config) {
+        Ok(vm) => vm,
+        Err(e) => {
+            eprintln!("vmch: {e}");
+            return ExitCode::from(vmm::EXIT_VMM_ERROR as u8);
+        }
+    };
+    let boot_time = args.boot_time;
+    let report = match vm.run(started, move |t| {
+        if boot_time {
+            eprintln!("vmch: guest ready {:.3} ms after process start", t.as_secs_f64() * 1e3);
+        }
+    }) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("vmch: {e}");
+            return ExitCode::from(vmm::EXIT_VMM_ERROR as u8);
+        }
+    };
+    describe(&report);
+    ExitCode::from(report.exit_code() as u8)
+}
+
+/// Says on stderr how the guest ended, when it is not a plain success.
+fn describe(report: &RunReport) {
+    if let Some(sig) = report.signal {
+        eprintln!("vmch: stopped by signal {sig}");
+        return;
+    }
+    match &report.stop {
+        VcpuStop::PowerOff => log::info!("guest powered off"),
+        VcpuStop::Reset => eprintln!("vmch: the guest asked for a reset; exiting (as QEMU -no-reboot)"),
+        VcpuStop::DebugExit(v) if *v == vmm::DEBUG_EXIT_SUCCESS => {}
+        VcpuStop::DebugExit(v) => eprintln!("vmch: guest wrote {v:#x} to the debug-exit port (failure)"),
+        VcpuStop::Crash(why) => eprintln!("vmch: guest crashed: {why}"),
+        VcpuStop::Stopped => eprintln!("vmch: the VM was stopped"),
+    }
+}
+
+fn main() -> ExitCode {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run(args) => run(args, started),
+    }
+}
