@@ -44,9 +44,13 @@ struct RunArgs {
     /// Where COM1 goes: stdout, none or file:PATH.
     #[arg(long, default_value = "stdout")]
     serial: SerialOutput,
-    /// The virtio-serial device's max_ports (1..=511).
-    #[arg(long, default_value_t = 31)]
-    max_ports: u32,
+    /// The virtio-serial device's max_ports (1..=511) [default: the ports given plus port 0;
+    /// QEMU's default is 31].
+    #[arg(long)]
+    max_ports: Option<u32>,
+    /// The KVM device.
+    #[arg(long, default_value = "/dev/kvm", hide = true)]
+    kvm_device: PathBuf,
     /// Report the time from process start to the guest's boot-complete signal on stderr.
     #[arg(long)]
     boot_time: bool,
@@ -61,6 +65,7 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         disks: args.disks,
         serial: args.serial,
         max_ports: args.max_ports,
+        kvm_device: args.kvm_device,
     };
     let vm = match Vm::new(&config) {
         Ok(vm) => vm,
@@ -70,6 +75,7 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
         }
     };
     let boot_time = args.boot_time;
+    let args_boot_time = args.boot_time;
     let report = match vm.run(started, move |t| {
         if boot_time {
             eprintln!("vmch: guest ready {:.3} ms after process start", t.as_secs_f64() * 1e3);
@@ -81,6 +87,15 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
             return ExitCode::from(vmm::EXIT_VMM_ERROR as u8);
         }
     };
+    if args_boot_time {
+        eprintln!(
+            "vmch: VMM set-up {:.3} ms; vCPU exits: {} port I/O, {} MMIO, {} other",
+            report.vcpu_started.as_secs_f64() * 1e3,
+            report.exits.pio,
+            report.exits.mmio,
+            report.exits.other
+        );
+    }
     describe(&report);
     ExitCode::from(report.exit_code() as u8)
 }

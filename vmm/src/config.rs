@@ -179,8 +179,11 @@ pub struct VmConfig {
     pub disks: Vec<PathBuf>,
     /// Where COM1 goes.
     pub serial: SerialOutput,
-    /// The virtio-serial device's `max_ports`.
-    pub max_ports: u32,
+    /// The virtio-serial device's `max_ports`; `None` sizes it to the ports given (see
+    /// [`VmConfig::max_ports`]).
+    pub max_ports: Option<u32>,
+    /// The KVM device.
+    pub kvm_device: PathBuf,
 }
 
 impl VmConfig {
@@ -193,8 +196,18 @@ impl VmConfig {
             ports: Vec::new(),
             disks: Vec::new(),
             serial: SerialOutput::Stdout,
-            max_ports: 31,
+            max_ports: None,
+            kvm_device: PathBuf::from("/dev/kvm"),
         }
+    }
+
+    /// The `max_ports` the device gets: as given, else just enough for the ports given (port 0
+    /// stays for a console, as in QEMU) and at least 2. QEMU's default is 31, but every port
+    /// costs the guest two queues to set up at boot, and under nested KVM that is most of the
+    /// start-up time; pass 31 to get QEMU's.
+    pub fn max_ports(&self) -> u32 {
+        self.max_ports
+            .unwrap_or_else(|| (self.ports.iter().filter(|p| !p.console).count() as u32 + 1).max(2))
     }
 }
 
@@ -235,6 +248,18 @@ mod tests {
             ConfigError::BadValue { .. }
         ));
         assert!(matches!(err("name=x,socket=s,cache_buffers=2"), ConfigError::BadValue { .. }));
+    }
+
+    #[test]
+    fn max_ports_fits_the_ports_unless_given() {
+        let mut c = VmConfig::new("k");
+        assert_eq!(c.max_ports(), 2);
+        c.ports = (0..5)
+            .map(|i| format!("name=p{i},socket=s{i}").parse().unwrap())
+            .collect();
+        assert_eq!(c.max_ports(), 6);
+        c.max_ports = Some(31);
+        assert_eq!(c.max_ports(), 31);
     }
 
     #[test]

@@ -46,7 +46,7 @@ use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 pub use config::{PortSpec, SerialOutput, SocketMode, VmConfig};
-pub use vcpu::VcpuStop;
+pub use vcpu::{ExitCounts, VcpuStop};
 
 use crate::event_loop::EventLoop;
 use crate::io::{PortBus, PortEvent};
@@ -63,9 +63,9 @@ pub const EXIT_GUEST_CRASH: i32 = 2;
 /// Why the VM could not be built or run.
 #[derive(Debug, thiserror::Error)]
 pub enum VmmError {
-    /// /dev/kvm is missing or not accessible.
-    #[error("KVM is not available: /dev/kvm: {0}")]
-    NoKvm(kvm_ioctls::Error),
+    /// The KVM device is missing or not accessible.
+    #[error("KVM is not available: {path}: {source}", path = .0.display(), source = .1)]
+    NoKvm(std::path::PathBuf, kvm_ioctls::Error),
     /// A KVM ioctl failed.
     #[error("{what}: {source}")]
     Kvm {
@@ -126,6 +126,8 @@ pub struct RunReport {
     pub boot_complete: Option<Duration>,
     /// When the vCPU first ran, from the same instant (the VMM's own set-up time).
     pub vcpu_started: Duration,
+    /// The vCPU's exits by kind.
+    pub exits: ExitCounts,
 }
 
 impl RunReport {
@@ -213,6 +215,18 @@ fn register_memory(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<(), VmmError> {
     Ok(())
 }
 
+/// Opens the KVM device at `path` (read-write, close-on-exec).
+fn open_kvm(path: &std::path::Path) -> Result<Kvm, VmmError> {
+    let no_kvm = |e| VmmError::NoKvm(path.to_path_buf(), e);
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes())
+        .map_err(|_| no_kvm(kvm_ioctls::Error::new(libc::EINVAL)))?;
+    let kvm = Kvm::new_with_path(&c_path).map_err(no_kvm)?;
+    if kvm.get_api_version() != 12 {
+        return Err(no_kvm(kvm_ioctls::Error::new(libc::ENOTSUP)));
+    }
+    Ok(kvm)
+}
+
 fn shared<D: VirtioDevice>(dev: VirtioPciDevice<D>) -> Arc<Mutex<VirtioPciDevice<D>>> {
     Arc::new(Mutex::new(dev))
 }
@@ -220,7 +234,7 @@ fn shared<D: VirtioDevice>(dev: VirtioPciDevice<D>) -> Arc<Mutex<VirtioPciDevice
 impl Vm {
     /// Builds the VM: KVM, RAM, the kernel, ACPI, the PCI devices and their sockets.
     pub fn new(config: &VmConfig) -> Result<Self, VmmError> {
-        let kvm = Kvm::new().map_err(VmmError::NoKvm)?;
+        let kvm = open_kvm(&config.kvm_device)?;
         let vm = Arc::new(kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?);
         if let Err(e) = vm.set_tss_address(layout::KVM_TSS_ADDR) {
             log::debug!("KVM_SET_TSS_ADDR: {e}");
@@ -251,7 +265,7 @@ impl Vm {
         bus.set_wake(wake);
 
         let mut console = Console::new(ConsoleConfig {
-            max_nr_ports: config.max_ports,
+            max_nr_ports: config.max_ports(),
             ..ConsoleConfig::default()
         })?;
         for spec in &config.ports {
@@ -324,7 +338,7 @@ impl Vm {
         signals::install(&stop).map_err(io_err("installing signal handlers"))?;
 
         enum Done {
-            Vcpu(VcpuStop, Option<Duration>),
+            Vcpu(VcpuStop, Option<Duration>, ExitCounts),
             EventLoop(Result<(), event_loop::EventLoopError>),
         }
         let (tx, rx) = mpsc::channel();
@@ -344,7 +358,8 @@ impl Vm {
             .spawn(move || {
                 let mut ports = PortBus::new(serial, bus);
                 let mut boot_complete = None;
-                let stop = vcpu::run(&mut vcpu, &mut ports, &vcpu_halt, |event| {
+                let mut counts = ExitCounts::default();
+                let stop = vcpu::run(&mut vcpu, &mut ports, &vcpu_halt, &mut counts, |event| {
                     if event == PortEvent::BootComplete && boot_complete.is_none() {
                         let t = started.elapsed();
                         boot_complete = Some(t);
@@ -352,16 +367,16 @@ impl Vm {
                     }
                 });
                 ports.flush();
-                let _ = tx.send(Done::Vcpu(stop, boot_complete));
+                let _ = tx.send(Done::Vcpu(stop, boot_complete, counts));
                 // The VM's memory and devices go when this thread's copies drop.
                 drop((vcpu, ports));
             })
             .map_err(io_err("starting the vCPU thread"))?;
 
         let mut loop_error = None;
-        let (stop_reason, boot_complete) = loop {
+        let (stop_reason, boot_complete, exits) = loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
-                Ok(Done::Vcpu(stop, boot)) => break (stop, boot),
+                Ok(Done::Vcpu(stop, boot, counts)) => break (stop, boot, counts),
                 Ok(Done::EventLoop(result)) => {
                     // The backends are gone: stop the guest too.
                     loop_error = result.err();
@@ -374,7 +389,9 @@ impl Vm {
                         signals::kick(&vcpu_thread);
                     }
                 }
-                Err(mpsc::RecvTimeoutError::Disconnected) => break (VcpuStop::Stopped, None),
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    break (VcpuStop::Stopped, None, ExitCounts::default());
+                }
             }
         };
         let _ = stop.write(1);
@@ -390,6 +407,7 @@ impl Vm {
             signal: signals::stop_signal(),
             boot_complete,
             vcpu_started,
+            exits,
         })
     }
 }

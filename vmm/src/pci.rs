@@ -18,6 +18,8 @@ use crate::layout::{BAR_BASE, BAR_END};
 pub const MAX_SLOTS: usize = 32;
 const COMMAND: u16 = 0x04;
 const COMMAND_MEMORY: u16 = 1 << 1;
+/// `device_status` in the virtio common configuration (BAR0 offset 0).
+const DEVICE_STATUS: u64 = host_device::pci::driver::common_cfg::DEVICE_STATUS;
 
 /// Why the bus could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -319,7 +321,6 @@ impl PciBus {
                 .unwrap_or_else(|e| e.into_inner())
                 .follow(&self.vm, window.map(|w| w.0));
         }
-        self.wake();
     }
 
     fn mmio_target(&self, addr: u64, len: usize) -> Option<(SharedFunction, u64)> {
@@ -346,7 +347,13 @@ impl PciBus {
         match self.mmio_target(addr, data.len()) {
             Some((f, offset)) => {
                 lock(&f).bar_write(offset, data);
-                self.wake();
+                // Only a status change (DRIVER_OK, reset) changes what the backends wait for;
+                // queue kicks reach the event loop through the ioeventfds. Waking it on every
+                // register write would make it fight the vCPU for the device lock during
+                // the guest's queue set-up.
+                if offset == DEVICE_STATUS {
+                    self.wake();
+                }
                 true
             }
             None => false,

@@ -174,12 +174,24 @@ pub fn dump_registers(vcpu: &VcpuFd) -> String {
     s
 }
 
+/// How many exits of each kind the vCPU took.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ExitCounts {
+    /// Port I/O exits.
+    pub pio: u64,
+    /// MMIO exits.
+    pub mmio: u64,
+    /// Everything else (interrupted runs included).
+    pub other: u64,
+}
+
 /// Runs the vCPU until the guest stops it or `stop` is set (then kick the thread).
 /// `on_event` sees the port events that do not stop the vCPU (the boot-complete stamp).
 pub fn run(
     vcpu: &mut VcpuFd,
     ports: &mut PortBus,
     stop: &Arc<AtomicBool>,
+    counts: &mut ExitCounts,
     mut on_event: impl FnMut(PortEvent),
 ) -> VcpuStop {
     loop {
@@ -187,7 +199,10 @@ pub fn run(
             return VcpuStop::Stopped;
         }
         let crash = match vcpu.run() {
-            Ok(VcpuExit::IoOut(port, data)) => match ports.write(port, data) {
+            Ok(VcpuExit::IoOut(port, data)) => match {
+                counts.pio += 1;
+                ports.write(port, data)
+            } {
                 Some(PortEvent::DebugExit(v)) => return VcpuStop::DebugExit(v),
                 Some(PortEvent::PowerOff) => return VcpuStop::PowerOff,
                 Some(PortEvent::Reset) => return VcpuStop::Reset,
@@ -198,10 +213,12 @@ pub fn run(
                 None => continue,
             },
             Ok(VcpuExit::IoIn(port, data)) => {
+                counts.pio += 1;
                 ports.read(port, data);
                 continue;
             }
             Ok(VcpuExit::MmioRead(addr, data)) => {
+                counts.mmio += 1;
                 if !ports.pci.mmio_read(addr, data) {
                     log::debug!("MMIO read of {} bytes at {addr:#x}: nothing there", data.len());
                     data.fill(0xff);
@@ -209,6 +226,7 @@ pub fn run(
                 continue;
             }
             Ok(VcpuExit::MmioWrite(addr, data)) => {
+                counts.mmio += 1;
                 if !ports.pci.mmio_write(addr, data) {
                     log::debug!("MMIO write of {} bytes at {addr:#x}: nothing there", data.len());
                 }
@@ -225,7 +243,10 @@ pub fn run(
                 format!("VM entry failed: hardware reason {reason:#x} on CPU {cpu}")
             }
             Ok(VcpuExit::InternalError) => "KVM internal error".to_string(),
-            Ok(VcpuExit::Intr) => continue,
+            Ok(VcpuExit::Intr) => {
+                counts.other += 1;
+                continue;
+            }
             Ok(other) => format!("unexpected exit {other:?}"),
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
             Err(e) => format!("KVM_RUN failed: {e}"),
