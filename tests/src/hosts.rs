@@ -55,3 +55,8 @@ pub fn require_qemu(test: &str) -> bool {
 pub fn require_qemu_kvm(test: &str) -> bool {
     require_qemu(test) && require("a usable /dev/kvm", kvm_usable(), test)
 }
+
+/// [`require`] for KVM alone (the bundled VMM).
+pub fn require_kvm(test: &str) -> bool {
+    require("a usable /dev/kvm", kvm_usable(), test)
+}

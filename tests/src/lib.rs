@@ -5,14 +5,18 @@
 //! - [`hosts`]: whether QEMU and KVM are here, with the skip-or-fail policy for CI;
 //! - [`qemu`]: boot the kernel under QEMU with a hard timeout and capture the serial log;
 //! - [`outcome`]: what a boot produced, and the checks tests make on it;
-//! - [`vm`]: a running guest with virtio-serial ports on unix sockets and a QMP monitor.
+//! - [`vm`]: a running guest with virtio-serial ports on unix sockets and a QMP monitor;
+//! - [`vmch`]: a guest running under the bundled VMM (`vmch run`), ports on unix sockets;
+//! - [`scenarios`]: echo scenarios both VMMs must pass.
 
 pub mod echo;
 pub mod hosts;
 pub mod inproc;
 pub mod outcome;
 pub mod qemu;
+pub mod scenarios;
 pub mod vm;
+pub mod vmch;
 
 use std::path::Path;
 

@@ -332,6 +332,15 @@ impl SerialVm {
     }
 }
 
+impl crate::scenarios::PortHost for SerialVm {
+    fn connect_port(&self, name: &str) -> Result<UnixStream, String> {
+        self.connect(name).map_err(|e| e.to_string())
+    }
+    fn log(&self) -> String {
+        self.serial_log()
+    }
+}
+
 impl Drop for SerialVm {
     fn drop(&mut self) {
         let _ = self.child.kill();

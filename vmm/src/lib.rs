@@ -264,27 +264,31 @@ impl Vm {
         let mut bus = PciBus::new(vm.clone());
         bus.set_wake(wake);
 
-        let mut console = Console::new(ConsoleConfig {
-            max_nr_ports: config.max_ports(),
-            ..ConsoleConfig::default()
-        })?;
-        for spec in &config.ports {
-            let socket = match spec.mode {
-                SocketMode::Server => SocketBackend::server(&spec.socket)?,
-                SocketMode::Client => SocketBackend::client(&spec.socket)?,
-            };
-            console.add_port(port_config(spec), Backend::Socket(socket))?;
+        // The virtio-serial device exists when ports are given (QEMU's needs an explicit
+        // -device too): a guest with nothing to serve then powers off.
+        if !config.ports.is_empty() {
+            let mut console = Console::new(ConsoleConfig {
+                max_nr_ports: config.max_ports(),
+                ..ConsoleConfig::default()
+            })?;
+            for spec in &config.ports {
+                let socket = match spec.mode {
+                    SocketMode::Server => SocketBackend::server(&spec.socket)?,
+                    SocketMode::Client => SocketBackend::client(&spec.socket)?,
+                };
+                console.add_port(port_config(spec), Backend::Socket(socket))?;
+            }
+            let queues = console.queue_max_sizes().len() as u16;
+            let console = shared(VirtioPciDevice::new(
+                console,
+                mem.clone(),
+                router.clone(),
+                queues + 1,
+            ));
+            let (_, handle) = bus.add_virtio(console.clone(), queues)?;
+            event_loop.add_function(handle)?;
+            event_loop.set_console(console);
         }
-        let queues = console.queue_max_sizes().len() as u16;
-        let console = shared(VirtioPciDevice::new(
-            console,
-            mem.clone(),
-            router.clone(),
-            queues + 1,
-        ));
-        let (_, handle) = bus.add_virtio(console.clone(), queues)?;
-        event_loop.add_function(handle)?;
-        event_loop.set_console(console);
 
         for (i, path) in config.disks.iter().enumerate() {
             let block = Block::open(

@@ -185,6 +185,27 @@ pub struct ExitCounts {
     pub other: u64,
 }
 
+/// For a `KVM_EXIT_INTERNAL_ERROR`, what KVM's suberror says (empty for other exits). Nested
+/// KVM here reports a guest's triple fault this way (suberror 1, emulation failed) rather than as
+/// a shutdown.
+fn internal_error_detail(vcpu: &mut VcpuFd) -> String {
+    let run = vcpu.get_kvm_run();
+    if run.exit_reason != kvm_bindings::KVM_EXIT_INTERNAL_ERROR {
+        return String::new();
+    }
+    // SAFETY: the exit reason is KVM_EXIT_INTERNAL_ERROR, so `internal` is the member KVM
+    // filled in; it is plain integers.
+    let suberror = unsafe { run.__bindgen_anon_1.internal.suberror };
+    let what = match suberror {
+        1 => "instruction emulation failed",
+        2 => "an exception while delivering an exception (a triple fault)",
+        3 => "an exit while delivering an event",
+        4 => "an unexpected exit reason",
+        _ => "unknown",
+    };
+    format!(" (suberror {suberror}: {what})")
+}
+
 /// Runs the vCPU until the guest stops it or `stop` is set (then kick the thread).
 /// `on_event` sees the port events that do not stop the vCPU (the boot-complete stamp).
 pub fn run(
@@ -243,6 +264,7 @@ pub fn run(
                 format!("VM entry failed: hardware reason {reason:#x} on CPU {cpu}")
             }
             Ok(VcpuExit::InternalError) => "KVM internal error".to_string(),
+
             Ok(VcpuExit::Intr) => {
                 counts.other += 1;
                 continue;
@@ -251,6 +273,7 @@ pub fn run(
             Err(e) if e.errno() == libc::EINTR || e.errno() == libc::EAGAIN => continue,
             Err(e) => format!("KVM_RUN failed: {e}"),
         };
-        return VcpuStop::Crash(format!("{crash}\n{}", dump_registers(vcpu)));
+        let detail = internal_error_detail(vcpu);
+        return VcpuStop::Crash(format!("{crash}{detail}\n{}", dump_registers(vcpu)));
     }
 }
