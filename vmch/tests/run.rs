@@ -166,9 +166,17 @@ fn the_disk_is_attached_read_only_and_left_unchanged() {
     let data = Rng::new(42).bytes(4 << 20);
     std::fs::write(&image, &data).unwrap();
     let before = std::fs::metadata(&image).unwrap().modified().unwrap();
+    let port = format!("name=unserved,socket={}", dir.path().join("p.sock").display());
     let (status, serial, stderr) = run_to_end(
         vmch(),
-        &["--cmdline", "lspci", "--disk", image.to_str().unwrap()],
+        &[
+            "--cmdline",
+            "lspci",
+            "--disk",
+            image.to_str().unwrap(),
+            "--port",
+            &port,
+        ],
         T,
     )
     .unwrap();
