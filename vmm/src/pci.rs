@@ -152,10 +152,15 @@ impl Notifiers {
         })
     }
 
-    /// Moves the ioeventfds to follow the BAR: unregisters them from the old address and
-    /// registers them at the new one (none while memory decoding is off).
-    fn follow(&mut self, vm: &VmFd, bar: Option<u64>) {
-        if self.registered == bar {
+    /// Moves the ioeventfds to a BAR that is decoded at a new, plausible address.
+    ///
+    /// They stay where they are while decoding is off or the BAR holds a sizing pattern:
+    /// unregistering an ioeventfd waits for an SRCU grace period in KVM, 3 to 8 ms each under
+    /// this nested KVM, and guests toggle decoding around BAR sizing. A kick written to the old
+    /// address meanwhile only makes the device look at its queues once more.
+    fn follow(&mut self, vm: &VmFd, window: Option<(u64, u64)>) {
+        let Some((base, size)) = window else { return };
+        if self.registered == Some(base) || base < BAR_BASE || base.saturating_add(size) > BAR_END {
             return;
         }
         if let Some(old) = self.registered.take() {
@@ -166,15 +171,14 @@ impl Notifiers {
                 }
             }
         }
-        let Some(new) = bar else { return };
         for (ev, off) in self.events.iter().zip(&self.notify_offsets) {
-            let addr = IoEventAddress::Mmio(new + off);
+            let addr = IoEventAddress::Mmio(base + off);
             if let Err(e) = vm.register_ioevent(ev, &addr, NoDatamatch) {
                 // The notify write then exits to the vCPU loop and reaches the device there.
-                log::warn!("registering ioeventfd at {:#x}: {e}", new + off);
+                log::warn!("registering ioeventfd at {:#x}: {e}", base + off);
             }
         }
-        self.registered = Some(new);
+        self.registered = Some(base);
     }
 }
 
@@ -319,7 +323,7 @@ impl PciBus {
         if let Some(n) = &slot.notifiers {
             n.lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .follow(&self.vm, window.map(|w| w.0));
+                .follow(&self.vm, window);
         }
     }
 
