@@ -63,5 +63,5 @@ pub fn build_kernel() -> PathBuf {
         "the guest build did not produce {}",
         kernel.display()
     );
-        kernel
+    kernel
 }

@@ -124,7 +124,12 @@ pub fn unread_port_does_not_stall_others(
     );
     let other = vm.connect_port(names[1]).unwrap();
     let payload = Rng::new(3).bytes(flowing_bytes);
-    check_echo("flowing port", &payload, &echo(&other, &payload, t).unwrap()).unwrap();
+    check_echo(
+        "flowing port",
+        &payload,
+        &echo(&other, &payload, t).unwrap(),
+    )
+    .unwrap();
     let mut r = stalled.try_clone().unwrap();
     r.set_read_timeout(Some(t)).unwrap();
     let mut back = vec![0u8; data.len()];

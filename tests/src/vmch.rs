@@ -117,7 +117,12 @@ impl VmchVm {
     }
 
     /// Waits until the serial log contains `needle` `count` times.
-    pub fn wait_for_log(&self, needle: &str, count: usize, timeout: Duration) -> Result<(), String> {
+    pub fn wait_for_log(
+        &self,
+        needle: &str,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             if self.serial_log().matches(needle).count() >= count {
@@ -163,7 +168,11 @@ impl PortHost for VmchVm {
         self.connect(name)
     }
     fn log(&self) -> String {
-        format!("{}--- vmch stderr ---\n{}", self.serial_log(), self.stderr())
+        format!(
+            "{}--- vmch stderr ---\n{}",
+            self.serial_log(),
+            self.stderr()
+        )
     }
 }
 
@@ -205,6 +214,7 @@ pub fn run_to_end(
         }
         thread::sleep(Duration::from_millis(5));
     };
-    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
     Ok((status, read(&serial), read(&stderr_path)))
 }

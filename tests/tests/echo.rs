@@ -8,8 +8,8 @@ use std::time::Duration;
 use vmchannel_tests::echo::{Rng, check_echo, echo};
 use vmchannel_tests::hosts::require_qemu;
 use vmchannel_tests::kernel_image;
-use vmchannel_tests::scenarios;
 use vmchannel_tests::qemu::{Accel, Machine, QemuBoot};
+use vmchannel_tests::scenarios;
 use vmchannel_tests::vm::SerialVm;
 
 const T: Duration = Duration::from_secs(120);
@@ -91,13 +91,7 @@ fn an_unread_port_does_not_stall_the_others() {
     }
     let vm = boot(Machine::Q35, &[&echo_name(0), &echo_name(1)], false);
     let names = [echo_name(0), echo_name(1)];
-    scenarios::unread_port_does_not_stall_others(
-        &vm,
-        [&names[0], &names[1]],
-        3 << 20,
-        1 << 20,
-        T,
-    );
+    scenarios::unread_port_does_not_stall_others(&vm, [&names[0], &names[1]], 3 << 20, 1 << 20, T);
 }
 
 #[test]

@@ -74,7 +74,8 @@ fn spawn(vmm: Vmm, max_ports: u32) -> Running {
             } else {
                 Accel::Tcg
             };
-            let boot = QemuBoot::new(kernel_image(), Machine::Q35, accel, CMDLINE).memory_mib(MEM_MIB);
+            let boot =
+                QemuBoot::new(kernel_image(), Machine::Q35, accel, CMDLINE).memory_mib(MEM_MIB);
             let mut c = Command::new(QEMU);
             c.args(boot.args()).args([
                 "-serial",
@@ -108,7 +109,11 @@ fn connect(socket: &Path) -> UnixStream {
         if let Ok(s) = UnixStream::connect(socket) {
             return s;
         }
-        assert!(Instant::now() < deadline, "{} never appeared", socket.display());
+        assert!(
+            Instant::now() < deadline,
+            "{} never appeared",
+            socket.display()
+        );
         thread::sleep(Duration::from_micros(200));
     }
 }
@@ -154,7 +159,9 @@ fn main() {
     }
 
     for max_ports in [2u32, 31] {
-        println!("\n## spawn to first echo reply, max_ports={max_ports}, {runs} runs each, interleaved\n");
+        println!(
+            "\n## spawn to first echo reply, max_ports={max_ports}, {runs} runs each, interleaved\n"
+        );
         let mut times: Vec<Vec<Duration>> = vec![Vec::new(); vmms.len()];
         for _ in 0..runs {
             for (i, vmm) in vmms.iter().enumerate() {

@@ -11,7 +11,11 @@ use vmm::{PortSpec, RunReport, SerialOutput, VcpuStop, Vm, VmConfig};
 const BUILT_KERNEL: &str = env!("VMCHANNEL_KERNEL");
 
 #[derive(Parser)]
-#[command(name = "vmch", version, about = "Ask a virtual machine's disk what is on it")]
+#[command(
+    name = "vmch",
+    version,
+    about = "Ask a virtual machine's disk what is on it"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -78,7 +82,10 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
     let args_boot_time = args.boot_time;
     let report = match vm.run(started, move |t| {
         if boot_time {
-            eprintln!("vmch: guest ready {:.3} ms after process start", t.as_secs_f64() * 1e3);
+            eprintln!(
+                "vmch: guest ready {:.3} ms after process start",
+                t.as_secs_f64() * 1e3
+            );
         }
     }) {
         Ok(report) => report,
@@ -108,9 +115,13 @@ fn describe(report: &RunReport) {
     }
     match &report.stop {
         VcpuStop::PowerOff => log::info!("guest powered off"),
-        VcpuStop::Reset => eprintln!("vmch: the guest asked for a reset; exiting (as QEMU -no-reboot)"),
+        VcpuStop::Reset => {
+            eprintln!("vmch: the guest asked for a reset; exiting (as QEMU -no-reboot)")
+        }
         VcpuStop::DebugExit(v) if *v == vmm::DEBUG_EXIT_SUCCESS => {}
-        VcpuStop::DebugExit(v) => eprintln!("vmch: guest wrote {v:#x} to the debug-exit port (failure)"),
+        VcpuStop::DebugExit(v) => {
+            eprintln!("vmch: guest wrote {v:#x} to the debug-exit port (failure)")
+        }
         VcpuStop::Crash(why) => eprintln!("vmch: guest crashed: {why}"),
         VcpuStop::Stopped => eprintln!("vmch: the VM was stopped"),
     }

@@ -34,7 +34,10 @@ fn selftest_passes_and_exits_zero() {
         run_to_end(vmch(), &["--cmdline", "selftest", "--boot-time"], T).unwrap();
     assert_eq!(status, Some(0), "{serial}\n{stderr}");
     assert!(serial.contains("passed, 0 failed"), "{serial}");
-    assert!(stderr.contains("guest ready"), "--boot-time said nothing: {stderr}");
+    assert!(
+        stderr.contains("guest ready"),
+        "--boot-time said nothing: {stderr}"
+    );
 }
 
 #[test]
@@ -73,17 +76,22 @@ fn a_triple_fault_prints_the_registers_and_fails() {
         stderr.contains("triple fault") || stderr.contains("KVM internal error"),
         "{stderr}"
     );
-    assert!(stderr.contains("RIP=") && stderr.contains("CR3="), "{stderr}");
+    assert!(
+        stderr.contains("RIP=") && stderr.contains("CR3="),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn without_kvm_it_says_so_in_one_line() {
     // Needs no KVM: that is the point.
-    let (status, _, stderr) =
-        run_to_end(vmch(), &["--kvm-device", "/nonexistent/kvm"], T).unwrap();
+    let (status, _, stderr) = run_to_end(vmch(), &["--kvm-device", "/nonexistent/kvm"], T).unwrap();
     assert_eq!(status, Some(vmm::EXIT_VMM_ERROR));
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
-    assert!(stderr.contains("KVM is not available: /nonexistent/kvm"), "{stderr}");
+    assert!(
+        stderr.contains("KVM is not available: /nonexistent/kvm"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -91,15 +99,17 @@ fn bad_kernels_and_ports_are_refused_clearly() {
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk");
     std::fs::write(&junk, b"definitely not an ELF file, just text....").unwrap();
-    let (status, _, stderr) =
-        run_to_end(vmch(), &["--kernel", junk.to_str().unwrap()], T).unwrap();
+    let (status, _, stderr) = run_to_end(vmch(), &["--kernel", junk.to_str().unwrap()], T).unwrap();
     if require_kvm("bad_kernels_and_ports_are_refused_clearly") {
         assert_eq!(status, Some(vmm::EXIT_VMM_ERROR), "{stderr}");
         assert!(stderr.contains("loading kernel"), "{stderr}");
     }
     let (status, _, stderr) = run_to_end(vmch(), &["--port", "name=x,colour=red"], T).unwrap();
     assert_eq!(status, Some(2), "{stderr}");
-    assert!(stderr.contains("unknown port property \"colour\""), "{stderr}");
+    assert!(
+        stderr.contains("unknown port property \"colour\""),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -135,7 +145,13 @@ fn an_unread_port_does_not_stall_the_others() {
         ..VmchOptions::default()
     };
     let vm = VmchVm::start(vmch(), &[&names[0], &names[1]], &options).unwrap();
-    scenarios::unread_port_does_not_stall_others(&vm, [&names[0], &names[1]], 640 << 10, 16 << 10, T);
+    scenarios::unread_port_does_not_stall_others(
+        &vm,
+        [&names[0], &names[1]],
+        640 << 10,
+        16 << 10,
+        T,
+    );
 }
 
 #[test]
@@ -166,7 +182,10 @@ fn the_disk_is_attached_read_only_and_left_unchanged() {
     let data = Rng::new(42).bytes(4 << 20);
     std::fs::write(&image, &data).unwrap();
     let before = std::fs::metadata(&image).unwrap().modified().unwrap();
-    let port = format!("name=unserved,socket={}", dir.path().join("p.sock").display());
+    let port = format!(
+        "name=unserved,socket={}",
+        dir.path().join("p.sock").display()
+    );
     let (status, serial, stderr) = run_to_end(
         vmch(),
         &[
@@ -191,8 +210,7 @@ fn the_disk_is_attached_read_only_and_left_unchanged() {
         before
     );
     // A missing image is a clear error, not a guest without its disk.
-    let (status, _, stderr) =
-        run_to_end(vmch(), &["--disk", "/nonexistent/disk.img"], T).unwrap();
+    let (status, _, stderr) = run_to_end(vmch(), &["--disk", "/nonexistent/disk.img"], T).unwrap();
     assert_eq!(status, Some(vmm::EXIT_VMM_ERROR), "{stderr}");
     assert!(stderr.contains("/nonexistent/disk.img"), "{stderr}");
 }

@@ -145,9 +145,15 @@ mod tests {
         assert!(FADT_OFFSET + f.len() as u64 <= DSDT_OFFSET);
         let d = dsdt();
         assert_eq!(sum(&d), 0);
-        assert_eq!(u32::from_le_bytes(d[4..8].try_into().unwrap()) as usize, d.len());
+        assert_eq!(
+            u32::from_le_bytes(d[4..8].try_into().unwrap()) as usize,
+            d.len()
+        );
         // HW_REDUCED_ACPI and the sleep control register where the kernel looks for them.
-        assert_ne!(u32::from_le_bytes(f[112..116].try_into().unwrap()) & (1 << 20), 0);
+        assert_ne!(
+            u32::from_le_bytes(f[112..116].try_into().unwrap()) & (1 << 20),
+            0
+        );
         assert_eq!(f[244], 1);
         assert_eq!(u64::from_le_bytes(f[248..256].try_into().unwrap()), 0x3c0);
     }

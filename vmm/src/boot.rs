@@ -70,12 +70,13 @@ pub fn load_kernel(mem: &GuestMemoryMmap, kernel: &Path) -> Result<u64, BootErro
         path: kernel.to_path_buf(),
         source,
     })?;
-    let loaded = Elf::load(mem, None, &mut file, Some(GuestAddress(HIGH_RAM_START))).map_err(
-        |e| BootError::Load {
-            path: kernel.to_path_buf(),
-            reason: e.to_string(),
-        },
-    )?;
+    let loaded =
+        Elf::load(mem, None, &mut file, Some(GuestAddress(HIGH_RAM_START))).map_err(|e| {
+            BootError::Load {
+                path: kernel.to_path_buf(),
+                reason: e.to_string(),
+            }
+        })?;
     match loaded.pvh_boot_cap {
         PvhBootCapability::PvhEntryPresent(entry) => Ok(entry.0),
         _ => Err(BootError::NoPvhEntry(kernel.to_path_buf())),
@@ -196,7 +197,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("k");
         std::fs::write(&path, b"not an elf at all, just some bytes........").unwrap();
-        assert!(matches!(load_kernel(&mem, &path), Err(BootError::Load { .. })));
+        assert!(matches!(
+            load_kernel(&mem, &path),
+            Err(BootError::Load { .. })
+        ));
         assert!(matches!(
             load_kernel(&mem, &dir.path().join("missing")),
             Err(BootError::Open { .. })

@@ -11,7 +11,9 @@ pub const DEFAULT_MEM_MIB: u64 = 64;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
     /// A property the port does not have.
-    #[error("unknown port property \"{0}\" (expected name, socket, server, client, console, cache_buffers, byte_limit, guest_byte_limit)")]
+    #[error(
+        "unknown port property \"{0}\" (expected name, socket, server, client, console, cache_buffers, byte_limit, guest_byte_limit)"
+    )]
     UnknownProperty(String),
     /// A required property is missing.
     #[error("the port needs {0}=")]
@@ -217,7 +219,9 @@ mod tests {
 
     #[test]
     fn port_specs_parse_like_qemu_virtserialport() {
-        let p: PortSpec = "name=org.libguestfs.channel.0,socket=/tmp/a.sock".parse().unwrap();
+        let p: PortSpec = "name=org.libguestfs.channel.0,socket=/tmp/a.sock"
+            .parse()
+            .unwrap();
         assert_eq!(p.name, "org.libguestfs.channel.0");
         assert_eq!(p.socket, PathBuf::from("/tmp/a.sock"));
         assert_eq!(p.mode, SocketMode::Server);
@@ -241,13 +245,22 @@ mod tests {
         assert_eq!(err("socket=s"), ConfigError::Missing("name"));
         assert_eq!(err("name=x"), ConfigError::Missing("socket"));
         assert_eq!(err("name=,socket=s"), ConfigError::Missing("name"));
-        assert_eq!(err("name=x,socket=s,colour=red"), ConfigError::UnknownProperty("colour".into()));
-        assert!(matches!(err("name=x,socket=s,byte_limit=lots"), ConfigError::BadValue { .. }));
+        assert_eq!(
+            err("name=x,socket=s,colour=red"),
+            ConfigError::UnknownProperty("colour".into())
+        );
+        assert!(matches!(
+            err("name=x,socket=s,byte_limit=lots"),
+            ConfigError::BadValue { .. }
+        ));
         assert!(matches!(
             err("name=x,socket=s,byte_limit=99999999999999999999G"),
             ConfigError::BadValue { .. }
         ));
-        assert!(matches!(err("name=x,socket=s,cache_buffers=2"), ConfigError::BadValue { .. }));
+        assert!(matches!(
+            err("name=x,socket=s,cache_buffers=2"),
+            ConfigError::BadValue { .. }
+        ));
     }
 
     #[test]
@@ -266,7 +279,10 @@ mod tests {
     fn serial_destinations() {
         assert_eq!("stdout".parse(), Ok(SerialOutput::Stdout));
         assert_eq!("none".parse(), Ok(SerialOutput::None));
-        assert_eq!("file:/tmp/x".parse(), Ok(SerialOutput::File("/tmp/x".into())));
+        assert_eq!(
+            "file:/tmp/x".parse(),
+            Ok(SerialOutput::File("/tmp/x".into()))
+        );
         assert!("file:".parse::<SerialOutput>().is_err());
         assert!("tcp:1".parse::<SerialOutput>().is_err());
     }

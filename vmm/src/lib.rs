@@ -210,7 +210,8 @@ fn register_memory(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<(), VmmError> {
         };
         // SAFETY: the mapping belongs to `mem`, which the `Vm` keeps alive until after the VM
         // fd is closed, and no other slot overlaps it.
-        unsafe { vm.set_user_memory_region(region) }.map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
+        unsafe { vm.set_user_memory_region(region) }
+            .map_err(kvm_err("KVM_SET_USER_MEMORY_REGION"))?;
     }
     Ok(())
 }
@@ -239,7 +240,8 @@ impl Vm {
         if let Err(e) = vm.set_tss_address(layout::KVM_TSS_ADDR) {
             log::debug!("KVM_SET_TSS_ADDR: {e}");
         }
-        vm.create_irq_chip().map_err(kvm_err("KVM_CREATE_IRQCHIP"))?;
+        vm.create_irq_chip()
+            .map_err(kvm_err("KVM_CREATE_IRQCHIP"))?;
         let pit = kvm_pit_config {
             flags: KVM_PIT_SPEAKER_DUMMY,
             ..Default::default()

@@ -39,7 +39,8 @@ pub fn kick_signal() -> c_int {
 pub fn install(stop: &EventFd) -> std::io::Result<()> {
     STOP_FD.store(stop.as_raw_fd(), Ordering::SeqCst);
     for num in [libc::SIGINT, libc::SIGTERM] {
-        register_signal_handler(num, on_stop).map_err(|e| std::io::Error::from_raw_os_error(e.errno()))?;
+        register_signal_handler(num, on_stop)
+            .map_err(|e| std::io::Error::from_raw_os_error(e.errno()))?;
     }
     register_signal_handler(kick_signal(), on_kick)
         .map_err(|e| std::io::Error::from_raw_os_error(e.errno()))

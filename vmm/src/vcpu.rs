@@ -220,19 +220,19 @@ pub fn run(
             return VcpuStop::Stopped;
         }
         let crash = match vcpu.run() {
-            Ok(VcpuExit::IoOut(port, data)) => match {
+            Ok(VcpuExit::IoOut(port, data)) => {
                 counts.pio += 1;
-                ports.write(port, data)
-            } {
-                Some(PortEvent::DebugExit(v)) => return VcpuStop::DebugExit(v),
-                Some(PortEvent::PowerOff) => return VcpuStop::PowerOff,
-                Some(PortEvent::Reset) => return VcpuStop::Reset,
-                Some(e) => {
-                    on_event(e);
-                    continue;
+                match ports.write(port, data) {
+                    Some(PortEvent::DebugExit(v)) => return VcpuStop::DebugExit(v),
+                    Some(PortEvent::PowerOff) => return VcpuStop::PowerOff,
+                    Some(PortEvent::Reset) => return VcpuStop::Reset,
+                    Some(e) => {
+                        on_event(e);
+                        continue;
+                    }
+                    None => continue,
                 }
-                None => continue,
-            },
+            }
             Ok(VcpuExit::IoIn(port, data)) => {
                 counts.pio += 1;
                 ports.read(port, data);
@@ -241,7 +241,10 @@ pub fn run(
             Ok(VcpuExit::MmioRead(addr, data)) => {
                 counts.mmio += 1;
                 if !ports.pci.mmio_read(addr, data) {
-                    log::debug!("MMIO read of {} bytes at {addr:#x}: nothing there", data.len());
+                    log::debug!(
+                        "MMIO read of {} bytes at {addr:#x}: nothing there",
+                        data.len()
+                    );
                     data.fill(0xff);
                 }
                 continue;
@@ -249,7 +252,10 @@ pub fn run(
             Ok(VcpuExit::MmioWrite(addr, data)) => {
                 counts.mmio += 1;
                 if !ports.pci.mmio_write(addr, data) {
-                    log::debug!("MMIO write of {} bytes at {addr:#x}: nothing there", data.len());
+                    log::debug!(
+                        "MMIO write of {} bytes at {addr:#x}: nothing there",
+                        data.len()
+                    );
                 }
                 continue;
             }
