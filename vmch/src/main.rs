@@ -96,9 +96,10 @@ fn run(args: RunArgs, started: Instant) -> ExitCode {
     };
     if args_boot_time {
         eprintln!(
-            "vmch: VMM set-up {:.3} ms; vCPU exits: {} port I/O, {} MMIO, {} other",
+            "vmch: VMM set-up {:.3} ms; vCPU exits: {} port I/O ({} to no device), {} MMIO, {} other",
             report.vcpu_started.as_secs_f64() * 1e3,
             report.exits.pio,
+            report.exits.unhandled_pio,
             report.exits.mmio,
             report.exits.other
         );

@@ -372,6 +372,7 @@ impl Vm {
                         on_boot(t);
                     }
                 });
+                counts.unhandled_pio = ports.unhandled;
                 ports.flush();
                 let _ = tx.send(Done::Vcpu(stop, boot_complete, counts));
                 // The VM's memory and devices go when this thread's copies drop.

@@ -183,6 +183,8 @@ pub struct ExitCounts {
     pub mmio: u64,
     /// Everything else (interrupted runs included).
     pub other: u64,
+    /// Port accesses nothing decodes (reads return all-ones, writes are dropped).
+    pub unhandled_pio: u64,
 }
 
 /// For a `KVM_EXIT_INTERNAL_ERROR`, what KVM's suberror says (empty for other exits). Nested
