@@ -10,9 +10,13 @@ extern crate alloc;
 
 pub mod acpi;
 pub mod agents;
+pub mod appliance;
 #[cfg(bare)]
 pub mod arch;
 pub mod cmdline;
+pub mod disk;
+pub mod fs;
+pub mod inspect;
 pub mod klog;
 pub mod memory;
 pub mod pci;

@@ -106,6 +106,11 @@ impl PciFunction {
             )
     }
 
+    /// True for virtio-blk (modern or transitional).
+    pub fn is_virtio_blk(&self) -> bool {
+        self.vendor == VIRTIO_VENDOR && matches!(self.device, 0x1042 | 0x1001)
+    }
+
     /// The virtio-pci capabilities, read from the vendor capabilities.
     pub fn virtio_caps(&self, cfg: &dyn ConfigAccess) -> Vec<VirtioCap> {
         let dword = |off: u8| cfg.read32(self.bdf, off & !3);

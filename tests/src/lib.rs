@@ -9,8 +9,10 @@
 //! - [`vmch`]: a guest running under the bundled VMM (`vmch run`), ports on unix sockets;
 //! - [`scenarios`]: echo scenarios both VMMs must pass.
 
+pub mod appliance;
 pub mod echo;
 pub mod hosts;
+pub mod images;
 pub mod inproc;
 pub mod outcome;
 pub mod qemu;

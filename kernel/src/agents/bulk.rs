@@ -13,18 +13,22 @@ use super::{AgentKind, PortAgent};
 use crate::virtio_console::ports::{Multiport, PortEvent, PortHandle};
 
 /// The sink's registration.
-pub const SINK: AgentKind = AgentKind {
-    name: "sink",
-    pattern: "org.vmchannel.sink.",
-    start: start_sink,
-};
+pub fn sink() -> AgentKind {
+    AgentKind {
+        name: "sink",
+        pattern: "org.vmchannel.sink.",
+        start: Box::new(start_sink),
+    }
+}
 
 /// The source's registration.
-pub const SOURCE: AgentKind = AgentKind {
-    name: "source",
-    pattern: "org.vmchannel.source.",
-    start: start_source,
-};
+pub fn source() -> AgentKind {
+    AgentKind {
+        name: "source",
+        pattern: "org.vmchannel.source.",
+        start: Box::new(start_source),
+    }
+}
 
 const MIB: u64 = 1 << 20;
 const CHUNK: usize = 64 * 1024;

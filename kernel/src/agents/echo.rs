@@ -13,11 +13,13 @@ use super::{AgentKind, PortAgent};
 use crate::virtio_console::ports::{Multiport, PortEvent, PortHandle};
 
 /// The echo agent's registration.
-pub const KIND: AgentKind = AgentKind {
-    name: "echo",
-    pattern: "org.vmchannel.echo.",
-    start,
-};
+pub fn kind() -> AgentKind {
+    AgentKind {
+        name: "echo",
+        pattern: "org.vmchannel.echo.",
+        start: Box::new(start),
+    }
+}
 
 const BUF: usize = 64 * 1024;
 

@@ -6,6 +6,7 @@
 //! does what it can without waiting and says whether it did anything, so one busy or stalled
 //! port never holds up the others.
 
+pub mod appliance;
 pub mod bulk;
 pub mod echo;
 
@@ -30,8 +31,8 @@ pub struct AgentKind {
     pub name: &'static str,
     /// Serves ports whose name is exactly this, or starts with it when it ends in '.'.
     pub pattern: &'static str,
-    /// Starts the agent for a newly opened port.
-    pub start: fn(&str) -> Box<dyn PortAgent>,
+    /// Starts the agent for a newly opened port (given the port's name).
+    pub start: Box<dyn Fn(&str) -> Box<dyn PortAgent>>,
 }
 
 impl AgentKind {
@@ -150,9 +151,12 @@ impl Supervisor {
     }
 }
 
-/// The agents this kernel brings.
-pub fn builtin() -> Vec<AgentKind> {
-    alloc::vec![echo::KIND, bulk::SINK, bulk::SOURCE]
+/// The agents this kernel brings; the appliance serves `disks` (`/dev/sda` ... in order).
+pub fn builtin(disks: Vec<alloc::rc::Rc<dyn crate::disk::BlockDevice>>) -> Vec<AgentKind> {
+    let appliance = alloc::rc::Rc::new(core::cell::RefCell::new(
+        crate::appliance::Appliance::new(disks),
+    ));
+    alloc::vec![echo::kind(), bulk::sink(), bulk::source(), appliance::kind(appliance)]
 }
 
 #[cfg(test)]
@@ -172,14 +176,14 @@ mod tests {
 
     #[test]
     fn patterns() {
-        let k = echo::KIND;
+        let k = echo::kind();
         assert!(k.serves("org.vmchannel.echo.0"));
         assert!(!k.serves("org.vmchannel.echo."));
         assert!(!k.serves("org.vmchannel.echoes"));
         let exact = AgentKind {
             name: "x",
             pattern: "org.qemu.guest_agent.0",
-            start: echo::start,
+            start: Box::new(echo::start),
         };
         assert!(exact.serves("org.qemu.guest_agent.0"));
         assert!(!exact.serves("org.qemu.guest_agent.01"));
@@ -189,7 +193,7 @@ mod tests {
     fn starts_by_name_leaves_others_closed_and_stops_on_unplug() {
         let mut mp = Multiport::new(4);
         mp.device_ready(true);
-        let mut sup = Supervisor::new(builtin());
+        let mut sup = Supervisor::new(builtin(Vec::new()));
         plug(&mut mp, 1, "org.vmchannel.echo.a");
         plug(&mut mp, 2, "com.example.unserved");
         sup.poll(&mut mp);

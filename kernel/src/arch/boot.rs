@@ -208,8 +208,12 @@ pub fn boot(start_info: u32) -> ! {
         .memory_regions()
         .map(|r| r.start..r.start.saturating_add(r.len))
         .collect();
-    match virtio::open_console(PCI_HOLE, reserved) {
-        Ok(console) => serve::run(console, cmdline.get("idle") == Some("poll")),
+    match virtio::open_console(PCI_HOLE, reserved.clone()) {
+        Ok(console) => {
+            // Disks after the console, so their BARs are placed clear of the console's.
+            let disks = super::blk::open_disks(PCI_HOLE, &reserved);
+            serve::run(console, disks, cmdline.get("idle") == Some("poll"))
+        }
         Err(virtio::OpenError::NoDevice) => {
             log::info!("no virtio-console: nothing to serve, powering off");
             power::power_off()

@@ -3,6 +3,7 @@
 //! Unsafe code in the kernel is confined to this module tree.
 
 pub mod apic;
+pub mod blk;
 pub mod boot;
 pub mod clock;
 pub mod crash;

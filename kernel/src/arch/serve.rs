@@ -5,12 +5,14 @@
 //! (an interrupt that arrived while polling is pending and wakes the `hlt` at once). An idle
 //! guest therefore costs the host nothing.
 
+use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::virtio::{Console, VECTOR};
 use super::{apic, interrupts, serial};
 use crate::agents::{self, Supervisor};
+use crate::disk::BlockDevice;
 
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 
@@ -24,12 +26,16 @@ fn on_interrupt(_vector: u8) {
     apic::eoi();
 }
 
-/// Serves the console's ports forever. With `poll_when_idle` (`idle=poll`, as in Linux) the
+/// Serves the console's ports forever, the appliance answering about `disks`. With `poll_when_idle` (`idle=poll`, as in Linux) the
 /// CPU spins instead of halting: lower latency, one host core burned.
-pub fn run(mut console: Console, poll_when_idle: bool) -> ! {
+pub fn run(
+    mut console: Console,
+    disks: Vec<Rc<dyn BlockDevice>>,
+    poll_when_idle: bool,
+) -> ! {
     interrupts::set_handler(VECTOR, on_interrupt);
     serial::start_mirror();
-    let mut supervisor = Supervisor::new(agents::builtin());
+    let mut supervisor = Supervisor::new(agents::builtin(disks));
     let mut log: Vec<u8> = Vec::new();
     loop {
         x86_64::instructions::interrupts::disable();

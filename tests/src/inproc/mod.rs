@@ -6,6 +6,7 @@
 //! backends polled in the same loop, as an event loop would) while the test thread acts as the
 //! host through the device's API, its sockets, or snapshots.
 
+pub mod disk;
 pub mod ram;
 pub mod transport;
 
@@ -79,6 +80,9 @@ pub enum InProcError {
     /// Restoring a snapshot.
     #[error("restore: {0}")]
     Restore(String),
+    /// A disk image.
+    #[error("disk {0}")]
+    Disk(String),
 }
 
 impl InProcVm {
@@ -97,6 +101,29 @@ impl InProcVm {
         ports: Vec<(PortConfig, Backend)>,
         before: impl FnOnce(&mut Console),
     ) -> Result<Self, InProcError> {
+        Self::start_full(config, ports, before, Vec::new())
+    }
+
+    /// As [`InProcVm::start`], with disk images the appliance agent serves (`/dev/sda` ...
+    /// in order), read by the guest thread through [`disk::FileDisk`].
+    pub fn start_with_disks(
+        config: ConsoleConfig,
+        ports: Vec<(PortConfig, Backend)>,
+        disks: Vec<std::path::PathBuf>,
+    ) -> Result<Self, InProcError> {
+        Self::start_full(config, ports, |_| {}, disks)
+    }
+
+    fn start_full(
+        config: ConsoleConfig,
+        ports: Vec<(PortConfig, Backend)>,
+        before: impl FnOnce(&mut Console),
+        disks: Vec<std::path::PathBuf>,
+    ) -> Result<Self, InProcError> {
+        let opened = disks
+            .iter()
+            .map(|p| disk::FileDisk::open(p).map_err(|e| InProcError::Disk(format!("{}: {e}", p.display()))))
+            .collect::<Result<Vec<_>, _>>()?;
         let ram = GuestRam::new(RAM_SIZE)?;
         let mut console = Console::new(config)?;
         for (cfg, backend) in ports {
@@ -121,9 +148,13 @@ impl InProcVm {
                     let transport = InProcTransport::new(dev.clone()).expect("virtio capabilities");
                     let console = ConsoleDevice::<InProcHal, _>::new(transport, |_, _| {})
                         .expect("the guest driver starts");
+                    let disks = opened
+                        .into_iter()
+                        .map(|d| std::rc::Rc::new(d) as std::rc::Rc<dyn kernel::disk::BlockDevice>)
+                        .collect();
                     let mut guest = Guest {
                         console,
-                        agents: Supervisor::new(agents::builtin()),
+                        agents: Supervisor::new(agents::builtin(disks)),
                     };
                     let mut idle = 0u32;
                     while !stop.load(Ordering::Relaxed) {

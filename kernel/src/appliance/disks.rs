@@ -1,0 +1,131 @@
+//! The disks the appliance was given, scanned once: partition tables, device names, what
+//! each device holds, and the filesystems that can be read.
+
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use vmchannel_proto::{DeviceInfo, FilesystemInfo, PartitionInfo};
+
+use crate::disk::cache::CachedDevice;
+use crate::disk::names::{disk_name, partition_name};
+use crate::disk::partition::read_table;
+use crate::disk::{BlockDevice, Slice};
+use crate::fs::detect::detect;
+use crate::fs::ext4::Ext4Fs;
+use crate::fs::{FileSystem, Volume};
+
+/// 4 KiB blocks of metadata cached per disk (4 MiB).
+pub const CACHE_BLOCKS: usize = 1024;
+
+/// Everything the scan found.
+pub struct DiskSet {
+    /// Disks and partitions, in name order.
+    pub devices: Vec<DeviceInfo>,
+    /// One per device that could hold a filesystem (partitions, or disks without a table),
+    /// with what was recognised on it.
+    pub volumes: Vec<Volume>,
+    /// Problems met on the way (a corrupt table, a filesystem that would not open).
+    pub warnings: Vec<String>,
+}
+
+impl DiskSet {
+    /// Scans `disks`, named `/dev/sda`, `/dev/sdb` ... in order.
+    pub fn scan(disks: &[Rc<dyn BlockDevice>]) -> Self {
+        let mut set = DiskSet {
+            devices: Vec::new(),
+            volumes: Vec::new(),
+            warnings: Vec::new(),
+        };
+        for (i, raw) in disks.iter().enumerate() {
+            let name = disk_name(i);
+            let dev: Rc<dyn BlockDevice> = Rc::new(CachedDevice::new(raw.clone(), CACHE_BLOCKS));
+            let table = match read_table(&*dev) {
+                Ok(t) => t,
+                Err(e) => {
+                    set.warnings.push(format!("{name}: {e}"));
+                    None
+                }
+            };
+            set.devices.push(DeviceInfo {
+                name: name.clone(),
+                size: dev.size(),
+                partition: None,
+                table: table.as_ref().map(|t| t.kind.name().to_string()),
+            });
+            let Some(table) = table else {
+                set.probe(&name, dev.clone(), None, None);
+                continue;
+            };
+            set.warnings
+                .extend(table.warnings.iter().map(|w| format!("{name}: {w}")));
+            for p in &table.partitions {
+                let pname = partition_name(&name, p.number);
+                set.devices.push(DeviceInfo {
+                    name: pname.clone(),
+                    size: p.size,
+                    partition: Some(PartitionInfo {
+                        number: p.number,
+                        start: p.start,
+                        type_id: p.type_id.clone(),
+                        partuuid: p.partuuid.clone(),
+                        partlabel: p.partlabel.clone(),
+                    }),
+                    table: None,
+                });
+                if p.extended {
+                    continue;
+                }
+                let slice: Rc<dyn BlockDevice> = Rc::new(Slice::new(dev.clone(), p.start, p.size));
+                set.probe(&pname, slice, p.partuuid.clone(), p.partlabel.clone());
+            }
+        }
+        set
+    }
+
+    fn probe(
+        &mut self,
+        name: &str,
+        dev: Rc<dyn BlockDevice>,
+        partuuid: Option<String>,
+        partlabel: Option<String>,
+    ) {
+        let detected = match detect(&*dev) {
+            Ok(d) => d,
+            Err(e) => {
+                self.warnings.push(format!("{name}: {e}"));
+                None
+            }
+        };
+        let mut info = FilesystemInfo {
+            device: name.to_string(),
+            fstype: String::from("unknown"),
+            label: None,
+            uuid: None,
+        };
+        let mut fs: Option<Rc<dyn FileSystem>> = None;
+        if let Some(d) = detected {
+            info.fstype = d.fstype.to_string();
+            info.label = d.label;
+            info.uuid = d.uuid;
+            if matches!(d.fstype, "ext2" | "ext3" | "ext4") {
+                match Ext4Fs::open(dev) {
+                    Ok(e) => fs = Some(Rc::new(e)),
+                    Err(e) => self.warnings.push(format!("{name}: {e}")),
+                }
+            }
+        }
+        self.volumes.push(Volume {
+            info,
+            partuuid,
+            partlabel,
+            fs,
+        });
+    }
+
+    /// The volume on device `name`.
+    pub fn volume(&self, name: &str) -> Option<&Volume> {
+        self.volumes.iter().find(|v| v.info.device == name)
+    }
+}

@@ -1,0 +1,119 @@
+//! virtio-blk disks through virtio-drivers' driver over the modern PCI transport, as the
+//! appliance's [`BlockDevice`]s.
+//!
+//! Requests are synchronous and polled (one in flight): the appliance reads metadata in
+//! small pieces through its cache and file data in large aligned runs, and the host answers
+//! from its event loop, so the driver's busy-wait is short and needs no interrupt.
+
+use alloc::rc::Rc;
+use alloc::string::ToString;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+use core::ops::Range;
+
+use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
+use virtio_drivers::transport::pci::PciTransport;
+use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
+
+use super::pci::PortIoConfig;
+use super::virtio::{KernelHal, PioCam};
+use crate::disk::{BlockDevice, DiskError, check_range};
+use crate::pci::{self, enumerate};
+
+/// Largest request sent to the device.
+const MAX_REQUEST: usize = 256 * 1024;
+
+/// One virtio-blk disk.
+pub struct VirtioDisk {
+    blk: RefCell<VirtIOBlk<KernelHal, PciTransport>>,
+    size: u64,
+}
+
+impl VirtioDisk {
+    fn read_sectors(&self, sector: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        let mut blk = self.blk.borrow_mut();
+        for (i, piece) in buf.chunks_mut(MAX_REQUEST).enumerate() {
+            let at = sector + (i * MAX_REQUEST / SECTOR_SIZE) as u64;
+            blk.read_blocks(at as usize, piece)
+                .map_err(|e| DiskError::Device(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+impl BlockDevice for VirtioDisk {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
+        check_range(offset, buf.len(), self.size)?;
+        let s = SECTOR_SIZE as u64;
+        if offset % s == 0 && buf.len() % SECTOR_SIZE == 0 {
+            return self.read_sectors(offset / s, buf);
+        }
+        // Unaligned: read the covering sectors and copy out.
+        let first = offset / s;
+        let end = (offset + buf.len() as u64).div_ceil(s);
+        let mut bounce = vec![0u8; ((end - first) * s) as usize];
+        self.read_sectors(first, &mut bounce)?;
+        let skip = (offset - first * s) as usize;
+        buf.copy_from_slice(&bounce[skip..skip + buf.len()]);
+        Ok(())
+    }
+}
+
+/// Opens every virtio-blk function, in bus order (`/dev/sda` first). Unassigned BARs go in
+/// `window`, clear of `reserved` and of every other function's BARs. A disk that fails to
+/// start is logged and skipped.
+pub fn open_disks(window: Range<u64>, reserved: &[Range<u64>]) -> Vec<Rc<dyn BlockDevice>> {
+    let cfg = PortIoConfig;
+    let functions = enumerate(&cfg);
+    let mut disks: Vec<Rc<dyn BlockDevice>> = Vec::new();
+    for f in functions.iter().filter(|f| f.is_virtio_blk()) {
+        let mut used: Vec<Range<u64>> = reserved.to_vec();
+        for other in enumerate(&cfg)
+            .iter()
+            .filter(|o| o.bdf != f.bdf && o.header_type == 0)
+        {
+            used.extend(
+                pci::memory_bars(&cfg, other.bdf)
+                    .iter()
+                    .filter(|b| b.address != 0)
+                    .map(|b| b.range()),
+            );
+        }
+        if let Err(e) = pci::assign_and_enable(&cfg, f.bdf, window.clone(), &mut used) {
+            log::warn!("virtio-blk at {}: {e}", f.bdf);
+            continue;
+        }
+        let mut root = PciRoot::new(PioCam);
+        let df = DeviceFunction {
+            bus: f.bdf.bus,
+            device: f.bdf.device,
+            function: f.bdf.function,
+        };
+        let opened = PciTransport::new::<KernelHal, PioCam>(&mut root, df)
+            .map_err(|e| e.to_string())
+            .and_then(|t| VirtIOBlk::new(t).map_err(|e| e.to_string()));
+        match opened {
+            Ok(mut blk) => {
+                blk.disable_interrupts();
+                let size = blk.capacity().saturating_mul(SECTOR_SIZE as u64);
+                log::info!(
+                    "virtio-blk at {}: {} MiB{}",
+                    f.bdf,
+                    size >> 20,
+                    if blk.readonly() { ", read-only" } else { "" }
+                );
+                disks.push(Rc::new(VirtioDisk {
+                    blk: RefCell::new(blk),
+                    size,
+                }));
+            }
+            Err(e) => log::warn!("virtio-blk at {}: {e}", f.bdf),
+        }
+    }
+    disks
+}

@@ -1,0 +1,123 @@
+//! Filesystems: what the appliance can read, behind one trait.
+//!
+//! [`FileSystem`] is the read-only view every filesystem driver gives (ext2/3/4 through
+//! ext4-view in [`ext4`]); [`detect`] recognises filesystems and other volumes by their
+//! superblocks without mounting them.
+
+pub mod detect;
+pub mod ext4;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use vmchannel_proto::{DirEntry, ErrorKind, Stat, Usage};
+
+/// Most symlinks followed while resolving one path (Linux's limit).
+pub const MAX_SYMLINKS: u32 = 40;
+
+/// Why a filesystem operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FsError {
+    /// No such file or directory.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A path component is not a directory.
+    #[error("not a directory: {0}")]
+    NotADirectory(String),
+    /// A directory where a file was wanted.
+    #[error("is a directory: {0}")]
+    IsADirectory(String),
+    /// Not a regular file (device, fifo, socket) where one was wanted.
+    #[error("not a regular file: {0}")]
+    NotAFile(String),
+    /// Too many levels of symbolic links.
+    #[error("too many levels of symbolic links: {0}")]
+    SymlinkLoop(String),
+    /// A malformed path (relative, not UTF-8, too long).
+    #[error("bad path: {0}")]
+    BadPath(String),
+    /// The answer would exceed a limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// The filesystem is corrupt.
+    #[error("corrupt filesystem: {0}")]
+    Corrupt(String),
+    /// The filesystem uses something this driver cannot read.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// The device could not be read.
+    #[error("I/O error: {0}")]
+    Io(String),
+}
+
+impl FsError {
+    /// The protocol's error kind for this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            FsError::NotFound(_) => ErrorKind::NotFound,
+            FsError::NotADirectory(_) => ErrorKind::NotADirectory,
+            FsError::IsADirectory(_) => ErrorKind::IsADirectory,
+            FsError::NotAFile(_) | FsError::Unsupported(_) => ErrorKind::Unsupported,
+            FsError::SymlinkLoop(_) | FsError::BadPath(_) => ErrorKind::BadRequest,
+            FsError::TooLarge(_) => ErrorKind::TooLarge,
+            FsError::Corrupt(_) => ErrorKind::Corrupt,
+            FsError::Io(_) => ErrorKind::Io,
+        }
+    }
+}
+
+/// A read-only filesystem. Paths are absolute, `/`-separated, UTF-8.
+///
+/// Symlinks are followed inside the filesystem (an absolute link target is relative to this
+/// filesystem's root) except where a method says otherwise.
+pub trait FileSystem {
+    /// Metadata of `path`; a final symlink is described, not followed (`lstat`).
+    fn lstat(&self, path: &str) -> Result<Stat, FsError>;
+    /// Metadata of `path`, following a final symlink (`stat`).
+    fn stat(&self, path: &str) -> Result<Stat, FsError>;
+    /// The entries of directory `path`, without `.` and `..`, in on-disk order.
+    fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, FsError>;
+    /// The target of symlink `path`.
+    fn read_link(&self, path: &str) -> Result<String, FsError>;
+    /// Reads from regular file `path` at `offset` into `buf`; returns the bytes read, fewer
+    /// than `buf.len()` only at end of file.
+    fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError>;
+    /// Usage of the filesystem as a whole.
+    fn usage(&self) -> Result<Usage, FsError>;
+
+    /// The whole of regular file `path`, refused with [`FsError::TooLarge`] past `max` bytes.
+    fn read_file(&self, path: &str, max: u64) -> Result<Vec<u8>, FsError> {
+        let st = self.stat(path)?;
+        if st.size > max {
+            return Err(FsError::TooLarge(alloc::format!(
+                "{path}: {} bytes (limit {max})",
+                st.size
+            )));
+        }
+        let mut out = alloc::vec![0u8; st.size as usize];
+        let mut done = 0;
+        while done < out.len() {
+            let n = self.read_at(path, done as u64, &mut out[done..])?;
+            if n == 0 {
+                break;
+            }
+            done += n;
+        }
+        out.truncate(done);
+        Ok(out)
+    }
+}
+
+/// A volume found on the disks: what [`detect`] recognised on one device, and the opened
+/// filesystem when there is a driver for it.
+#[derive(Clone)]
+pub struct Volume {
+    /// Device name, type, label and UUID.
+    pub info: vmchannel_proto::FilesystemInfo,
+    /// The partition's PARTUUID, if the device is a partition.
+    pub partuuid: Option<String>,
+    /// The partition's PARTLABEL (GPT name), if any.
+    pub partlabel: Option<String>,
+    /// The readable filesystem, when this type has a driver and it opened cleanly.
+    pub fs: Option<alloc::rc::Rc<dyn FileSystem>>,
+}

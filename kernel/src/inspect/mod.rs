@@ -1,0 +1,177 @@
+//! Operating system inspection, after libguestfs's `inspect_os` and virt-inspector.
+//!
+//! [`inspect`] finds the Linux root filesystems among the volumes ([`root`]), mounts each
+//! one's /etc/fstab filesystems around it into an [`OsTree`] ([`fstab`], [`vfs`]), and reads
+//! from that tree the distribution and version ([`release`], [`distro`]), architecture
+//! ([`arch`]), host name ([`hostname`]) and, on request, the installed packages ([`apps`]:
+//! [`dpkg`], [`apk`]). [`os_tree`] gives the same tree to file requests that address an
+//! operating system.
+//!
+//! Everything read from the disks is untrusted: files are read with size limits, parsers
+//! accept any bytes, and a probe that fails leaves its field unknown rather than failing
+//! the inspection.
+
+mod apk;
+mod apps;
+mod arch;
+mod distro;
+mod dpkg;
+mod fstab;
+mod hostname;
+mod release;
+mod root;
+#[cfg(test)]
+mod testfs;
+mod util;
+mod vfs;
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use vmchannel_proto::{FilesystemInfo, OsInfo};
+
+use crate::fs::{FsError, Volume};
+
+pub use root::is_linux_root;
+pub use vfs::{MAX_PATH, OsTree};
+
+/// Most operating systems reported from one set of disks; further roots are ignored.
+pub const MAX_ROOTS: usize = 32;
+
+/// Inspects `volumes` for Linux installations: one [`OsInfo`] per root filesystem, sorted by
+/// root device. With `applications`, each lists its installed packages (dpkg and apk
+/// databases; other formats give an empty list).
+pub fn inspect(volumes: &[Volume], applications: bool) -> Vec<OsInfo> {
+    let mut roots: Vec<usize> = volumes
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.fs.as_deref().is_some_and(is_linux_root))
+        .map(|(i, _)| i)
+        .collect();
+    roots.sort_by(|&a, &b| util::device_cmp(&volumes[a].info.device, &volumes[b].info.device));
+    roots.dedup_by(|a, b| volumes[*a].info.device == volumes[*b].info.device);
+    if roots.len() > MAX_ROOTS {
+        log::warn!(
+            "inspect: {} root filesystems, only the first {MAX_ROOTS} inspected",
+            roots.len()
+        );
+        roots.truncate(MAX_ROOTS);
+    }
+    roots
+        .into_iter()
+        .filter_map(|i| inspect_root(volumes, i, applications))
+        .collect()
+}
+
+/// The mount namespace of the operating system whose root filesystem is on `root_device`:
+/// that filesystem at `/` and the filesystems its /etc/fstab names (and that the appliance
+/// can read) at their mountpoints. A root with no usable /etc/fstab gives a tree of just
+/// the root.
+pub fn os_tree(volumes: &[Volume], root_device: &str) -> Result<OsTree, FsError> {
+    let idx = volumes
+        .iter()
+        .position(|v| v.info.device == root_device && v.fs.is_some())
+        .ok_or_else(|| FsError::NotFound(String::from(root_device)))?;
+    let (tree, _) =
+        build_tree(volumes, idx).ok_or_else(|| FsError::NotFound(String::from(root_device)))?;
+    Ok(tree)
+}
+
+/// The OS tree of the root on `volumes[root]`, with its resolved fstab entries.
+fn build_tree(volumes: &[Volume], root: usize) -> Option<(OsTree, Vec<fstab::Resolved>)> {
+    let vol = volumes.get(root)?;
+    let root_fs = vol.fs.clone()?;
+    let entries = fstab::resolve(&fstab::read(&*root_fs), volumes, root);
+    let mut tree = OsTree::new(&vol.info.device, root_fs);
+    for e in entries.iter().filter(|e| e.is_mountable()) {
+        let fstab::Device::Volume(i) = e.device else {
+            continue;
+        };
+        let Some(v) = volumes.get(i) else { continue };
+        let Some(fs) = v.fs.clone() else { continue };
+        if let Err(err) = tree.add_mount(&v.info.device, &e.mountpoint, fs) {
+            log::debug!("inspect: {}: {}: {err}", v.info.device, e.mountpoint);
+        }
+    }
+    Some((tree, entries))
+}
+
+/// Everything about the root on `volumes[root]`.
+fn inspect_root(volumes: &[Volume], root: usize, applications: bool) -> Option<OsInfo> {
+    let (tree, entries) = build_tree(volumes, root)?;
+    let root_device = String::from(tree.root_device());
+    let rel = release::detect(&tree);
+    let (major, minor) = rel.version.unwrap_or((0, 0));
+    let package_format = rel.distro.and_then(|d| d.package_format());
+    let package_management = rel
+        .distro
+        .and_then(|d| d.package_management(major, || util::is_file(&tree, "/usr/bin/dnf")));
+    let mut info = OsInfo {
+        root: root_device.clone(),
+        os_type: String::from("linux"),
+        distro: rel.distro.map(|d| String::from(d.name())),
+        product_name: rel.product_name,
+        major_version: major,
+        minor_version: minor,
+        arch: arch::detect(&tree).map(String::from),
+        hostname: hostname::detect(&tree),
+        package_format: package_format.map(String::from),
+        package_management: package_management.map(String::from),
+        osinfo: rel.distro.and_then(|d| d.osinfo(major, minor)),
+        mountpoints: mountpoints(&entries, volumes, &root_device),
+        filesystems: filesystems(&entries, volumes, root),
+        applications: Vec::new(),
+    };
+    if applications {
+        info.applications = apps::list(&tree, package_format);
+    }
+    Some(info)
+}
+
+/// (device, mount path) of every fstab entry with an absolute mount path, the root always
+/// on its own device; sorted as virt-inspector sorts them (shorter paths first, then by
+/// path).
+fn mountpoints(
+    entries: &[fstab::Resolved],
+    volumes: &[Volume],
+    root_device: &str,
+) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> =
+        alloc::vec![(String::from(root_device), String::from("/"))];
+    for e in entries
+        .iter()
+        .filter(|e| e.is_mountpoint() && e.mountpoint != "/")
+    {
+        let pair = (String::from(e.device_name(volumes)), e.mountpoint.clone());
+        if !out.contains(&pair) {
+            out.push(pair);
+        }
+    }
+    out.sort_by(|a, b| a.1.len().cmp(&b.1.len()).then_with(|| a.1.cmp(&b.1)));
+    out
+}
+
+/// The root's filesystem and every volume its fstab names (swap included), by device name.
+/// An fstab entry for `/` is the root, whatever device it names.
+fn filesystems(
+    entries: &[fstab::Resolved],
+    volumes: &[Volume],
+    root: usize,
+) -> Vec<FilesystemInfo> {
+    let mut idx: Vec<usize> = entries
+        .iter()
+        .filter(|e| e.mountpoint != "/")
+        .filter_map(|e| match e.device {
+            fstab::Device::Volume(i) => Some(i),
+            fstab::Device::Unresolved(_) => None,
+        })
+        .chain(core::iter::once(root))
+        .filter(|&i| i < volumes.len())
+        .collect();
+    idx.sort_by(|&a, &b| volumes[a].info.device.cmp(&volumes[b].info.device));
+    idx.dedup_by(|a, b| volumes[*a].info.device == volumes[*b].info.device);
+    idx.into_iter().map(|i| volumes[i].info.clone()).collect()
+}
+
+#[cfg(test)]
+mod tests;

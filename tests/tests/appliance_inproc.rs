@@ -1,0 +1,93 @@
+//! Kernel-less appliance tests: the kernel's appliance agent, partition and filesystem code
+//! and inspection run on the host against disk images the tests build (`images::DiskSet`),
+//! spoken to through the real virtio-console device model and a unix socket, exactly as a
+//! host client speaks to a booted appliance.
+
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use host_device::console::{Backend, ConsoleConfig, PortConfig, SocketBackend};
+use vmchannel_proto::client::Client;
+use vmchannel_tests::appliance::{self, PORT, TIMEOUT};
+use vmchannel_tests::images::DiskSet;
+use vmchannel_tests::inproc::InProcVm;
+
+fn disks() -> &'static DiskSet {
+    static SET: OnceLock<DiskSet> = OnceLock::new();
+    SET.get_or_init(|| DiskSet::build().expect("building the test disks"))
+}
+
+/// Boots the in-process appliance over `images` and connects a client.
+fn appliance(images: Vec<PathBuf>) -> (InProcVm, Client<UnixStream>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("appliance.sock");
+    let ports = vec![(
+        PortConfig::new(PORT),
+        Backend::Socket(SocketBackend::server(&sock).unwrap()),
+    )];
+    let vm = InProcVm::start_with_disks(ConsoleConfig::default(), ports, images).unwrap();
+    let stream = UnixStream::connect(&sock).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let client = Client::connect(stream).expect("handshake");
+    (vm, client, dir)
+}
+
+#[test]
+fn inspects_a_debian_disk() {
+    let (_vm, mut c, _d) = appliance(vec![disks().debian.clone()]);
+    appliance::inspect_debian(&mut c);
+}
+
+#[test]
+fn file_queries_on_a_debian_disk() {
+    let (_vm, mut c, _d) = appliance(vec![disks().debian.clone()]);
+    appliance::files_debian(&mut c);
+}
+
+#[test]
+fn protocol_recovers_from_garbage_cancel_and_oversize() {
+    let (_vm, mut c, _d) = appliance(vec![disks().debian.clone()]);
+    appliance::protocol_recovery(&mut c);
+}
+
+#[test]
+fn every_volume_type_and_two_systems_on_one_disk() {
+    let d = disks();
+    let (_vm, mut c, _d) = appliance(vec![d.multi.clone(), d.xfs.clone(), d.btrfs.clone()]);
+    appliance::multi_disk(&mut c);
+}
+
+#[test]
+fn gpt_whole_disk_and_separate_usr() {
+    let d = disks();
+    let (_vm, mut c, _d) = appliance(vec![d.ubuntu.clone(), d.alpine.clone(), d.usr_split.clone()]);
+    appliance::three_systems(&mut c);
+}
+
+#[test]
+fn reconnecting_starts_a_fresh_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("appliance.sock");
+    let ports = vec![(
+        PortConfig::new(PORT),
+        Backend::Socket(SocketBackend::server(&sock).unwrap()),
+    )];
+    let _vm = InProcVm::start_with_disks(ConsoleConfig::default(), ports, vec![disks().debian.clone()]).unwrap();
+    for _ in 0..3 {
+        let stream = UnixStream::connect(&sock).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        let mut c = Client::connect(stream).expect("handshake");
+        assert_eq!(c.list_devices().unwrap().len(), 4);
+        // Leave a download unfinished: the next session must not see its chunks.
+        let (id_target, path) = (vmchannel_proto::Target::Device("/dev/sda1".into()), "/initrd.img-6.1.0-18-amd64");
+        c.send_raw(
+            &vmchannel_proto::frame::encode(&vmchannel_proto::ClientMessage::Request {
+                id: 99,
+                request: vmchannel_proto::Request::Download { target: id_target, path: path.into() },
+            })
+            .unwrap(),
+        )
+        .unwrap();
+    }
+}

@@ -1,0 +1,76 @@
+//! The appliance booted under QEMU (TCG): the test disks attached as read-only
+//! `virtio-blk-pci` drives, queried over `org.libguestfs.channel.0` on a unix socket.
+
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use vmchannel_proto::client::Client;
+use vmchannel_tests::appliance::{self, PORT, TIMEOUT};
+use vmchannel_tests::hosts::require_qemu;
+use vmchannel_tests::images::DiskSet;
+use vmchannel_tests::kernel_image;
+use vmchannel_tests::qemu::{Accel, Machine, QemuBoot};
+use vmchannel_tests::vm::SerialVm;
+
+fn disks() -> &'static DiskSet {
+    static SET: OnceLock<DiskSet> = OnceLock::new();
+    SET.get_or_init(|| DiskSet::build().expect("building the test disks"))
+}
+
+/// QEMU arguments attaching `images` read-only as modern virtio-blk devices, in order.
+fn drives(images: &[PathBuf]) -> Vec<String> {
+    let mut args = Vec::new();
+    for (i, p) in images.iter().enumerate() {
+        args.push("-drive".into());
+        args.push(format!("file={},if=none,id=d{i},format=raw,readonly=on", p.display()));
+        args.push("-device".into());
+        args.push(format!("virtio-blk-pci,drive=d{i},disable-legacy=on"));
+    }
+    args
+}
+
+fn boot(images: &[PathBuf]) -> (SerialVm, Client<UnixStream>) {
+    let mut boot = QemuBoot::new(kernel_image(), Machine::Q35, Accel::Tcg, "loglevel=info");
+    boot.extra_args = drives(images);
+    boot.memory_mib = 128;
+    let vm = SerialVm::start(&boot, "disable-legacy=on", &[PORT], false).expect("QEMU starts");
+    vm.wait_for_log("appliance agent started", 1, TIMEOUT)
+        .unwrap_or_else(|e| panic!("{e}\n{}", vm.serial_log()));
+    let deadline = Instant::now() + TIMEOUT;
+    let stream = loop {
+        match vm.connect(PORT) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() > deadline => panic!("connect: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    };
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let client = Client::connect(stream).unwrap_or_else(|e| panic!("handshake: {e}\n{}", vm.serial_log()));
+    (vm, client)
+}
+
+#[test]
+fn qemu_inspects_and_reads_a_debian_disk() {
+    if !require_qemu("qemu_inspects_and_reads_a_debian_disk") {
+        return;
+    }
+    let (vm, mut c) = boot(std::slice::from_ref(&disks().debian));
+    appliance::inspect_debian(&mut c);
+    appliance::files_debian(&mut c);
+    appliance::protocol_recovery(&mut c);
+    assert!(!vm.serial_log().contains("PANIC"));
+}
+
+#[test]
+fn qemu_multi_disk_and_three_systems() {
+    if !require_qemu("qemu_multi_disk_and_three_systems") {
+        return;
+    }
+    let d = disks();
+    let (_vm, mut c) = boot(&[d.multi.clone(), d.xfs.clone(), d.btrfs.clone()]);
+    appliance::multi_disk(&mut c);
+    let (_vm, mut c) = boot(&[d.ubuntu.clone(), d.alpine.clone(), d.usr_split.clone()]);
+    appliance::three_systems(&mut c);
+}
