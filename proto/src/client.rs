@@ -167,9 +167,26 @@ impl<S: Read + Write> Client<S> {
         Ok(id)
     }
 
+    /// Sends `request` without waiting; returns its id for [`Client::wait`] or
+    /// [`Client::cancel`].
+    pub fn send_request(&mut self, request: Request) -> Result<u32, ClientError> {
+        self.start(request)
+    }
+
+    /// Asks the appliance to stop request `id` (a download or checksum in flight, or one
+    /// still queued); its answer is then an error of kind `Cancelled`.
+    pub fn cancel(&mut self, id: u32) -> Result<(), ClientError> {
+        self.send(&ClientMessage::Cancel { id })
+    }
+
     /// Sends `request` and waits for its answer.
     pub fn call(&mut self, request: Request) -> Result<Reply, ClientError> {
         let id = self.start(request)?;
+        self.wait(id)
+    }
+
+    /// Waits for the answer to request `id`, passing over chunks and progress.
+    pub fn wait(&mut self, id: u32) -> Result<Reply, ClientError> {
         loop {
             match self.next()? {
                 ServerMessage::Response { id: got, result } if got == id => {
@@ -233,7 +250,13 @@ impl<S: Read + Write> Client<S> {
     }
 
     /// Up to `len` bytes at `offset` (at most [`MAX_READ`]).
-    pub fn read(&mut self, target: &Target, path: &str, offset: u64, len: u32) -> Result<Vec<u8>, ClientError> {
+    pub fn read(
+        &mut self,
+        target: &Target,
+        path: &str,
+        offset: u64,
+        len: u32,
+    ) -> Result<Vec<u8>, ClientError> {
         match self.call(Request::Read {
             target: target.clone(),
             path: path.into(),
@@ -273,7 +296,11 @@ impl<S: Read + Write> Client<S> {
         let mut expected = 0u64;
         loop {
             match self.next()? {
-                ServerMessage::Chunk { id: got, offset, data } if got == id => {
+                ServerMessage::Chunk {
+                    id: got,
+                    offset,
+                    data,
+                } if got == id => {
                     if offset != expected {
                         return Err(ClientError::Protocol(format!(
                             "chunk at {offset}, expected {expected}"
@@ -282,10 +309,16 @@ impl<S: Read + Write> Client<S> {
                     sink.write_all(&data)?;
                     expected += data.len() as u64;
                 }
-                ServerMessage::Progress { id: got, done, total } if got == id => progress(done, total),
+                ServerMessage::Progress {
+                    id: got,
+                    done,
+                    total,
+                } if got == id => progress(done, total),
                 ServerMessage::Response { id: got, result } if got == id => {
                     return match result.map_err(ClientError::Remote)? {
-                        Reply::Downloaded { size, sha256 } if size == expected => Ok((size, sha256)),
+                        Reply::Downloaded { size, sha256 } if size == expected => {
+                            Ok((size, sha256))
+                        }
                         Reply::Downloaded { size, .. } => Err(ClientError::Protocol(format!(
                             "download ended at {size} bytes after {expected} received"
                         ))),
@@ -343,7 +376,12 @@ impl<S: Read + Write> Client<S> {
 
     /// Starts a download and cancels it after `after` bytes; returns the error the appliance
     /// ended it with (tests and `vmch` use this to stop a transfer early).
-    pub fn download_cancel_after(&mut self, target: &Target, path: &str, after: u64) -> Result<Error, ClientError> {
+    pub fn download_cancel_after(
+        &mut self,
+        target: &Target,
+        path: &str,
+        after: u64,
+    ) -> Result<Error, ClientError> {
         let id = self.start(Request::Download {
             target: target.clone(),
             path: path.into(),
@@ -362,7 +400,9 @@ impl<S: Read + Write> Client<S> {
                 ServerMessage::Response { id: got, result } if got == id => {
                     return match result {
                         Err(e) => Ok(e),
-                        Ok(r) => Err(ClientError::Protocol(format!("download finished despite cancel: {r:?}"))),
+                        Ok(r) => Err(ClientError::Protocol(format!(
+                            "download finished despite cancel: {r:?}"
+                        ))),
                     };
                 }
                 _ => {}

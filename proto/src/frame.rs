@@ -167,6 +167,9 @@ pub struct Decoder<T> {
     base: u64,
     /// Largest payload accepted.
     max_frame: u32,
+    /// Size (header included) of the frame at the start of `buf` that waits for its bytes;
+    /// 0 when none.
+    assembling: usize,
     /// The garbage run in progress: bytes skipped so far, and why it started.
     run: Option<(u64, FrameError)>,
     /// Stream offset where the last frame that failed to decode (from its first byte) ends.
@@ -216,6 +219,7 @@ impl<T> Decoder<T> {
             buf: Vec::new(),
             base: 0,
             max_frame: max_frame.min(MAX_FRAME),
+            assembling: 0,
             run: None,
             suspect_end: 0,
             events: VecDeque::new(),
@@ -243,6 +247,7 @@ impl<T> Decoder<T> {
         }
         self.end_run();
         self.buf = Vec::new();
+        self.assembling = 0;
         self.base = 0;
         self.suspect_end = 0;
     }
@@ -274,15 +279,21 @@ impl<T> Decoder<T> {
         }
     }
 
-    /// Makes room for `additional` more bytes without letting the capacity pass `limit`
-    /// (unless the bytes themselves need it, which `push` never asks).
-    fn grow(&mut self, additional: usize, limit: usize) {
+    /// Makes room for `additional` more bytes, doubling the capacity but never past the frame
+    /// being assembled (or one whole frame): a false header costs no memory until its bytes
+    /// come.
+    fn grow(&mut self, additional: usize) {
         let len = self.buf.len();
         let needed = len.saturating_add(additional);
         if self.buf.capacity() >= needed {
             return;
         }
-        let doubled = self.buf.capacity().saturating_mul(2).min(limit);
+        let ceiling = if self.assembling > 0 {
+            self.assembling
+        } else {
+            self.limit()
+        };
+        let doubled = self.buf.capacity().saturating_mul(2).min(ceiling);
         let target = needed.max(doubled);
         self.buf.reserve_exact(target - len);
     }
@@ -298,7 +309,7 @@ impl<T: DeserializeOwned> Decoder<T> {
             let room = limit.saturating_sub(self.buf.len()).max(1);
             let take = room.min(CHUNK).min(bytes.len());
             let (now, rest) = bytes.split_at_checked(take).unwrap_or((bytes, &[]));
-            self.grow(now.len(), limit);
+            self.grow(now.len());
             self.buf.extend_from_slice(now);
             bytes = rest;
             self.process();
@@ -309,9 +320,9 @@ impl<T: DeserializeOwned> Decoder<T> {
     /// an incomplete frame (or the start of a possible magic).
     fn process(&mut self) {
         let mut pos = 0usize;
-        let assembling = loop {
+        self.assembling = loop {
             match self.step(pos) {
-                Step::Wait(total) => break total,
+                Step::Wait(total) => break total.unwrap_or(0),
                 Step::Skip(n, reason) => {
                     self.skip(n, reason);
                     pos += n;
@@ -344,13 +355,8 @@ impl<T: DeserializeOwned> Decoder<T> {
         self.buf.drain(..consumed);
         self.base = self.offset(consumed);
 
-        // Keep room for the frame being assembled; give back what a past big frame left.
-        let want = assembling.unwrap_or(0);
-        if want > self.buf.len() {
-            let limit = self.limit();
-            self.grow(want - self.buf.len(), limit);
-        }
-        let keep = want.max(self.buf.len()).max(CHUNK + HEADER_LEN);
+        // Give back what a past big frame left.
+        let keep = self.assembling.max(self.buf.len()).max(CHUNK + HEADER_LEN);
         if self.buf.capacity() > keep.saturating_mul(2) {
             self.buf.shrink_to(keep);
         }
@@ -959,6 +965,10 @@ mod tests {
         dec.push(b"VMCH\x00\x00\x40\x00");
         assert_eq!(dec.next(), None);
         assert_eq!(dec.run, None);
+        // And memory comes with the bytes, not with the announced length.
+        dec.push(&[0; 1000]);
+        assert_eq!(dec.next(), None);
+        assert!(dec.buf.capacity() < 2048, "{}", dec.buf.capacity());
     }
 
     #[test]

@@ -172,7 +172,7 @@ fn server_cases() -> Vec<(&'static str, ServerMessage, &'static str)> {
                 max_frame: frame::MAX_FRAME,
                 software: s("vmchannel 0.1.0"),
             }),
-            concat!("564d43481700000000013f808080020f766d6368616e6e656c20302e312e30",),
+            "564d43481700000000013f808080020f766d6368616e6e656c20302e312e30",
         ),
         (
             "inspection",
@@ -270,7 +270,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(hex: &str) -> Vec<u8> {
-    assert!(hex.len() % 2 == 0, "odd hex length");
+    assert!(hex.len().is_multiple_of(2), "odd hex length");
     (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex digit"))

@@ -59,11 +59,21 @@ pub fn inspect_debian<S: Read + Write>(c: &mut Client<S>) {
             ("/dev/sda3", "swap", Some(ids::DEBIAN_SWAP_UUID)),
         ]
     );
-    assert_eq!(os.filesystems[0].label.as_deref(), Some(ids::DEBIAN_BOOT_LABEL));
+    assert_eq!(
+        os.filesystems[0].label.as_deref(),
+        Some(ids::DEBIAN_BOOT_LABEL)
+    );
     let apps: Vec<(&str, u32, &str, &str)> = os
         .applications
         .iter()
-        .map(|a| (a.name.as_str(), a.epoch, a.version.as_str(), a.release.as_str()))
+        .map(|a| {
+            (
+                a.name.as_str(),
+                a.epoch,
+                a.version.as_str(),
+                a.release.as_str(),
+            )
+        })
         .collect();
     assert_eq!(
         apps,
@@ -107,12 +117,20 @@ pub fn files_debian<S: Read + Write>(c: &mut Client<S>) {
     assert_eq!(c.stat(&os, "/bin/ls", true).unwrap().size, 4096);
     // /boot is the other filesystem, mounted by LABEL= in fstab.
     let boot = c.read_dir(&os, "/boot").unwrap();
-    assert!(boot.iter().any(|e| e.name == "vmlinuz-6.1.0-18-amd64"), "{boot:?}");
+    assert!(
+        boot.iter().any(|e| e.name == "vmlinuz-6.1.0-18-amd64"),
+        "{boot:?}"
+    );
     let initrd = images::debian_initrd();
     let mut got = Vec::new();
     let mut progress = Vec::new();
     let (size, sha) = c
-        .download(&os, "/boot/initrd.img-6.1.0-18-amd64", &mut got, &mut |d, t| progress.push((d, t)))
+        .download(
+            &os,
+            "/boot/initrd.img-6.1.0-18-amd64",
+            &mut got,
+            &mut |d, t| progress.push((d, t)),
+        )
         .expect("download");
     assert_eq!(size, initrd.len() as u64);
     assert!(got == initrd, "downloaded bytes differ");
@@ -120,31 +138,64 @@ pub fn files_debian<S: Read + Write>(c: &mut Client<S>) {
     assert_eq!(sha, want);
     assert_eq!(progress.last(), Some(&(size, size)));
     assert!(progress.len() >= 3, "{progress:?}");
-    assert_eq!(c.checksum(&os, "/boot/initrd.img-6.1.0-18-amd64").unwrap(), want);
+    assert_eq!(
+        c.checksum(&os, "/boot/initrd.img-6.1.0-18-amd64").unwrap(),
+        want
+    );
     // The same file through the device alone.
     let dev = Target::Device("/dev/sda1".into());
-    assert_eq!(c.stat(&dev, "/initrd.img-6.1.0-18-amd64", false).unwrap().size, size);
+    assert_eq!(
+        c.stat(&dev, "/initrd.img-6.1.0-18-amd64", false)
+            .unwrap()
+            .size,
+        size
+    );
     let usage = c.usage(&dev, "/").unwrap();
     assert_eq!(usage.block_size, 1024 * (usage.block_size / 1024));
     assert!(usage.blocks * usage.block_size <= 16 << 20 && usage.blocks_free < usage.blocks);
     let root_usage = c.usage(&os, "/boot").unwrap();
     assert_eq!(root_usage, usage, "usage of /boot is the boot filesystem's");
     // Errors.
-    assert_eq!(remote_kind(c.stat(&os, "/etc/nonexistent", false)), ErrorKind::NotFound);
-    assert_eq!(remote_kind(c.read_dir(&os, "/etc/hostname")), ErrorKind::NotADirectory);
-    assert_eq!(remote_kind(c.read(&os, "/etc", 0, 10)), ErrorKind::IsADirectory);
-    assert_eq!(remote_kind(c.read(&os, "etc/hostname", 0, 10)), ErrorKind::BadRequest);
-    assert_eq!(remote_kind(c.read(&os, "/etc/hostname", 0, 64 << 20)), ErrorKind::TooLarge);
-    assert_eq!(remote_kind(c.read_dir(&Target::Device("/dev/sdz9".into()), "/")), ErrorKind::NotFound);
-    assert_eq!(remote_kind(c.read_dir(&Target::Device("/dev/sda3".into()), "/")), ErrorKind::Unsupported);
-    assert_eq!(remote_kind(c.read_dir(&Target::Os("/dev/sda1".into()), "/")), ErrorKind::NotFound);
+    assert_eq!(
+        remote_kind(c.stat(&os, "/etc/nonexistent", false)),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        remote_kind(c.read_dir(&os, "/etc/hostname")),
+        ErrorKind::NotADirectory
+    );
+    assert_eq!(
+        remote_kind(c.read(&os, "/etc", 0, 10)),
+        ErrorKind::IsADirectory
+    );
+    assert_eq!(
+        remote_kind(c.read(&os, "etc/hostname", 0, 10)),
+        ErrorKind::BadRequest
+    );
+    assert_eq!(
+        remote_kind(c.read(&os, "/etc/hostname", 0, 64 << 20)),
+        ErrorKind::TooLarge
+    );
+    assert_eq!(
+        remote_kind(c.read_dir(&Target::Device("/dev/sdz9".into()), "/")),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        remote_kind(c.read_dir(&Target::Device("/dev/sda3".into()), "/")),
+        ErrorKind::Unsupported
+    );
+    assert_eq!(
+        remote_kind(c.read_dir(&Target::Os("/dev/sda1".into()), "/")),
+        ErrorKind::NotFound
+    );
 }
 
 /// Protocol robustness: garbage gets a Garbage report and the session goes on; Sync gets
 /// back to a clean state; a download can be cancelled; an oversized frame is refused.
 pub fn protocol_recovery<S: Read + Write>(c: &mut Client<S>) {
     let os = Target::Os("/dev/sda2".into());
-    c.send_raw(b"this is not a frame at all \x00\x01\x02 VMC").unwrap();
+    c.send_raw(b"this is not a frame at all \x00\x01\x02 VMC")
+        .unwrap();
     let skipped = c.resync().expect("resync after garbage");
     assert!(skipped >= 1, "a Garbage report comes first");
     assert_eq!(c.read_file(&os, "/etc/hostname").unwrap(), b"debhost\n");
@@ -182,8 +233,16 @@ pub fn multi_disk<S: Read + Write>(c: &mut Client<S>) {
     assert_eq!(
         names,
         [
-            "/dev/sda", "/dev/sda1", "/dev/sda2", "/dev/sda3", "/dev/sda4", "/dev/sda5",
-            "/dev/sda6", "/dev/sda7", "/dev/sdb", "/dev/sdc"
+            "/dev/sda",
+            "/dev/sda1",
+            "/dev/sda2",
+            "/dev/sda3",
+            "/dev/sda4",
+            "/dev/sda5",
+            "/dev/sda6",
+            "/dev/sda7",
+            "/dev/sdb",
+            "/dev/sdc"
         ]
     );
     assert_eq!(devices[0].table.as_deref(), Some("mbr"));
@@ -191,7 +250,14 @@ pub fn multi_disk<S: Read + Write>(c: &mut Client<S>) {
     let fs = c.list_filesystems().unwrap();
     let got: Vec<(&str, &str, Option<&str>, Option<&str>)> = fs
         .iter()
-        .map(|f| (f.device.as_str(), f.fstype.as_str(), f.label.as_deref(), f.uuid.as_deref()))
+        .map(|f| {
+            (
+                f.device.as_str(),
+                f.fstype.as_str(),
+                f.label.as_deref(),
+                f.uuid.as_deref(),
+            )
+        })
         .collect();
     assert_eq!(
         got,
@@ -199,17 +265,41 @@ pub fn multi_disk<S: Read + Write>(c: &mut Client<S>) {
             ("/dev/sda1", "ext4", None, Some(ids::DEBIAN_ROOT_UUID)),
             ("/dev/sda2", "ext4", None, Some(ids::ALPINE_UUID)),
             ("/dev/sda3", "vfat", Some("DATA"), Some("CAFE-F00D")),
-            ("/dev/sda5", "swap", Some("swap2"), Some(ids::DEBIAN_SWAP_UUID)),
-            ("/dev/sda6", "LVM2_member", None, Some("AbCdEf-0123-4567-89Gh-IjKl-MnOp-QrStUv")),
-            ("/dev/sda7", "crypto_LUKS", Some("secret"), Some(images::LUKS_UUID)),
+            (
+                "/dev/sda5",
+                "swap",
+                Some("swap2"),
+                Some(ids::DEBIAN_SWAP_UUID)
+            ),
+            (
+                "/dev/sda6",
+                "LVM2_member",
+                None,
+                Some("AbCdEf-0123-4567-89Gh-IjKl-MnOp-QrStUv")
+            ),
+            (
+                "/dev/sda7",
+                "crypto_LUKS",
+                Some("secret"),
+                Some(images::LUKS_UUID)
+            ),
             ("/dev/sdb", "xfs", Some("xfsdata"), fs[6].uuid.as_deref()),
             ("/dev/sdc", "btrfs", Some("btrdata"), fs[7].uuid.as_deref()),
         ]
     );
     assert!(fs[6].uuid.is_some() && fs[7].uuid.is_some());
     let oses = c.inspect(true).unwrap();
-    let roots: Vec<(&str, Option<&str>)> = oses.iter().map(|o| (o.root.as_str(), o.distro.as_deref())).collect();
-    assert_eq!(roots, vec![("/dev/sda1", Some("debian")), ("/dev/sda2", Some("alpinelinux"))]);
+    let roots: Vec<(&str, Option<&str>)> = oses
+        .iter()
+        .map(|o| (o.root.as_str(), o.distro.as_deref()))
+        .collect();
+    assert_eq!(
+        roots,
+        vec![
+            ("/dev/sda1", Some("debian")),
+            ("/dev/sda2", Some("alpinelinux"))
+        ]
+    );
     let alpine = &oses[1];
     assert_eq!((alpine.major_version, alpine.minor_version), (3, 19));
     assert_eq!(alpine.osinfo.as_deref(), Some("alpinelinux3.19"));
@@ -221,7 +311,11 @@ pub fn multi_disk<S: Read + Write>(c: &mut Client<S>) {
         .collect();
     assert_eq!(
         apk,
-        vec![("alpine-baselayout", "3.4.3", "r2"), ("busybox", "1.36.1", "r15"), ("musl", "1.2.4_git20230717", "r4")]
+        vec![
+            ("alpine-baselayout", "3.4.3", "r2"),
+            ("busybox", "1.36.1", "r15"),
+            ("musl", "1.2.4_git20230717", "r4")
+        ]
     );
 }
 
@@ -229,29 +323,106 @@ pub fn multi_disk<S: Read + Write>(c: &mut Client<S>) {
 /// the split-/usr Fedora.
 pub fn three_systems<S: Read + Write>(c: &mut Client<S>) {
     let oses = c.inspect(false).unwrap();
-    let roots: Vec<(&str, Option<&str>)> = oses.iter().map(|o| (o.root.as_str(), o.distro.as_deref())).collect();
+    let roots: Vec<(&str, Option<&str>)> = oses
+        .iter()
+        .map(|o| (o.root.as_str(), o.distro.as_deref()))
+        .collect();
     assert_eq!(
         roots,
-        vec![("/dev/sda2", Some("ubuntu")), ("/dev/sdb", Some("alpinelinux")), ("/dev/sdc1", Some("fedora"))]
+        vec![
+            ("/dev/sda2", Some("ubuntu")),
+            ("/dev/sdb", Some("alpinelinux")),
+            ("/dev/sdc1", Some("fedora"))
+        ]
     );
     let ubuntu = &oses[0];
     assert_eq!((ubuntu.major_version, ubuntu.minor_version), (22, 4));
     assert_eq!(ubuntu.arch.as_deref(), Some("aarch64"));
     assert_eq!(ubuntu.osinfo.as_deref(), Some("ubuntu22.04"));
     assert_eq!(ubuntu.product_name.as_deref(), Some("Ubuntu 22.04.4 LTS"));
-    assert!(ubuntu.mountpoints.contains(&("/dev/sda1".into(), "/boot/efi".into())), "{:?}", ubuntu.mountpoints);
+    assert!(
+        ubuntu
+            .mountpoints
+            .contains(&("/dev/sda1".into(), "/boot/efi".into())),
+        "{:?}",
+        ubuntu.mountpoints
+    );
     let alpine = &oses[1];
-    assert_eq!(alpine.arch.as_deref(), Some("x86_64"), "through the /bin/sh -> /bin/busybox link");
+    assert_eq!(
+        alpine.arch.as_deref(),
+        Some("x86_64"),
+        "through the /bin/sh -> /bin/busybox link"
+    );
     assert_eq!(alpine.hostname.as_deref(), Some("alpine-vm"));
     let fedora = &oses[2];
     assert_eq!(fedora.major_version, 39);
-    assert_eq!(fedora.arch.as_deref(), Some("x86_64"), "/bin -> usr/bin on the /usr filesystem");
+    assert_eq!(
+        fedora.arch.as_deref(),
+        Some("x86_64"),
+        "/bin -> usr/bin on the /usr filesystem"
+    );
     assert_eq!(fedora.package_format.as_deref(), Some("rpm"));
-    assert!(fedora.mountpoints.contains(&("/dev/sdc2".into(), "/usr".into())), "{:?}", fedora.mountpoints);
+    assert!(
+        fedora
+            .mountpoints
+            .contains(&("/dev/sdc2".into(), "/usr".into())),
+        "{:?}",
+        fedora.mountpoints
+    );
     // Files across the /usr mount.
     let os = Target::Os("/dev/sdc1".into());
     let release = c.read_file(&os, "/etc/os-release").unwrap();
     assert!(String::from_utf8_lossy(&release).contains("Fedora Linux 39"));
+}
+
+/// `/dev/sda` is [`images::DiskSet::odd`]: loops and absurd sizes inside a filesystem.
+pub fn odd_files<S: Read + Write>(c: &mut Client<S>) {
+    let os = Target::Os("/dev/sda".into());
+    assert_eq!(
+        remote_kind(c.stat(&os, "/etc/loop", true)),
+        ErrorKind::BadRequest
+    );
+    assert_eq!(
+        c.stat(&os, "/etc/loop", false).unwrap().kind,
+        FileKind::Symlink
+    );
+    assert_eq!(
+        remote_kind(c.read_file(&os, "/etc/loop/x")),
+        ErrorKind::BadRequest
+    );
+    // A directory linked into itself lists like any directory, however deep one goes.
+    let deep = "/etc/selfloop/selfloop/selfloop/selfloop";
+    assert!(
+        c.read_dir(&os, deep)
+            .unwrap()
+            .iter()
+            .any(|e| e.name == "hostname")
+    );
+    // A file claiming 1 TiB: stat says so, reads far in are holes, and a checksum or
+    // download of it can be cancelled instead of hanging the appliance.
+    let motd = c.stat(&os, "/etc/motd", false).unwrap();
+    assert_eq!(motd.size, 1 << 40);
+    assert_eq!(
+        c.read(&os, "/etc/motd", 1 << 39, 16).unwrap(),
+        vec![0u8; 16]
+    );
+    let id = c
+        .send_request(vmchannel_proto::Request::Checksum {
+            target: os.clone(),
+            path: "/etc/motd".into(),
+        })
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    c.cancel(id).unwrap();
+    match c.wait(id) {
+        Err(ClientError::Remote(e)) => assert_eq!(e.kind, ErrorKind::Cancelled),
+        other => panic!("checksum of a 1 TiB file: {other:?}"),
+    }
+    let e = c
+        .download_cancel_after(&os, "/etc/motd", 256 * 1024)
+        .unwrap();
+    assert_eq!(e.kind, ErrorKind::Cancelled);
+    assert_eq!(c.read_file(&os, "/etc/hostname").unwrap(), b"alpine-vm\n");
 }
 
 /// Hostile disks: the appliance answers with errors or empty results and keeps serving.

@@ -202,7 +202,10 @@ pub fn debian_root(t: &Tree) -> Result<(), ImageError> {
 /// A Debian /boot filesystem's contents.
 pub fn debian_boot(t: &Tree) -> Result<(), ImageError> {
     t.file("vmlinuz-6.1.0-18-amd64", vec![0x4d; 100_000])?
-        .file("initrd.img-6.1.0-18-amd64", pseudo_random(3 * MIB as usize + 12345, 7))?
+        .file(
+            "initrd.img-6.1.0-18-amd64",
+            pseudo_random(3 * MIB as usize + 12345, 7),
+        )?
         .file("grub/grub.cfg", "set default=0\n")?;
     Ok(())
 }
@@ -350,9 +353,9 @@ pub fn make_fs(path: &Path, size: u64, content: &Content<'_>) -> Result<(), Imag
         Content::Vfat { id, label } => run(Command::new("mkfs.vfat")
             .args(["-i", id, "-n", label])
             .arg(path)),
-        Content::Swap { uuid, label } => {
-            run(Command::new("mkswap").args(["-U", uuid, "-L", label]).arg(path))
-        }
+        Content::Swap { uuid, label } => run(Command::new("mkswap")
+            .args(["-U", uuid, "-L", label])
+            .arg(path)),
         Content::Xfs { label } => run(Command::new("mkfs.xfs")
             .args(["-q", "-f", "-L", label])
             .arg(path)),
@@ -400,7 +403,12 @@ pub fn make_disk(path: &Path, mib: u64, label: &str, parts: &[Part<'_>]) -> Resu
         } else if label == "dos" && parts.len() > 4 && i > 3 {
             at += MIB;
         }
-        let mut line = format!("start={}, size={}, type={}", at / 512, p.mib * MIB / 512, p.kind);
+        let mut line = format!(
+            "start={}, size={}, type={}",
+            at / 512,
+            p.mib * MIB / 512,
+            p.kind
+        );
         if let Some(n) = p.name {
             line.push_str(&format!(", name=\"{n}\""));
         }
@@ -464,12 +472,25 @@ pub fn place(disk: &Path, offset: u64, part: &Path) -> Result<(), ImageError> {
 /// True if the image tools the appliance tests need are installed (`mkfs.ext4`, `sfdisk`,
 /// `mkfs.vfat`, `mkswap`, `mkfs.xfs`, `mkfs.btrfs`).
 pub fn tools_present() -> Result<(), String> {
-    for tool in ["mkfs.ext4", "sfdisk", "mkfs.vfat", "mkswap", "mkfs.xfs", "mkfs.btrfs"] {
+    for tool in [
+        "mkfs.ext4",
+        "sfdisk",
+        "mkfs.vfat",
+        "mkswap",
+        "mkfs.xfs",
+        "mkfs.btrfs",
+    ] {
         let found = std::env::var_os("PATH")
-            .map(|p| std::env::split_paths(&p).chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")]).any(|d| d.join(tool).exists()))
+            .map(|p| {
+                std::env::split_paths(&p)
+                    .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
+                    .any(|d| d.join(tool).exists())
+            })
             .unwrap_or(false);
         if !found {
-            return Err(format!("{tool} not found (.ci/run installs e2fsprogs, fdisk, dosfstools, xfsprogs, btrfs-progs)"));
+            return Err(format!(
+                "{tool} not found (.ci/run installs e2fsprogs, fdisk, dosfstools, xfsprogs, btrfs-progs)"
+            ));
         }
     }
     Ok(())
@@ -494,6 +515,13 @@ pub struct DiskSet {
     pub xfs: PathBuf,
     /// Whole-disk btrfs.
     pub btrfs: PathBuf,
+    /// Hostile disks: [`DiskSet::debian`] truncated mid-partition, [`DiskSet::multi`] with
+    /// a looping EBR chain, [`DiskSet::ubuntu`] with both GPT headers destroyed, and
+    /// [`DiskSet::alpine`] with its group descriptors overwritten.
+    pub hostile: Vec<PathBuf>,
+    /// [`DiskSet::alpine`] edited with debugfs: a symlink loop `/etc/loop`, a directory
+    /// hard-linked into itself `/etc/selfloop`, and `/etc/motd` claiming 1 TiB (a hole).
+    pub odd: PathBuf,
 }
 
 /// A LUKS2 header start: magic, version 2, UUID at 168, label at 24.
@@ -526,10 +554,15 @@ pub const LUKS_UUID: &str = "0f0e0d0c-0b0a-4908-8706-050403020100";
 impl DiskSet {
     /// Builds every disk.
     pub fn build() -> Result<Self, ImageError> {
-        tools_present().map_err(|message| ImageError::Tool { tool: "image tools".into(), message })?;
+        tools_present().map_err(|message| ImageError::Tool {
+            tool: "image tools".into(),
+            message,
+        })?;
         let dir = tempfile::Builder::new().prefix("vmch-disks").tempdir()?;
         let d = dir.path();
-        let tree = |name: &str, fill: fn(&Tree) -> Result<(), ImageError>| -> Result<PathBuf, ImageError> {
+        let tree = |name: &str,
+                    fill: fn(&Tree) -> Result<(), ImageError>|
+         -> Result<PathBuf, ImageError> {
             let t = Tree::new(d.join(name))?;
             fill(&t)?;
             Ok(t.path().to_path_buf())
@@ -542,36 +575,248 @@ impl DiskSet {
         let split_usr = tree("t-split-usr", usr_split_usr)?;
 
         let debian = d.join("debian.img");
-        make_disk(&debian, 80, "dos", &[
-            Part { mib: 16, kind: "83", name: None, content: Content::Ext4 { tree: &deb_boot, uuid: ids::DEBIAN_BOOT_UUID, label: Some(ids::DEBIAN_BOOT_LABEL) } },
-            Part { mib: 48, kind: "83", name: None, content: Content::Ext4 { tree: &deb, uuid: ids::DEBIAN_ROOT_UUID, label: None } },
-            Part { mib: 8, kind: "82", name: None, content: Content::Swap { uuid: ids::DEBIAN_SWAP_UUID, label: "debswap" } },
-        ])?;
+        make_disk(
+            &debian,
+            80,
+            "dos",
+            &[
+                Part {
+                    mib: 16,
+                    kind: "83",
+                    name: None,
+                    content: Content::Ext4 {
+                        tree: &deb_boot,
+                        uuid: ids::DEBIAN_BOOT_UUID,
+                        label: Some(ids::DEBIAN_BOOT_LABEL),
+                    },
+                },
+                Part {
+                    mib: 48,
+                    kind: "83",
+                    name: None,
+                    content: Content::Ext4 {
+                        tree: &deb,
+                        uuid: ids::DEBIAN_ROOT_UUID,
+                        label: None,
+                    },
+                },
+                Part {
+                    mib: 8,
+                    kind: "82",
+                    name: None,
+                    content: Content::Swap {
+                        uuid: ids::DEBIAN_SWAP_UUID,
+                        label: "debswap",
+                    },
+                },
+            ],
+        )?;
         let ubuntu = d.join("ubuntu.img");
-        make_disk(&ubuntu, 80, "gpt", &[
-            Part { mib: 33, kind: "U", name: Some("EFI System"), content: Content::Vfat { id: ids::UBUNTU_ESP_ID, label: "ESP" } },
-            Part { mib: 40, kind: "L", name: Some("ubuntu-root"), content: Content::Ext4 { tree: &ubu, uuid: ids::UBUNTU_ROOT_UUID, label: Some("cloudimg-rootfs") } },
-        ])?;
+        make_disk(
+            &ubuntu,
+            80,
+            "gpt",
+            &[
+                Part {
+                    mib: 33,
+                    kind: "U",
+                    name: Some("EFI System"),
+                    content: Content::Vfat {
+                        id: ids::UBUNTU_ESP_ID,
+                        label: "ESP",
+                    },
+                },
+                Part {
+                    mib: 40,
+                    kind: "L",
+                    name: Some("ubuntu-root"),
+                    content: Content::Ext4 {
+                        tree: &ubu,
+                        uuid: ids::UBUNTU_ROOT_UUID,
+                        label: Some("cloudimg-rootfs"),
+                    },
+                },
+            ],
+        )?;
         let alpine = d.join("alpine.img");
-        make_fs(&alpine, 32 * MIB, &Content::Ext4 { tree: &alp, uuid: ids::ALPINE_UUID, label: Some("alpine-root") })?;
+        make_fs(
+            &alpine,
+            32 * MIB,
+            &Content::Ext4 {
+                tree: &alp,
+                uuid: ids::ALPINE_UUID,
+                label: Some("alpine-root"),
+            },
+        )?;
         let usr_split = d.join("usr-split.img");
-        make_disk(&usr_split, 80, "gpt", &[
-            Part { mib: 32, kind: "L", name: Some("root"), content: Content::Ext4 { tree: &split, uuid: ids::USR_ROOT_UUID, label: None } },
-            Part { mib: 40, kind: "L", name: Some("usr"), content: Content::Ext4 { tree: &split_usr, uuid: ids::USR_USR_UUID, label: Some("usr") } },
-        ])?;
+        make_disk(
+            &usr_split,
+            80,
+            "gpt",
+            &[
+                Part {
+                    mib: 32,
+                    kind: "L",
+                    name: Some("root"),
+                    content: Content::Ext4 {
+                        tree: &split,
+                        uuid: ids::USR_ROOT_UUID,
+                        label: None,
+                    },
+                },
+                Part {
+                    mib: 40,
+                    kind: "L",
+                    name: Some("usr"),
+                    content: Content::Ext4 {
+                        tree: &split_usr,
+                        uuid: ids::USR_USR_UUID,
+                        label: Some("usr"),
+                    },
+                },
+            ],
+        )?;
         let multi = d.join("multi.img");
-        make_disk(&multi, 200, "dos", &[
-            Part { mib: 48, kind: "83", name: None, content: Content::Ext4 { tree: &deb, uuid: ids::DEBIAN_ROOT_UUID, label: None } },
-            Part { mib: 32, kind: "83", name: None, content: Content::Ext4 { tree: &alp, uuid: ids::ALPINE_UUID, label: None } },
-            Part { mib: 33, kind: "c", name: None, content: Content::Vfat { id: "CAFEF00D", label: "DATA" } },
-            Part { mib: 8, kind: "82", name: None, content: Content::Swap { uuid: ids::DEBIAN_SWAP_UUID, label: "swap2" } },
-            Part { mib: 4, kind: "8e", name: None, content: Content::Raw(lvm_header(LVM_PV_UUID)) },
-            Part { mib: 4, kind: "83", name: None, content: Content::Raw(luks_header(LUKS_UUID, "secret")) },
-        ])?;
+        make_disk(
+            &multi,
+            200,
+            "dos",
+            &[
+                Part {
+                    mib: 48,
+                    kind: "83",
+                    name: None,
+                    content: Content::Ext4 {
+                        tree: &deb,
+                        uuid: ids::DEBIAN_ROOT_UUID,
+                        label: None,
+                    },
+                },
+                Part {
+                    mib: 32,
+                    kind: "83",
+                    name: None,
+                    content: Content::Ext4 {
+                        tree: &alp,
+                        uuid: ids::ALPINE_UUID,
+                        label: None,
+                    },
+                },
+                Part {
+                    mib: 33,
+                    kind: "c",
+                    name: None,
+                    content: Content::Vfat {
+                        id: "CAFEF00D",
+                        label: "DATA",
+                    },
+                },
+                Part {
+                    mib: 8,
+                    kind: "82",
+                    name: None,
+                    content: Content::Swap {
+                        uuid: ids::DEBIAN_SWAP_UUID,
+                        label: "swap2",
+                    },
+                },
+                Part {
+                    mib: 4,
+                    kind: "8e",
+                    name: None,
+                    content: Content::Raw(lvm_header(LVM_PV_UUID)),
+                },
+                Part {
+                    mib: 4,
+                    kind: "83",
+                    name: None,
+                    content: Content::Raw(luks_header(LUKS_UUID, "secret")),
+                },
+            ],
+        )?;
         let xfs = d.join("xfs.img");
         make_fs(&xfs, 320 * MIB, &Content::Xfs { label: "xfsdata" })?;
         let btrfs = d.join("btrfs.img");
         make_fs(&btrfs, 128 * MIB, &Content::Btrfs { label: "btrdata" })?;
-        Ok(Self { dir, debian, ubuntu, alpine, usr_split, multi, xfs, btrfs })
+        let hostile = hostile_disks(d, &debian, &multi, &ubuntu, &alpine)?;
+        let odd = d.join("odd.img");
+        fs::copy(&alpine, &odd)?;
+        for cmd in [
+            "symlink /etc/loop /etc/loop",
+            "link /etc /etc/selfloop",
+            "write /dev/null /etc/motd",
+            "sif /etc/motd size 0x10000000000",
+        ] {
+            run(Command::new("debugfs").args(["-w", "-R", cmd]).arg(&odd))?;
+        }
+        Ok(Self {
+            dir,
+            debian,
+            ubuntu,
+            alpine,
+            usr_split,
+            multi,
+            xfs,
+            btrfs,
+            hostile,
+            odd,
+        })
     }
+}
+
+fn patch(path: &Path, offset: u64, bytes: &[u8]) -> Result<(), ImageError> {
+    let mut f = fs::OpenOptions::new().write(true).open(path)?;
+    f.seek(SeekFrom::Start(offset))?;
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+fn read_at(path: &Path, offset: u64, len: usize) -> Result<Vec<u8>, ImageError> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len];
+    fs::File::open(path)?.read_exact_at(&mut buf, offset)?;
+    Ok(buf)
+}
+
+fn le32(b: &[u8], at: usize) -> u64 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes")) as u64
+}
+
+fn hostile_disks(
+    d: &Path,
+    debian: &Path,
+    multi: &Path,
+    ubuntu: &Path,
+    alpine: &Path,
+) -> Result<Vec<PathBuf>, ImageError> {
+    // Truncated in the middle of the root partition.
+    let trunc = d.join("truncated.img");
+    fs::copy(debian, &trunc)?;
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&trunc)?
+        .set_len(30 * MIB)?;
+    // The second EBR links to itself.
+    let ebr = d.join("ebr-loop.img");
+    fs::copy(multi, &ebr)?;
+    let mbr = read_at(&ebr, 0, 512)?;
+    let ext = le32(&mbr, 446 + 3 * 16 + 8);
+    let ebr1 = read_at(&ebr, ext * 512, 512)?;
+    let rel2 = le32(&ebr1, 446 + 16 + 8);
+    let mut entry = [0u8; 16];
+    entry[4] = 0x05;
+    entry[8..12].copy_from_slice(&(rel2 as u32).to_le_bytes());
+    entry[12..16].copy_from_slice(&2048u32.to_le_bytes());
+    patch(&ebr, (ext + rel2) * 512 + 446 + 16, &entry)?;
+    // Both GPT headers gone (the protective MBR stays).
+    let gpt = d.join("gpt-dead.img");
+    fs::copy(ubuntu, &gpt)?;
+    let last = fs::metadata(&gpt)?.len() - 512;
+    patch(&gpt, 512, b"NOT PART")?;
+    patch(&gpt, last, b"NOT PART")?;
+    // ext4 with garbage group descriptors (1 KiB blocks: the table starts at 2048).
+    let ext4 = d.join("ext4-corrupt.img");
+    fs::copy(alpine, &ext4)?;
+    patch(&ext4, 2048, &[0xA5; 4096])?;
+    Ok(vec![trunc, ebr, gpt, ext4])
 }

@@ -61,7 +61,11 @@ fn every_volume_type_and_two_systems_on_one_disk() {
 #[test]
 fn gpt_whole_disk_and_separate_usr() {
     let d = disks();
-    let (_vm, mut c, _d) = appliance(vec![d.ubuntu.clone(), d.alpine.clone(), d.usr_split.clone()]);
+    let (_vm, mut c, _d) = appliance(vec![
+        d.ubuntu.clone(),
+        d.alpine.clone(),
+        d.usr_split.clone(),
+    ]);
     appliance::three_systems(&mut c);
 }
 
@@ -73,21 +77,64 @@ fn reconnecting_starts_a_fresh_session() {
         PortConfig::new(PORT),
         Backend::Socket(SocketBackend::server(&sock).unwrap()),
     )];
-    let _vm = InProcVm::start_with_disks(ConsoleConfig::default(), ports, vec![disks().debian.clone()]).unwrap();
+    let _vm = InProcVm::start_with_disks(
+        ConsoleConfig::default(),
+        ports,
+        vec![disks().debian.clone()],
+    )
+    .unwrap();
     for _ in 0..3 {
         let stream = UnixStream::connect(&sock).unwrap();
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         let mut c = Client::connect(stream).expect("handshake");
         assert_eq!(c.list_devices().unwrap().len(), 4);
         // Leave a download unfinished: the next session must not see its chunks.
-        let (id_target, path) = (vmchannel_proto::Target::Device("/dev/sda1".into()), "/initrd.img-6.1.0-18-amd64");
+        let (id_target, path) = (
+            vmchannel_proto::Target::Device("/dev/sda1".into()),
+            "/initrd.img-6.1.0-18-amd64",
+        );
         c.send_raw(
             &vmchannel_proto::frame::encode(&vmchannel_proto::ClientMessage::Request {
                 id: 99,
-                request: vmchannel_proto::Request::Download { target: id_target, path: path.into() },
+                request: vmchannel_proto::Request::Download {
+                    target: id_target,
+                    path: path.into(),
+                },
             })
             .unwrap(),
         )
         .unwrap();
     }
+}
+
+#[test]
+fn hostile_disks_give_errors_not_panics() {
+    let (_vm, mut c, _d) = appliance(disks().hostile.clone());
+    appliance::hostile(&mut c);
+    // The truncated Debian disk still has its partition table; the looping chain keeps the
+    // logicals found before the loop; the dead GPT has no partitions; the corrupt ext4 is
+    // recognised but not readable.
+    let fs = c.list_filesystems().unwrap();
+    let names: Vec<&str> = fs.iter().map(|f| f.device.as_str()).collect();
+    assert!(names.contains(&"/dev/sdb5"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("/dev/sdc")) || names.contains(&"/dev/sdc"),
+        "{names:?}"
+    );
+    let corrupt = fs
+        .iter()
+        .find(|f| f.device == "/dev/sdd")
+        .expect("sdd listed");
+    assert_eq!(corrupt.fstype, "ext4");
+    let err = c.read_dir(&vmchannel_proto::Target::Device("/dev/sdd".into()), "/");
+    assert!(
+        matches!(err, Err(vmchannel_proto::client::ClientError::Remote(_))),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn loops_and_absurd_sizes_inside_a_filesystem() {
+    let (_vm, mut c, _d) = appliance(vec![disks().odd.clone()]);
+    appliance::odd_files(&mut c);
 }

@@ -24,7 +24,10 @@ fn drives(images: &[PathBuf]) -> Vec<String> {
     let mut args = Vec::new();
     for (i, p) in images.iter().enumerate() {
         args.push("-drive".into());
-        args.push(format!("file={},if=none,id=d{i},format=raw,readonly=on", p.display()));
+        args.push(format!(
+            "file={},if=none,id=d{i},format=raw,readonly=on",
+            p.display()
+        ));
         args.push("-device".into());
         args.push(format!("virtio-blk-pci,drive=d{i},disable-legacy=on"));
     }
@@ -47,7 +50,8 @@ fn boot(images: &[PathBuf]) -> (SerialVm, Client<UnixStream>) {
         }
     };
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let client = Client::connect(stream).unwrap_or_else(|e| panic!("handshake: {e}\n{}", vm.serial_log()));
+    let client =
+        Client::connect(stream).unwrap_or_else(|e| panic!("handshake: {e}\n{}", vm.serial_log()));
     (vm, client)
 }
 

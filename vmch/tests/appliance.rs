@@ -5,8 +5,8 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use vmchannel_proto::client::Client;
 use vmchannel_proto::Target;
+use vmchannel_proto::client::Client;
 use vmchannel_tests::appliance::{self, PORT, TIMEOUT};
 use vmchannel_tests::hosts::require_kvm;
 use vmchannel_tests::images::DiskSet;
@@ -32,7 +32,8 @@ fn boot(images: &[PathBuf]) -> (VmchVm, Client<UnixStream>) {
         .unwrap_or_else(|e| panic!("{e}"));
     let stream = vm.connect(PORT).expect("connect");
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-    let client = Client::connect(stream).unwrap_or_else(|e| panic!("handshake: {e}\n{}", vm.serial_log()));
+    let client =
+        Client::connect(stream).unwrap_or_else(|e| panic!("handshake: {e}\n{}", vm.serial_log()));
     (vm, client)
 }
 
@@ -49,7 +50,12 @@ fn vmm_inspects_and_reads_a_debian_disk() {
     assert!(boot.iter().any(|e| e.name == "vmlinuz-6.1.0-18-amd64"));
     let mut got = Vec::new();
     let (size, _) = c
-        .download(&os, "/boot/vmlinuz-6.1.0-18-amd64", &mut got, &mut |_, _| {})
+        .download(
+            &os,
+            "/boot/vmlinuz-6.1.0-18-amd64",
+            &mut got,
+            &mut |_, _| {},
+        )
         .unwrap();
     assert_eq!(size, 100_000);
     assert!(got.iter().all(|&b| b == 0x4d));

@@ -40,6 +40,10 @@ const PROGRESS_EVERY: u64 = 1 << 20;
 const OUT_HIGH: usize = 256 * 1024;
 /// Produce more download chunks only while less than this much output waits.
 const OUT_LOW: usize = 2 * CHUNK;
+/// Bytes hashed per step of a checksum.
+const HASH_STEP: usize = 256 * 1024;
+/// Rounds of work per poll (each at most one request, or one chunk or hash step).
+const MAX_ROUNDS: usize = 8;
 /// Bytes read from the port per step.
 const READ_STEP: usize = 16 * 1024;
 
@@ -62,8 +66,13 @@ pub fn hello() -> Hello {
     }
 }
 
+/// A file being streamed: a download (chunks sent) or a checksum (only hashed). Both go a
+/// step at a time, so a huge (or hostile, sparse) file never stalls the agent and can be
+/// cancelled.
 struct Download {
     id: u32,
+    /// Send the data (a download), or only hash it (a checksum).
+    send_data: bool,
     file: OpenFile,
     offset: u64,
     hasher: Sha256,
@@ -211,12 +220,18 @@ impl Server {
         let Some((id, request)) = self.queue.pop_front() else {
             return false;
         };
-        if let Request::Download { target, path } = &request {
+        let streamed = match &request {
+            Request::Download { target, path } => Some((target, path, true)),
+            Request::Checksum { target, path } => Some((target, path, false)),
+            _ => None,
+        };
+        if let Some((target, path, send_data)) = streamed {
             let opened = self.appliance.borrow_mut().open(target, path);
             match opened {
                 Ok(file) => {
                     self.download = Some(Download {
                         id,
+                        send_data,
                         file,
                         offset: 0,
                         hasher: Sha256::new(),
@@ -237,7 +252,7 @@ impl Server {
         let Some(d) = self.download.as_mut() else {
             return false;
         };
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = vec![0u8; if d.send_data { CHUNK } else { HASH_STEP }];
         let read = d.file.fs.read_at(&d.file.path, d.offset, &mut buf);
         let (id, msg) = match read {
             Err(e) => {
@@ -253,9 +268,13 @@ impl Server {
                     d.id,
                     ServerMessage::Response {
                         id: d.id,
-                        result: Ok(Reply::Downloaded {
-                            size: d.offset,
-                            sha256,
+                        result: Ok(if d.send_data {
+                            Reply::Downloaded {
+                                size: d.offset,
+                                sha256,
+                            }
+                        } else {
+                            Reply::Checksum(sha256)
                         }),
                     },
                 )
@@ -265,20 +284,23 @@ impl Server {
                 d.hasher.update(&buf);
                 let offset = d.offset;
                 d.offset += n as u64;
-                let chunk = ServerMessage::Chunk {
+                let chunk = d.send_data.then_some(ServerMessage::Chunk {
                     id: d.id,
                     offset,
                     data: buf,
-                };
-                let progress = (d.offset >= d.next_progress || d.offset >= d.file.size).then(|| {
-                    d.next_progress = d.offset + PROGRESS_EVERY;
-                    ServerMessage::Progress {
-                        id: d.id,
-                        done: d.offset,
-                        total: d.file.size.max(d.offset),
-                    }
                 });
-                self.send(&chunk);
+                let progress =
+                    (d.offset >= d.next_progress || d.offset >= d.file.size).then(|| {
+                        d.next_progress = d.offset + PROGRESS_EVERY;
+                        ServerMessage::Progress {
+                            id: d.id,
+                            done: d.offset,
+                            total: d.file.size.max(d.offset),
+                        }
+                    });
+                if let Some(chunk) = chunk {
+                    self.send(&chunk);
+                }
                 if let Some(p) = progress {
                     self.send(&p);
                 }
@@ -331,7 +353,9 @@ impl PortAgent for Server {
         if !connected {
             return progress;
         }
-        loop {
+        // A bounded number of rounds per poll: a stream (a checksum never waits for the
+        // host) must let the device and the other ports move, and let a Cancel arrive.
+        for _ in 0..MAX_ROUNDS {
             let mut step = self.flush(ports, port);
             if self.pending() < OUT_HIGH {
                 step |= self.read_input(ports, port);
@@ -348,5 +372,6 @@ impl PortAgent for Server {
             }
             progress = true;
         }
+        progress
     }
 }

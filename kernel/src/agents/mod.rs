@@ -153,10 +153,15 @@ impl Supervisor {
 
 /// The agents this kernel brings; the appliance serves `disks` (`/dev/sda` ... in order).
 pub fn builtin(disks: Vec<alloc::rc::Rc<dyn crate::disk::BlockDevice>>) -> Vec<AgentKind> {
-    let appliance = alloc::rc::Rc::new(core::cell::RefCell::new(
-        crate::appliance::Appliance::new(disks),
-    ));
-    alloc::vec![echo::kind(), bulk::sink(), bulk::source(), appliance::kind(appliance)]
+    let appliance = alloc::rc::Rc::new(core::cell::RefCell::new(crate::appliance::Appliance::new(
+        disks,
+    )));
+    alloc::vec![
+        echo::kind(),
+        bulk::sink(),
+        bulk::source(),
+        appliance::kind(appliance)
+    ]
 }
 
 #[cfg(test)]

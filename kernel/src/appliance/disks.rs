@@ -14,7 +14,7 @@ use crate::disk::partition::read_table;
 use crate::disk::{BlockDevice, Slice};
 use crate::fs::detect::detect;
 use crate::fs::ext4::Ext4Fs;
-use crate::fs::{FileSystem, Volume};
+use crate::fs::{FileSystem, FsError, Volume};
 
 /// 4 KiB blocks of metadata cached per disk (4 MiB).
 pub const CACHE_BLOCKS: usize = 1024;
@@ -28,6 +28,8 @@ pub struct DiskSet {
     pub volumes: Vec<Volume>,
     /// Problems met on the way (a corrupt table, a filesystem that would not open).
     pub warnings: Vec<String>,
+    /// Why a recognised filesystem could not be opened, by device.
+    pub open_errors: Vec<(String, FsError)>,
 }
 
 impl DiskSet {
@@ -37,6 +39,7 @@ impl DiskSet {
             devices: Vec::new(),
             volumes: Vec::new(),
             warnings: Vec::new(),
+            open_errors: Vec::new(),
         };
         for (i, raw) in disks.iter().enumerate() {
             let name = disk_name(i);
@@ -112,7 +115,10 @@ impl DiskSet {
             if matches!(d.fstype, "ext2" | "ext3" | "ext4") {
                 match Ext4Fs::open(dev) {
                     Ok(e) => fs = Some(Rc::new(e)),
-                    Err(e) => self.warnings.push(format!("{name}: {e}")),
+                    Err(e) => {
+                        self.warnings.push(format!("{name}: {e}"));
+                        self.open_errors.push((name.to_string(), e));
+                    }
                 }
             }
         }
@@ -122,6 +128,14 @@ impl DiskSet {
             partlabel,
             fs,
         });
+    }
+
+    /// Why the filesystem on `name` could not be opened, if it could not.
+    pub fn open_error(&self, name: &str) -> Option<&FsError> {
+        self.open_errors
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, e)| e)
     }
 
     /// The volume on device `name`.

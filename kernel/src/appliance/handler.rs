@@ -6,16 +6,12 @@ use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec;
 
-use sha2::{Digest, Sha256};
 use vmchannel_proto::{Error, ErrorKind, MAX_READ, Reply, Request, Stat, Target};
 
 use super::DiskSet;
 use crate::disk::BlockDevice;
 use crate::fs::{FileSystem, FsError};
 use crate::inspect;
-
-/// Bytes read per step while hashing.
-const HASH_STEP: usize = 256 * 1024;
 
 /// The appliance's state: the disks, scanned on first use.
 pub struct Appliance {
@@ -54,7 +50,10 @@ fn check_path(path: &str) -> Result<(), Error> {
         ));
     }
     if path.len() > 4096 || path.contains('\0') {
-        return Err(error(ErrorKind::BadRequest, "path too long or has a NUL byte"));
+        return Err(error(
+            ErrorKind::BadRequest,
+            "path too long or has a NUL byte",
+        ));
     }
     Ok(())
 }
@@ -88,6 +87,9 @@ impl Appliance {
                 let v = disks
                     .volume(name)
                     .ok_or_else(|| error(ErrorKind::NotFound, format!("no device {name}")))?;
+                if let Some(e) = disks.open_error(name) {
+                    return Err(e.clone().into());
+                }
                 v.fs.clone().ok_or_else(|| {
                     error(
                         ErrorKind::Unsupported,
@@ -105,17 +107,26 @@ impl Appliance {
     /// Opens `path` for a download.
     pub fn open(&mut self, target: &Target, path: &str) -> Result<OpenFile, Error> {
         check_path(path)?;
-        let fs = self.tree(target)?;
-        let st = fs.stat(path)?;
-        check_regular(path, &st)?;
+        // In an OS tree, resolve the mounts and links once: the stream then reads the
+        // filesystem that holds the file directly.
+        let (fs, path) = match target {
+            Target::Os(root) => {
+                let tree = inspect::os_tree(&self.disks().volumes, root)?;
+                tree.locate(path)?
+            }
+            Target::Device(_) => (self.tree(target)?, path.to_string()),
+        };
+        let st = fs.stat(&path)?;
+        check_regular(&path, &st)?;
         Ok(OpenFile {
             fs,
-            path: path.to_string(),
             size: st.size,
+            path,
         })
     }
 
-    /// Answers every request but [`Request::Download`] (which the agent streams).
+    /// Answers every request but [`Request::Download`] and [`Request::Checksum`] (which the
+    /// agent streams).
     pub fn handle(&mut self, request: &Request) -> Result<Reply, Error> {
         match request {
             Request::ListDevices => Ok(Reply::Devices(self.disks().devices.clone())),
@@ -163,30 +174,16 @@ impl Appliance {
                 let fs = self.tree(target)?;
                 let st = fs.stat(path)?;
                 check_regular(path, &st)?;
-                let mut buf = vec![0u8; (*len as u64).min(st.size.saturating_sub(*offset)) as usize];
+                let mut buf =
+                    vec![0u8; (*len as u64).min(st.size.saturating_sub(*offset)) as usize];
                 let n = fs.read_at(path, *offset, &mut buf)?;
                 buf.truncate(n);
                 Ok(Reply::Data(buf))
             }
-            Request::Download { .. } => Err(error(
+            Request::Download { .. } | Request::Checksum { .. } => Err(error(
                 ErrorKind::BadRequest,
-                "downloads are streamed by the protocol agent",
+                "downloads and checksums are streamed by the protocol agent",
             )),
-            Request::Checksum { target, path } => {
-                let file = self.open(target, path)?;
-                let mut hasher = Sha256::new();
-                let mut buf = vec![0u8; HASH_STEP];
-                let mut offset = 0u64;
-                loop {
-                    let n = file.fs.read_at(path, offset, &mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    hasher.update(&buf[..n]);
-                    offset += n as u64;
-                }
-                Ok(Reply::Checksum(hasher.finalize().into()))
-            }
             Request::Usage { target, path } => {
                 check_path(path)?;
                 match target {

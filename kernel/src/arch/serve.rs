@@ -28,11 +28,7 @@ fn on_interrupt(_vector: u8) {
 
 /// Serves the console's ports forever, the appliance answering about `disks`. With `poll_when_idle` (`idle=poll`, as in Linux) the
 /// CPU spins instead of halting: lower latency, one host core burned.
-pub fn run(
-    mut console: Console,
-    disks: Vec<Rc<dyn BlockDevice>>,
-    poll_when_idle: bool,
-) -> ! {
+pub fn run(mut console: Console, disks: Vec<Rc<dyn BlockDevice>>, poll_when_idle: bool) -> ! {
     interrupts::set_handler(VECTOR, on_interrupt);
     serial::start_mirror();
     let mut supervisor = Supervisor::new(agents::builtin(disks));

@@ -75,7 +75,12 @@ impl CachedDevice {
     }
 
     /// Copies `out.len()` bytes from `offset_in_block` of block `block`, reading it if needed.
-    fn copy_block(&self, block: u64, offset_in_block: usize, out: &mut [u8]) -> Result<(), DiskError> {
+    fn copy_block(
+        &self,
+        block: u64,
+        offset_in_block: usize,
+        out: &mut [u8],
+    ) -> Result<(), DiskError> {
         let mut st = self.state.borrow_mut();
         st.clock += 1;
         let now = st.clock;
@@ -168,7 +173,13 @@ mod tests {
     fn reads_match_the_device_at_every_alignment_and_hit_the_second_time() {
         let dev = device(40_000 + 3);
         let cache = CachedDevice::new(dev.clone(), 4);
-        for (off, len) in [(0u64, 10usize), (4090, 20), (12_000, 9000), (39_990, 13), (0, 0)] {
+        for (off, len) in [
+            (0u64, 10usize),
+            (4090, 20),
+            (12_000, 9000),
+            (39_990, 13),
+            (0, 0),
+        ] {
             let mut a = alloc::vec![0u8; len];
             cache.read_at(off, &mut a).unwrap();
             assert_eq!(&a[..], &dev.data[off as usize..off as usize + len]);

@@ -133,7 +133,8 @@ fn mbr_entries(sector: &[u8]) -> [MbrEntry; 4] {
 fn looks_like_fat_boot_sector(s: &[u8]) -> bool {
     let jump = s[0] == 0xEB || s[0] == 0xE9;
     let bytes_per_sector = le16(s, 11);
-    let fat_name = s.get(54..59) == Some(b"FAT12") || s.get(54..59) == Some(b"FAT16")
+    let fat_name = s.get(54..59) == Some(b"FAT12")
+        || s.get(54..59) == Some(b"FAT16")
         || s.get(82..87) == Some(b"FAT32");
     jump && matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096) && fat_name
 }
@@ -161,9 +162,9 @@ fn read_mbr(
         }
         let number = i as u32 + 1;
         let Some((start, size)) = clip(e.lba as u64, e.sectors as u64, disk_sectors) else {
-            table
-                .warnings
-                .push(format!("partition {number} starts past the end of the disk"));
+            table.warnings.push(format!(
+                "partition {number} starts past the end of the disk"
+            ));
             continue;
         };
         let extended = is_extended(e.kind);
@@ -178,9 +179,9 @@ fn read_mbr(
         });
         if extended {
             if extended_seen {
-                table
-                    .warnings
-                    .push(format!("partition {number}: a second extended partition is ignored"));
+                table.warnings.push(format!(
+                    "partition {number}: a second extended partition is ignored"
+                ));
                 continue;
             }
             extended_seen = true;
@@ -208,9 +209,9 @@ fn read_ebr_chain(
     let mut sector = [0u8; 512];
     loop {
         if ebr_lba >= ext_end {
-            table
-                .warnings
-                .push(format!("EBR at sector {ebr_lba} lies outside the extended partition"));
+            table.warnings.push(format!(
+                "EBR at sector {ebr_lba} lies outside the extended partition"
+            ));
             return Ok(());
         }
         if !visited.insert(ebr_lba) {
@@ -220,16 +221,16 @@ fn read_ebr_chain(
             return Ok(());
         }
         if visited.len() > MAX_LOGICAL {
-            table
-                .warnings
-                .push(format!("more than {MAX_LOGICAL} logical partitions; stopped"));
+            table.warnings.push(format!(
+                "more than {MAX_LOGICAL} logical partitions; stopped"
+            ));
             return Ok(());
         }
         dev.read_at(ebr_lba * SECTOR, &mut sector)?;
         if le16(&sector, 510) != 0xAA55 {
-            table
-                .warnings
-                .push(format!("EBR at sector {ebr_lba} has no signature; chain ends"));
+            table.warnings.push(format!(
+                "EBR at sector {ebr_lba} has no signature; chain ends"
+            ));
             return Ok(());
         }
         let e = mbr_entries(&sector);
@@ -359,8 +360,7 @@ fn read_gpt_entries(dev: &dyn BlockDevice, h: &GptHeader) -> Result<Vec<u8>, Str
 fn read_gpt(dev: &dyn BlockDevice) -> Result<PartitionTable, PartitionError> {
     let last_lba = dev.size() / SECTOR - 1;
     let mut warnings = Vec::new();
-    let primary = parse_gpt_header(dev, 1)
-        .and_then(|h| read_gpt_entries(dev, &h).map(|a| (h, a)));
+    let primary = parse_gpt_header(dev, 1).and_then(|h| read_gpt_entries(dev, &h).map(|a| (h, a)));
     let (header, array) = match primary {
         Ok(found) => found,
         Err(why) => {
@@ -395,7 +395,9 @@ fn read_gpt(dev: &dyn BlockDevice) -> Result<PartitionTable, PartitionError> {
         }
         let _ = header.last_usable;
         let Some((start, size)) = clip(first, last - first + 1, disk_sectors) else {
-            warnings.push(format!("GPT entry {number} starts past the end of the disk"));
+            warnings.push(format!(
+                "GPT entry {number} starts past the end of the disk"
+            ));
             continue;
         };
         let name: Vec<u16> = e[56..128]
@@ -566,10 +568,16 @@ mod tests {
         assert!(t.warnings.is_empty());
         let p = &t.partitions;
         assert_eq!(p.len(), 2);
-        assert_eq!((p[0].number, p[0].start, p[0].size), (1, 2048 * 512, 8192 * 512));
+        assert_eq!(
+            (p[0].number, p[0].start, p[0].size),
+            (1, 2048 * 512, 8192 * 512)
+        );
         assert_eq!(p[0].type_id, "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
         assert_eq!(p[0].partlabel.as_deref(), Some("root"));
-        assert_eq!(p[0].partuuid.as_deref(), Some("11111111-1111-1111-1111-111111111111"));
+        assert_eq!(
+            p[0].partuuid.as_deref(),
+            Some("11111111-1111-1111-1111-111111111111")
+        );
         assert_eq!(p[1].number, 3);
     }
 
@@ -610,7 +618,11 @@ mod tests {
     fn arbitrary_bytes_never_panic() {
         let mut x = 0x9E37_79B9_7F4A_7C15u64;
         for round in 0..300 {
-            let mut d = if round % 2 == 0 { mbr_disk()[..MIB as usize].to_vec() } else { gpt_disk()[..MIB as usize].to_vec() };
+            let mut d = if round % 2 == 0 {
+                mbr_disk()[..MIB as usize].to_vec()
+            } else {
+                gpt_disk()[..MIB as usize].to_vec()
+            };
             for _ in 0..64 {
                 x ^= x << 13;
                 x ^= x >> 7;

@@ -23,7 +23,11 @@ pub struct Detected {
 }
 
 /// Reads `len` bytes at `offset`, or None when the device is too small.
-fn read(dev: &dyn BlockDevice, offset: u64, len: usize) -> Result<Option<alloc::vec::Vec<u8>>, DiskError> {
+fn read(
+    dev: &dyn BlockDevice,
+    offset: u64,
+    len: usize,
+) -> Result<Option<alloc::vec::Vec<u8>>, DiskError> {
     match offset.checked_add(len as u64) {
         Some(end) if end <= dev.size() => {
             let mut b = vec![0u8; len];
@@ -49,7 +53,22 @@ fn uuid_be(b: &[u8]) -> Option<String> {
     }
     Some(format!(
         "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5],
+        b[6],
+        b[7],
+        b[8],
+        b[9],
+        b[10],
+        b[11],
+        b[12],
+        b[13],
+        b[14],
+        b[15]
     ))
 }
 
@@ -204,7 +223,11 @@ fn lvm2(dev: &dyn BlockDevice) -> Result<Option<Detected>, DiskError> {
             if [6, 10, 14, 18, 22, 26].contains(&i) {
                 uuid.push('-');
             }
-            uuid.push(if c.is_ascii_alphanumeric() { c as char } else { '?' });
+            uuid.push(if c.is_ascii_alphanumeric() {
+                c as char
+            } else {
+                '?'
+            });
         }
         return Ok(Some(Detected {
             fstype: "LVM2_member",
@@ -227,7 +250,11 @@ fn luks(dev: &dyn BlockDevice) -> Result<Option<Detected>, DiskError> {
     Ok(Some(Detected {
         fstype: "crypto_LUKS",
         // LUKS2 has a label in its binary header.
-        label: if version == 2 { label(&h[24..72]) } else { None },
+        label: if version == 2 {
+            label(&h[24..72])
+        } else {
+            None
+        },
         uuid,
     }))
 }

@@ -70,7 +70,10 @@ fn map_err(path: &str, e: Ext4Error) -> FsError {
 }
 
 fn kind(m: &Metadata) -> FileKind {
-    let t = m.file_type();
+    kind_of_type(m.file_type())
+}
+
+fn kind_of_type(t: ext4_view::FileType) -> FileKind {
     if t.is_regular_file() {
         FileKind::File
     } else if t.is_dir() {
@@ -158,11 +161,25 @@ impl FileSystem for Ext4Fs {
                 continue;
             }
             let full = join(path, &name);
-            let m = entry.metadata().map_err(|e| map_err(&full, e))?;
-            out.push(DirEntry {
-                stat: self.to_stat(&full, &m),
-                name,
-            });
+            // One unreadable inode does not hide the rest of the directory: it is listed
+            // with what the entry itself says (as `ls` shows `?`).
+            let stat = match entry.metadata() {
+                Ok(m) => self.to_stat(&full, &m),
+                Err(e) => {
+                    log::debug!("ext4: {full}: {e}");
+                    let kind = entry.file_type().map_or(FileKind::Unknown, kind_of_type);
+                    Stat {
+                        kind,
+                        size: 0,
+                        mode: type_bits(kind),
+                        uid: 0,
+                        gid: 0,
+                        mtime: 0,
+                        link_target: None,
+                    }
+                }
+            };
+            out.push(DirEntry { stat, name });
         }
         Ok(out)
     }
@@ -208,7 +225,12 @@ impl FileSystem for Ext4Fs {
 pub fn usage_from_superblock(sb: &[u8]) -> Result<Usage, FsError> {
     let hi = |lo: usize, hi: usize| -> u64 {
         let is_64bit = le32(sb, 96) & 0x80 != 0;
-        le32(sb, lo) as u64 | if is_64bit { (le32(sb, hi) as u64) << 32 } else { 0 }
+        le32(sb, lo) as u64
+            | if is_64bit {
+                (le32(sb, hi) as u64) << 32
+            } else {
+                0
+            }
     };
     let log = le32(sb, 24);
     if log > 6 {

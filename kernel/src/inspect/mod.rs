@@ -66,12 +66,18 @@ pub fn inspect(volumes: &[Volume], applications: bool) -> Vec<OsInfo> {
 /// The mount namespace of the operating system whose root filesystem is on `root_device`:
 /// that filesystem at `/` and the filesystems its /etc/fstab names (and that the appliance
 /// can read) at their mountpoints. A root with no usable /etc/fstab gives a tree of just
-/// the root.
+/// the root. A filesystem that is not an OS root (see [`is_linux_root`]) is `NotFound`.
 pub fn os_tree(volumes: &[Volume], root_device: &str) -> Result<OsTree, FsError> {
     let idx = volumes
         .iter()
         .position(|v| v.info.device == root_device && v.fs.is_some())
         .ok_or_else(|| FsError::NotFound(String::from(root_device)))?;
+    let is_root = volumes[idx].fs.as_deref().is_some_and(root::is_linux_root);
+    if !is_root {
+        return Err(FsError::NotFound(alloc::format!(
+            "{root_device}: not the root filesystem of an operating system"
+        )));
+    }
     let (tree, _) =
         build_tree(volumes, idx).ok_or_else(|| FsError::NotFound(String::from(root_device)))?;
     Ok(tree)

@@ -75,6 +75,19 @@ impl OsTree {
         self.fs(r.mount)?.usage()
     }
 
+    /// The filesystem holding `path` (links followed) and the path inside it, which has no
+    /// symlinks in it: for repeated reads of one file (downloads) without resolving the
+    /// path through the mounts each time.
+    pub fn locate(&self, path: &str) -> Result<(Rc<dyn FileSystem>, String), FsError> {
+        let r = self.resolve(path, true)?;
+        let fs = self
+            .fses
+            .get(r.mount)
+            .cloned()
+            .ok_or_else(|| FsError::Corrupt(String::from("mount table")))?;
+        Ok((fs, r.inner))
+    }
+
     /// The filesystem of mount `i`.
     fn fs(&self, i: usize) -> Result<&dyn FileSystem, FsError> {
         self.fses
@@ -470,6 +483,17 @@ mod tests {
         assert_eq!(t.usage_at("/bin/sh").unwrap().blocks, 200);
         assert_eq!(t.usage_at("/bin").unwrap().blocks, 200);
         assert!(t.usage_at("/nope").is_err());
+    }
+
+    #[test]
+    fn locate_gives_the_underlying_file() {
+        let t = tree();
+        let (fs, inner) = t.locate("/abs-sh").unwrap();
+        assert_eq!(inner, "/bin/sh");
+        assert_eq!(fs.read_file(&inner, 100).unwrap(), b"#!usr-sh");
+        let (_, inner) = t.locate("/boot").unwrap();
+        assert_eq!(inner, "/");
+        assert!(t.locate("/loop").is_err());
     }
 
     #[test]

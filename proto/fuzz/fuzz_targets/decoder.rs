@@ -2,7 +2,7 @@
 //! the first byte, as a `ClientDecoder` and as a `ServerDecoder`; every decoded message must
 //! re-encode and decode back to itself (see `vmchannel_proto::frame::fuzz::decoder`).
 //!
-//! Run on stable with: `cargo fuzz run decoder --sanitizer none` from `proto/`.
+//! Run on stable with: `cargo fuzz run decoder --sanitizer none` from `proto/` (or `proto/fuzz/`).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

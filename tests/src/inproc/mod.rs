@@ -122,7 +122,10 @@ impl InProcVm {
     ) -> Result<Self, InProcError> {
         let opened = disks
             .iter()
-            .map(|p| disk::FileDisk::open(p).map_err(|e| InProcError::Disk(format!("{}: {e}", p.display()))))
+            .map(|p| {
+                disk::FileDisk::open(p)
+                    .map_err(|e| InProcError::Disk(format!("{}: {e}", p.display())))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let ram = GuestRam::new(RAM_SIZE)?;
         let mut console = Console::new(config)?;
