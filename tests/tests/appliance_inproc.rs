@@ -138,3 +138,43 @@ fn loops_and_absurd_sizes_inside_a_filesystem() {
     let (_vm, mut c, _d) = appliance(vec![disks().odd.clone()]);
     appliance::odd_files(&mut c);
 }
+
+#[test]
+fn a_long_checksum_does_not_stall_another_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("appliance.sock");
+    let echo_sock = dir.path().join("echo.sock");
+    let ports = vec![
+        (
+            PortConfig::new(PORT),
+            Backend::Socket(SocketBackend::server(&sock).unwrap()),
+        ),
+        (
+            PortConfig::new("org.vmchannel.echo.0"),
+            Backend::Socket(SocketBackend::server(&echo_sock).unwrap()),
+        ),
+    ];
+    let _vm =
+        InProcVm::start_with_disks(ConsoleConfig::default(), ports, vec![disks().odd.clone()])
+            .unwrap();
+    let stream = UnixStream::connect(&sock).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    let mut c = Client::connect(stream).unwrap();
+    // Hashing 1 TiB of holes would take hours: it runs while the echo port answers.
+    let id = c
+        .send_request(vmchannel_proto::Request::Checksum {
+            target: vmchannel_proto::Target::Os("/dev/sda".into()),
+            path: "/etc/motd".into(),
+        })
+        .unwrap();
+    let echo = UnixStream::connect(&echo_sock).unwrap();
+    let data = vmchannel_tests::echo::Rng::new(5).bytes(64 * 1024);
+    let back =
+        vmchannel_tests::echo::echo(&echo, &data, std::time::Duration::from_secs(20)).unwrap();
+    assert!(back == data);
+    c.cancel(id).unwrap();
+    assert!(matches!(
+        c.wait(id),
+        Err(vmchannel_proto::client::ClientError::Remote(e)) if e.kind == vmchannel_proto::ErrorKind::Cancelled
+    ));
+}

@@ -78,3 +78,18 @@ fn qemu_multi_disk_and_three_systems() {
     let (_vm, mut c) = boot(&[d.ubuntu.clone(), d.alpine.clone(), d.usr_split.clone()]);
     appliance::three_systems(&mut c);
 }
+
+#[test]
+fn qemu_hostile_disks_and_odd_files() {
+    if !require_qemu("qemu_hostile_disks_and_odd_files") {
+        return;
+    }
+    let d = disks();
+    let (vm, mut c) = boot(&d.hostile);
+    appliance::hostile(&mut c);
+    drop(c);
+    assert!(!vm.serial_log().contains("PANIC"), "{}", vm.serial_log());
+    let (vm, mut c) = boot(std::slice::from_ref(&d.odd));
+    appliance::odd_files(&mut c);
+    assert!(!vm.serial_log().contains("PANIC"));
+}

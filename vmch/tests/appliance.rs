@@ -73,3 +73,13 @@ fn vmm_multi_disk_and_three_systems() {
     let (_vm, mut c) = boot(&[d.ubuntu.clone(), d.alpine.clone(), d.usr_split.clone()]);
     appliance::three_systems(&mut c);
 }
+
+#[test]
+fn vmm_hostile_disks() {
+    if !require_kvm("vmm_hostile_disks") {
+        return;
+    }
+    let (vm, mut c) = boot(&disks().hostile);
+    appliance::hostile(&mut c);
+    assert!(!vm.serial_log().contains("PANIC"));
+}
