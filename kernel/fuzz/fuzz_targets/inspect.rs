@@ -33,7 +33,7 @@ fn handle(app: &mut Appliance, request: Request) -> Option<Reply> {
 
 fn file_requests(app: &mut Appliance, target: &Target) {
     let t = || target.clone();
-    for path in ["/", "/etc"] {
+    for path in ["/", "/etc", "/boot"] {
         let _ = handle(
             app,
             Request::ReadDir {
@@ -56,6 +56,15 @@ fn file_requests(app: &mut Appliance, target: &Target) {
             target: t(),
             path: "/bin".into(),
             follow: false,
+        },
+    );
+    // Through the /bin -> usr/bin link.
+    let _ = handle(
+        app,
+        Request::Stat {
+            target: t(),
+            path: "/bin/ls".into(),
+            follow: true,
         },
     );
     let _ = handle(

@@ -1,3 +1,8 @@
+#!/usr/bin/env python3
+"""Writes the file tree of a small Linux root (debian or alpine) for seeds/make-seeds.sh.
+
+Usage: mktree.py DIR debian|alpine
+"""
 import os, struct, sys
 root, distro = sys.argv[1], sys.argv[2]
 def w(p, data, mode=0o644):
