@@ -25,6 +25,9 @@ pub trait PortAgent {
     fn poll(&mut self, ports: &mut Multiport, port: PortHandle) -> bool;
 }
 
+/// Starts an agent for a port, given the port's name.
+pub type Starter = Box<dyn Fn(&str) -> Box<dyn PortAgent>>;
+
 /// Which ports an agent serves, and how to start it.
 pub struct AgentKind {
     /// Short name for logs.
@@ -32,7 +35,7 @@ pub struct AgentKind {
     /// Serves ports whose name is exactly this, or starts with it when it ends in '.'.
     pub pattern: &'static str,
     /// Starts the agent for a newly opened port (given the port's name).
-    pub start: Box<dyn Fn(&str) -> Box<dyn PortAgent>>,
+    pub start: Starter,
 }
 
 impl AgentKind {

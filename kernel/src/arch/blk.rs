@@ -50,7 +50,7 @@ impl BlockDevice for VirtioDisk {
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         check_range(offset, buf.len(), self.size)?;
         let s = SECTOR_SIZE as u64;
-        if offset % s == 0 && buf.len() % SECTOR_SIZE == 0 {
+        if offset.is_multiple_of(s) && buf.len().is_multiple_of(SECTOR_SIZE) {
             return self.read_sectors(offset / s, buf);
         }
         // Unaligned: read the covering sectors and copy out.

@@ -98,10 +98,10 @@ impl CachedDevice {
         let mut data = alloc::vec![0u8; len].into_boxed_slice();
         self.dev.read_at(start, &mut data)?;
         out.copy_from_slice(&data[offset_in_block..offset_in_block + out.len()]);
-        if st.blocks.len() >= self.capacity {
-            if let Some((_, victim)) = st.order.pop_first() {
-                st.blocks.remove(&victim);
-            }
+        if st.blocks.len() >= self.capacity
+            && let Some((_, victim)) = st.order.pop_first()
+        {
+            st.blocks.remove(&victim);
         }
         st.blocks.insert(block, Entry { data, stamp: now });
         st.order.insert(now, block);

@@ -332,7 +332,7 @@ fn parse_gpt_header(dev: &dyn BlockDevice, lba: u64) -> Result<GptHeader, String
     };
     if h.entries > MAX_GPT_ENTRIES
         || h.entry_size < 128
-        || h.entry_size % 8 != 0
+        || !h.entry_size.is_multiple_of(8)
         || h.entries as u64 * h.entry_size as u64 > MAX_GPT_ARRAY
     {
         return Err(format!(
