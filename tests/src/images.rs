@@ -551,6 +551,12 @@ pub const LVM_PV_UUID: &str = "AbCdEf0123456789GhIjKlMnOpQrStUv";
 /// The LUKS UUID in [`DiskSet::multi`].
 pub const LUKS_UUID: &str = "0f0e0d0c-0b0a-4908-8706-050403020100";
 
+/// The test disks, built on first use and shared by every test in the binary.
+pub fn shared() -> &'static DiskSet {
+    static SET: std::sync::OnceLock<DiskSet> = std::sync::OnceLock::new();
+    SET.get_or_init(|| DiskSet::build().expect("building the test disks"))
+}
+
 impl DiskSet {
     /// Builds every disk.
     pub fn build() -> Result<Self, ImageError> {

@@ -5,7 +5,6 @@
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 
 use host_device::console::{Backend, ConsoleConfig, PortConfig, SocketBackend};
 use vmchannel_proto::client::Client;
@@ -14,8 +13,7 @@ use vmchannel_tests::images::DiskSet;
 use vmchannel_tests::inproc::InProcVm;
 
 fn disks() -> &'static DiskSet {
-    static SET: OnceLock<DiskSet> = OnceLock::new();
-    SET.get_or_init(|| DiskSet::build().expect("building the test disks"))
+    vmchannel_tests::images::shared()
 }
 
 /// Boots the in-process appliance over `images` and connects a client.

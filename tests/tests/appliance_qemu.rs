@@ -3,7 +3,6 @@
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use vmchannel_proto::client::Client;
@@ -15,8 +14,7 @@ use vmchannel_tests::qemu::{Accel, Machine, QemuBoot};
 use vmchannel_tests::vm::SerialVm;
 
 fn disks() -> &'static DiskSet {
-    static SET: OnceLock<DiskSet> = OnceLock::new();
-    SET.get_or_init(|| DiskSet::build().expect("building the test disks"))
+    vmchannel_tests::images::shared()
 }
 
 /// QEMU arguments attaching `images` read-only as modern virtio-blk devices, in order.

@@ -3,7 +3,6 @@
 
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use vmchannel_proto::Target;
 use vmchannel_proto::client::Client;
@@ -17,8 +16,7 @@ fn vmch() -> &'static Path {
 }
 
 fn disks() -> &'static DiskSet {
-    static SET: OnceLock<DiskSet> = OnceLock::new();
-    SET.get_or_init(|| DiskSet::build().expect("building the test disks"))
+    vmchannel_tests::images::shared()
 }
 
 fn boot(images: &[PathBuf]) -> (VmchVm, Client<UnixStream>) {

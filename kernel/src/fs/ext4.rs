@@ -15,7 +15,7 @@ use ext4_view::{Ext4, Ext4Error, Ext4Read, Metadata};
 use vmchannel_proto::{DirEntry, FileKind, Stat, Usage};
 
 use super::{FileSystem, FsError};
-use crate::disk::{BlockDevice, DiskError, le32};
+use crate::disk::{BlockDevice, DiskError, le16, le32};
 
 /// ext4-view's reads go to our block device.
 struct Reader(Rc<dyn BlockDevice>);
@@ -42,9 +42,44 @@ impl Ext4Fs {
     /// Opens the filesystem on `dev`: reads and checks the superblock, the group descriptors
     /// and the journal.
     pub fn open(dev: Rc<dyn BlockDevice>) -> Result<Self, FsError> {
+        check_group_count(&*dev)?;
         let fs = Ext4::load(Box::new(Reader(dev.clone()))).map_err(|e| map_err("/", e))?;
         Ok(Self { fs, dev })
     }
+}
+
+/// Most block groups a filesystem may have: 128 TiB with 4 KiB blocks.
+pub const MAX_BLOCK_GROUPS: u64 = 1 << 20;
+
+/// Refuses a superblock whose block-group count is absurd, before ext4-view sees it.
+///
+/// `Ext4::load` reserves memory for every group descriptor the superblock's counts imply
+/// before reading any, and then reads them one by one: a forged count (blocks per group 1,
+/// billions of blocks) is an allocation failure, which aborts the appliance, or billions of
+/// reads. Here the count must be at most [`MAX_BLOCK_GROUPS`] and the descriptor table must
+/// fit on the device (otherwise ext4-view would fail reading it anyway). Other checks are
+/// left to ext4-view.
+fn check_group_count(dev: &dyn BlockDevice) -> Result<(), FsError> {
+    let mut sb = [0u8; 1024];
+    dev.read_at(1024, &mut sb)
+        .map_err(|e| FsError::Io(format!("/: {e}")))?;
+    // As ext4-view counts: the high half of the block count whatever the features say.
+    let blocks = le32(&sb, 4) as u64 | (le32(&sb, 0x150) as u64) << 32;
+    let first_data_block = le32(&sb, 0x14) as u64;
+    let per_group = le32(&sb, 0x20) as u64;
+    if per_group == 0 || blocks < first_data_block {
+        return Ok(()); // ext4-view refuses these itself
+    }
+    let groups = (blocks - first_data_block).div_ceil(per_group);
+    let is_64bit = le32(&sb, 0x60) & 0x80 != 0;
+    let desc_size = if is_64bit { le16(&sb, 0xfe) as u64 } else { 32 };
+    if groups > MAX_BLOCK_GROUPS || groups.saturating_mul(desc_size.max(32)) > dev.size() {
+        return Err(FsError::Corrupt(format!(
+            "/: {groups} block groups of {per_group} blocks on a {}-byte device",
+            dev.size()
+        )));
+    }
+    Ok(())
 }
 
 fn map_err(path: &str, e: Ext4Error) -> FsError {
@@ -248,4 +283,41 @@ pub fn usage_from_superblock(sb: &[u8]) -> Result<Usage, FsError> {
         inodes: le32(sb, 0) as u64,
         inodes_free: le32(sb, 16) as u64,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    /// A 64 KiB device with an ext4 superblock (1 KiB blocks) of `blocks` blocks in groups of
+    /// `per_group`.
+    fn device(blocks: u64, per_group: u32) -> Vec<u8> {
+        let mut d = vec![0u8; 64 * 1024];
+        let sb = &mut d[1024..2048];
+        sb[0..4].copy_from_slice(&16u32.to_le_bytes()); // inodes
+        sb[4..8].copy_from_slice(&(blocks as u32).to_le_bytes());
+        sb[0x14..0x18].copy_from_slice(&1u32.to_le_bytes()); // first data block
+        sb[0x20..0x24].copy_from_slice(&per_group.to_le_bytes());
+        sb[0x28..0x2c].copy_from_slice(&16u32.to_le_bytes()); // inodes per group
+        sb[0x38..0x3a].copy_from_slice(&0xef53u16.to_le_bytes());
+        sb[0x58..0x5a].copy_from_slice(&128u16.to_le_bytes()); // inode size
+        sb[0x150..0x154].copy_from_slice(&((blocks >> 32) as u32).to_le_bytes());
+        d
+    }
+
+    #[test]
+    fn a_forged_block_group_count_is_refused_before_ext4_view_allocates_for_it() {
+        // Found by fuzzing (kernel/fuzz, target `inspect`): 4 billion groups of one block made
+        // ext4-view ask for 60 GB up front, and the allocation failure aborted.
+        let dev: Rc<dyn BlockDevice> = Rc::new(device(0xF000_0000, 1));
+        let err = Ext4Fs::open(dev).err().expect("refused");
+        assert!(matches!(err, FsError::Corrupt(_)), "{err:?}");
+        // Few groups, but a descriptor table longer than the device.
+        let dev = device(4000 * 8, 8);
+        assert!(matches!(check_group_count(&dev), Err(FsError::Corrupt(_))));
+        // A plausible count passes on to ext4-view.
+        assert_eq!(check_group_count(&device(8192, 8192)), Ok(()));
+        assert_eq!(check_group_count(&device(1 << 20, 256)), Ok(()));
+    }
 }
