@@ -1,9 +1,10 @@
 //! ext2, ext3 and ext4 through the ext4-view crate (read-only, no_std), behind
 //! [`FileSystem`].
 //!
-//! ext4-view resolves paths, follows links, replays the journal in memory and reads extents
+//! ext4-view replays the journal in memory, looks names up in directories and reads extents
 //! and block maps; this module maps its types onto the protocol's and adds what it does not
-//! expose: usage figures from the superblock.
+//! expose: usage figures from the superblock. Symlinks are followed here, not by ext4-view
+//! (see [`MAX_LINK_TARGET`]).
 
 use alloc::boxed::Box;
 use alloc::format;
@@ -142,14 +143,119 @@ fn type_bits(k: FileKind) -> u32 {
     }
 }
 
+/// Longest symlink target read, in bytes (Linux's `PATH_MAX`).
+///
+/// ext4-view allocates as many bytes as a symlink's inode claims before it reads the target,
+/// and follows every symlink in a path that way: a forged size (terabytes) is an allocation
+/// failure, which aborts the appliance. So ext4-view is only ever given paths with no
+/// symlinks in them ([`Ext4Fs::resolve`] follows them here) and asked for a target only
+/// after its size has been checked ([`Ext4Fs::link_target`]).
+pub const MAX_LINK_TARGET: u64 = 4096;
+
+/// Most path components [`Ext4Fs::resolve`] walks, link targets included (ext4-view's
+/// limit).
+pub const MAX_STEPS: usize = 1000;
+
+/// `dir/name` for a symlink-free directory path `dir`.
+fn join_bytes(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = dir.to_vec();
+    if !p.ends_with(b"/") {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}
+
 impl Ext4Fs {
-    fn to_stat(&self, path: &str, m: &Metadata) -> Stat {
+    /// The target of the symlink at `path` (which has no symlinks in it; `m` is its
+    /// metadata), refused past [`MAX_LINK_TARGET`] bytes.
+    /// Errors name `label`.
+    fn link_target(&self, label: &str, path: &[u8], m: &Metadata) -> Result<Vec<u8>, FsError> {
+        if m.len() > MAX_LINK_TARGET {
+            return Err(FsError::Corrupt(format!(
+                "{label}: symlink target of {} bytes",
+                m.len()
+            )));
+        }
+        let t = self.fs.read_link(path).map_err(|e| map_err(label, e))?;
+        Ok(t.as_ref().to_vec())
+    }
+
+    /// `path` with every symlink in it followed (the final one only when `follow`): a path
+    /// with no symlinks in it, for ext4-view, and its metadata. `.` and `..` are resolved
+    /// as ext4-view resolves them; at most [`MAX_SYMLINKS`](super::MAX_SYMLINKS) links and,
+    /// as in ext4-view, [`MAX_STEPS`] components (each costs a lookup from the root).
+    fn resolve(&self, path: &str, follow: bool) -> Result<(Vec<u8>, Metadata), FsError> {
+        let fail = |e| map_err(path, e);
+        if !path.starts_with('/') {
+            return Err(fail(Ext4Error::NotAbsolute));
+        }
+        // Components still to walk, the next one last.
+        let mut todo: Vec<Vec<u8>> = path
+            .as_bytes()
+            .split(|&b| b == b'/')
+            .filter(|c| !c.is_empty())
+            .rev()
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut cur = b"/".to_vec();
+        let mut meta = self.fs.symlink_metadata(&cur[..]).map_err(fail)?;
+        let (mut links, mut steps) = (0, 0);
+        while let Some(comp) = todo.pop() {
+            steps += 1;
+            if steps > MAX_STEPS {
+                return Err(fail(Ext4Error::PathTooLong));
+            }
+            if !meta.is_dir() {
+                return Err(fail(Ext4Error::NotADirectory));
+            }
+            if comp == b"." {
+                continue;
+            }
+            let cand = join_bytes(&cur, &comp);
+            if cand.len() > MAX_LINK_TARGET as usize {
+                return Err(fail(Ext4Error::PathTooLong));
+            }
+            let m = self.fs.symlink_metadata(&cand[..]).map_err(fail)?;
+            if comp == b".." {
+                // `cur` has no symlinks in it: its parent is the lexical one.
+                if let Some(slash) = cur.iter().rposition(|&b| b == b'/') {
+                    cur.truncate(slash.max(1));
+                }
+                meta = m;
+                continue;
+            }
+            if m.file_type().is_symlink() && (follow || !todo.is_empty()) {
+                links += 1;
+                if links > super::MAX_SYMLINKS {
+                    return Err(fail(Ext4Error::TooManySymlinks));
+                }
+                let target = self.link_target(path, &cand, &m)?;
+                if target.starts_with(b"/") {
+                    cur = b"/".to_vec();
+                    meta = self.fs.symlink_metadata(&cur[..]).map_err(fail)?;
+                }
+                todo.extend(
+                    target
+                        .split(|&b| b == b'/')
+                        .filter(|c| !c.is_empty())
+                        .rev()
+                        .map(<[u8]>::to_vec),
+                );
+                continue;
+            }
+            cur = cand;
+            meta = m;
+        }
+        Ok((cur, meta))
+    }
+
+    fn to_stat(&self, path: &[u8], m: &Metadata) -> Stat {
         let kind = kind(m);
         let link_target = if kind == FileKind::Symlink {
-            self.fs
-                .read_link(path)
+            self.link_target("", path, m)
                 .ok()
-                .map(|t| String::from_utf8_lossy(t.as_ref()).into_owned())
+                .map(|t| String::from_utf8_lossy(&t).into_owned())
         } else {
             None
         };
@@ -175,33 +281,31 @@ fn join(dir: &str, name: &str) -> String {
 
 impl FileSystem for Ext4Fs {
     fn lstat(&self, path: &str) -> Result<Stat, FsError> {
-        let m = self
-            .fs
-            .symlink_metadata(path)
-            .map_err(|e| map_err(path, e))?;
-        Ok(self.to_stat(path, &m))
+        let (p, m) = self.resolve(path, false)?;
+        Ok(self.to_stat(&p, &m))
     }
 
     fn stat(&self, path: &str) -> Result<Stat, FsError> {
-        let m = self.fs.metadata(path).map_err(|e| map_err(path, e))?;
-        Ok(self.to_stat(path, &m))
+        let (p, m) = self.resolve(path, true)?;
+        Ok(self.to_stat(&p, &m))
     }
 
     fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, FsError> {
+        let (dir, _) = self.resolve(path, true)?;
         let mut out = Vec::new();
-        for entry in self.fs.read_dir(path).map_err(|e| map_err(path, e))? {
+        for entry in self.fs.read_dir(&dir[..]).map_err(|e| map_err(path, e))? {
             let entry = entry.map_err(|e| map_err(path, e))?;
-            let name = String::from_utf8_lossy(entry.file_name().as_ref()).into_owned();
+            let raw_name = entry.file_name();
+            let name = String::from_utf8_lossy(raw_name.as_ref()).into_owned();
             if name == "." || name == ".." {
                 continue;
             }
-            let full = join(path, &name);
             // One unreadable inode does not hide the rest of the directory: it is listed
             // with what the entry itself says (as `ls` shows `?`).
             let stat = match entry.metadata() {
-                Ok(m) => self.to_stat(&full, &m),
+                Ok(m) => self.to_stat(&join_bytes(&dir, raw_name.as_ref()), &m),
                 Err(e) => {
-                    log::debug!("ext4: {full}: {e}");
+                    log::debug!("ext4: {}: {e}", join(path, &name));
                     let kind = entry.file_type().map_or(FileKind::Unknown, kind_of_type);
                     Stat {
                         kind,
@@ -220,12 +324,14 @@ impl FileSystem for Ext4Fs {
     }
 
     fn read_link(&self, path: &str) -> Result<String, FsError> {
-        let t = self.fs.read_link(path).map_err(|e| map_err(path, e))?;
-        Ok(String::from_utf8_lossy(t.as_ref()).into_owned())
+        let (p, m) = self.resolve(path, false)?;
+        let t = self.link_target(path, &p, &m)?;
+        Ok(String::from_utf8_lossy(&t).into_owned())
     }
 
     fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
-        let mut file = self.fs.open(path).map_err(|e| map_err(path, e))?;
+        let (p, _) = self.resolve(path, true)?;
+        let mut file = self.fs.open(&p[..]).map_err(|e| map_err(path, e))?;
         if offset >= file.metadata().len() {
             return Ok(0);
         }
@@ -318,6 +424,96 @@ mod tests {
         assert!(matches!(check_group_count(&dev), Err(FsError::Corrupt(_))));
         // A plausible count passes on to ext4-view.
         assert_eq!(check_group_count(&device(8192, 8192)), Ok(()));
-        assert_eq!(check_group_count(&device(1 << 20, 256)), Ok(()));
+        assert_eq!(check_group_count(&device(1 << 18, 256)), Ok(()));
+    }
+
+    /// A 64 KiB ext2 filesystem (1 KiB blocks, block maps) made by hand: in `/`, `big`, a
+    /// symlink whose inode claims a 1 TiB target, `ok -> dir`, and the directory `dir`.
+    fn forged_symlink_fs() -> Ext4Fs {
+        fn put(d: &mut [u8], at: usize, b: &[u8]) {
+            d[at..at + b.len()].copy_from_slice(b);
+        }
+        fn inode(d: &mut [u8], ino: usize, mode: u16, size: u64, block: &[u8]) {
+            let at = 5 * 1024 + (ino - 1) * 128;
+            put(d, at, &mode.to_le_bytes());
+            put(d, at + 4, &(size as u32).to_le_bytes());
+            put(d, at + 0x1a, &1u16.to_le_bytes()); // links
+            put(d, at + 0x28, block);
+            put(d, at + 0x6c, &((size >> 32) as u32).to_le_bytes());
+        }
+        fn dirent(d: &mut [u8], at: usize, ino: u32, rec_len: u16, kind: u8, name: &[u8]) {
+            put(d, at, &ino.to_le_bytes());
+            put(d, at + 4, &rec_len.to_le_bytes());
+            d[at + 6] = name.len() as u8;
+            d[at + 7] = kind;
+            put(d, at + 8, name);
+        }
+        let mut d = vec![0u8; 64 * 1024];
+        let sb = 1024;
+        for (off, v) in [
+            (0x0, 16u32), // inodes
+            (0x4, 64),    // blocks
+            (0x14, 1),    // first data block
+            (0x20, 8192), // blocks per group
+            (0x28, 16),   // inodes per group
+            (0x4c, 1),    // revision
+            (0x54, 11),   // first inode
+            (0x60, 0x2),  // incompat: filetype
+        ] {
+            put(&mut d, sb + off, &v.to_le_bytes());
+        }
+        put(&mut d, sb + 0x38, &0xef53u16.to_le_bytes());
+        put(&mut d, sb + 0x58, &128u16.to_le_bytes()); // inode size
+        // The one group: bitmaps in blocks 3 and 4, inode table from block 5.
+        for (off, v) in [(0, 3u32), (4, 4), (8, 5)] {
+            put(&mut d, 2 * 1024 + off, &v.to_le_bytes());
+        }
+        inode(&mut d, 2, 0o40755, 1024, &20u32.to_le_bytes());
+        inode(&mut d, 12, 0o120777, 1 << 40, &22u32.to_le_bytes());
+        inode(&mut d, 13, 0o120777, 3, b"dir");
+        inode(&mut d, 14, 0o40755, 1024, &21u32.to_le_bytes());
+        let root = 20 * 1024;
+        dirent(&mut d, root, 2, 12, 2, b".");
+        dirent(&mut d, root + 12, 2, 12, 2, b"..");
+        dirent(&mut d, root + 24, 12, 12, 7, b"big");
+        dirent(&mut d, root + 36, 13, 12, 7, b"ok");
+        dirent(&mut d, root + 48, 14, 1024 - 48, 2, b"dir");
+        let dir = 21 * 1024;
+        dirent(&mut d, dir, 14, 12, 2, b".");
+        dirent(&mut d, dir + 12, 2, 1024 - 12, 2, b"..");
+        Ext4Fs::open(Rc::new(d)).expect("the hand-made filesystem opens")
+    }
+
+    #[test]
+    fn a_symlink_claiming_a_huge_target_is_an_error_wherever_it_is_met() {
+        // Found by fuzzing (kernel/fuzz, target `inspect`): listing a directory holding such
+        // a link made ext4-view allocate the claimed 2 TiB, and the failure aborted.
+        let fs = forged_symlink_fs();
+        let names: Vec<_> = fs
+            .read_dir("/")
+            .unwrap()
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(names, ["big", "ok", "dir"]);
+        let st = fs.lstat("/big").unwrap();
+        assert_eq!((st.kind, st.link_target), (FileKind::Symlink, None));
+        assert!(matches!(fs.read_link("/big"), Err(FsError::Corrupt(_))));
+        // Followed, in the middle of a path, or on the way to a read.
+        assert!(matches!(fs.stat("/big"), Err(FsError::Corrupt(_))));
+        assert!(matches!(fs.stat("/big/x"), Err(FsError::Corrupt(_))));
+        assert!(matches!(fs.read_dir("/big"), Err(FsError::Corrupt(_))));
+        assert!(fs.read_at("/big", 0, &mut [0u8; 8]).is_err());
+        // Sane links still resolve, `..` included.
+        assert_eq!(fs.read_link("/ok").unwrap(), "dir");
+        assert_eq!(fs.stat("/ok").unwrap().kind, FileKind::Directory);
+        assert_eq!(fs.lstat("/ok").unwrap().link_target.as_deref(), Some("dir"));
+        assert_eq!(fs.stat("/ok/../ok/.").unwrap().kind, FileKind::Directory);
+        assert!(fs.read_dir("//ok/").unwrap().is_empty());
+        assert!(matches!(fs.stat("/ok/../nope"), Err(FsError::NotFound(_))));
+        assert!(matches!(
+            fs.stat("/dir/../big/.."),
+            Err(FsError::Corrupt(_))
+        ));
     }
 }
