@@ -76,6 +76,7 @@ pub struct Client<S: Read + Write> {
     next_id: u32,
     server: Hello,
     buf: Vec<u8>,
+    passed_over: u64,
 }
 
 impl<S: Read + Write> Client<S> {
@@ -93,6 +94,7 @@ impl<S: Read + Write> Client<S> {
                 software: String::new(),
             },
             buf: alloc::vec![0u8; 256 * 1024],
+            passed_over: 0,
         };
         let nonce = 0x5eed_0000_0000_0000 | u64::from(std::process::id());
         c.send(&ClientMessage::Hello(Hello {
@@ -107,7 +109,7 @@ impl<S: Read + Write> Client<S> {
             match c.next()? {
                 ServerMessage::Hello(h) => hello = Some(h),
                 ServerMessage::Synced { nonce: n } if n == nonce => break,
-                _ => {}
+                _ => c.passed_over += 1,
             }
         }
         let hello = hello.ok_or_else(|| ClientError::Protocol("no Hello before Synced".into()))?;
@@ -119,6 +121,12 @@ impl<S: Read + Write> Client<S> {
         }
         c.server = hello;
         Ok(c)
+    }
+
+    /// Messages received that answered nothing this client was waiting for (leftovers of an
+    /// earlier session, chunks of a cancelled download ...), since the connection began.
+    pub fn passed_over(&self) -> u64 {
+        self.passed_over
     }
 
     /// The appliance's greeting.
@@ -197,7 +205,7 @@ impl<S: Read + Write> Client<S> {
                         "the appliance could not decode our request: {message}"
                     )));
                 }
-                _ => {}
+                _ => self.passed_over += 1,
             }
         }
     }
@@ -325,7 +333,7 @@ impl<S: Read + Write> Client<S> {
                         other => Err(unexpected(&other)),
                     };
                 }
-                _ => {}
+                _ => self.passed_over += 1,
             }
         }
     }
@@ -405,7 +413,7 @@ impl<S: Read + Write> Client<S> {
                         ))),
                     };
                 }
-                _ => {}
+                _ => self.passed_over += 1,
             }
         }
     }

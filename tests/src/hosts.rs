@@ -60,3 +60,19 @@ pub fn require_qemu_kvm(test: &str) -> bool {
 pub fn require_kvm(test: &str) -> bool {
     require("a usable /dev/kvm", kvm_usable(), test)
 }
+
+/// Connects to the unix socket at `path`, retrying every 200 µs until `timeout` (a VMM
+/// creates its socket some time after it starts). The error is the last connect's.
+pub fn connect_unix(
+    path: &std::path::Path,
+    timeout: std::time::Duration,
+) -> std::io::Result<std::os::unix::net::UnixStream> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        match std::os::unix::net::UnixStream::connect(path) {
+            Ok(s) => return Ok(s),
+            Err(e) if std::time::Instant::now() > deadline => return Err(e),
+            Err(_) => std::thread::sleep(std::time::Duration::from_micros(200)),
+        }
+    }
+}

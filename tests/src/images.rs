@@ -470,10 +470,11 @@ pub fn place(disk: &Path, offset: u64, part: &Path) -> Result<(), ImageError> {
 }
 
 /// True if the image tools the appliance tests need are installed (`mkfs.ext4`, `sfdisk`,
-/// `mkfs.vfat`, `mkswap`, `mkfs.xfs`, `mkfs.btrfs`).
+/// `mkfs.vfat`, `mkswap`, `mkfs.xfs`, `mkfs.btrfs`, `debugfs`).
 pub fn tools_present() -> Result<(), String> {
     for tool in [
         "mkfs.ext4",
+        "debugfs",
         "sfdisk",
         "mkfs.vfat",
         "mkswap",

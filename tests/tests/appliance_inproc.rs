@@ -67,6 +67,67 @@ fn gpt_whole_disk_and_separate_usr() {
     appliance::three_systems(&mut c);
 }
 
+/// A connection spoken to in raw frames (no Sync, which would hide a server that kept an
+/// old session's state).
+struct Raw {
+    stream: UnixStream,
+    decoder: vmchannel_proto::frame::ServerDecoder,
+}
+
+impl Raw {
+    fn connect(sock: &std::path::Path) -> Self {
+        let stream = UnixStream::connect(sock).unwrap();
+        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+        Raw {
+            stream,
+            decoder: Default::default(),
+        }
+    }
+
+    fn send(&mut self, msg: &vmchannel_proto::ClientMessage) {
+        use std::io::Write;
+        self.stream
+            .write_all(&vmchannel_proto::frame::encode(msg).unwrap())
+            .unwrap();
+    }
+
+    /// The next message, or the reason for a run of undecodable bytes.
+    fn event(&mut self) -> Result<vmchannel_proto::ServerMessage, String> {
+        use std::io::Read;
+        use vmchannel_proto::frame::Decoded;
+        let mut buf = [0u8; 4096];
+        loop {
+            match self.decoder.next() {
+                Some(Decoded::Message(m)) => return Ok(m),
+                Some(Decoded::Garbage { reason, .. }) => return Err(reason.to_string()),
+                None => {}
+            }
+            let n = self.stream.read(&mut buf).unwrap();
+            assert!(n > 0, "the appliance closed the connection");
+            self.decoder.push(&buf[..n]);
+        }
+    }
+
+    /// The next message; undecodable bytes fail the test.
+    fn next(&mut self) -> vmchannel_proto::ServerMessage {
+        self.event()
+            .unwrap_or_else(|reason| panic!("garbage from the appliance: {reason}"))
+    }
+
+    fn request(&mut self, id: u32, request: vmchannel_proto::Request) {
+        self.send(&vmchannel_proto::ClientMessage::Request { id, request });
+    }
+}
+
+fn hello(version: u16) -> vmchannel_proto::ClientMessage {
+    vmchannel_proto::ClientMessage::Hello(vmchannel_proto::Hello {
+        version,
+        capabilities: 0,
+        max_frame: 1 << 20,
+        software: "test".into(),
+    })
+}
+
 #[test]
 fn reconnecting_starts_a_fresh_session() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,7 +146,20 @@ fn reconnecting_starts_a_fresh_session() {
         let stream = UnixStream::connect(&sock).unwrap();
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         let mut c = Client::connect(stream).expect("handshake");
+        // Leftovers of the old connection are passed over by the handshake (its Sync also
+        // drops the old download); after it, nothing of the old session may arrive.
+        let leftovers = c.passed_over();
         assert_eq!(c.list_devices().unwrap().len(), 4);
+        let boot = vmchannel_proto::Target::Device("/dev/sda1".into());
+        assert_eq!(
+            c.read_file(&boot, "/grub/grub.cfg").unwrap(),
+            b"set default=0\n"
+        );
+        assert_eq!(
+            c.passed_over(),
+            leftovers,
+            "the old session's chunks reached the new one"
+        );
         // Leave a download unfinished: the next session must not see its chunks.
         let (id_target, path) = (
             vmchannel_proto::Target::Device("/dev/sda1".into()),
@@ -105,6 +179,68 @@ fn reconnecting_starts_a_fresh_session() {
     }
 }
 
+/// Known bug, kept as a reproduction: when the host hangs up in the middle of a download
+/// and reconnects after the device has seen the hang-up, bytes of the old session (the
+/// guest's queued chunks, one of them cut where the old socket lost its tail) reach the new
+/// connection ahead of the new greeting. A frame header whose payload was cut makes the
+/// client's decoder wait for bytes that never come, swallowing the greeting, and the session
+/// stalls. `Client::connect`'s Sync does not help (its answer is swallowed too).
+#[test]
+#[ignore = "known bug: a truncated frame from the old session swallows the new greeting"]
+fn reconnecting_after_a_cut_download_greets_the_new_session() {
+    use vmchannel_proto::{PROTOCOL_VERSION, Reply, Request, ServerMessage, Target};
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("appliance.sock");
+    let ports = vec![(
+        PortConfig::new(PORT),
+        Backend::Socket(SocketBackend::server(&sock).unwrap()),
+    )];
+    let vm = InProcVm::start_with_disks(
+        ConsoleConfig::default(),
+        ports,
+        vec![disks().debian.clone()],
+    )
+    .unwrap();
+    for round in 0..3 {
+        let mut raw = Raw::connect(&sock);
+        // Bytes the guest had queued before it learnt of the hang-up may still come (chunks,
+        // and the tail of one cut at the disconnect). They should come before the new
+        // session's greeting, never after it; today a cut frame swallows the greeting.
+        while !matches!(raw.event(), Ok(ServerMessage::Hello(_))) {}
+        raw.send(&hello(PROTOCOL_VERSION));
+        raw.request(1, Request::ListDevices);
+        // Only the Hello answer and our reply: no chunk of the last round's download.
+        loop {
+            match raw.next() {
+                ServerMessage::Hello(_) => {}
+                ServerMessage::Response {
+                    id: 1,
+                    result: Ok(Reply::Devices(d)),
+                } => {
+                    assert_eq!(d.len(), 4);
+                    break;
+                }
+                other => {
+                    panic!("round {round}: the old session leaked into the new one: {other:?}")
+                }
+            }
+        }
+        // Leave a download unfinished, with its first chunk seen, and hang up.
+        raw.request(
+            99,
+            Request::Download {
+                target: Target::Device("/dev/sda1".into()),
+                path: "/initrd.img-6.1.0-18-amd64".into(),
+            },
+        );
+        assert!(matches!(raw.next(), ServerMessage::Chunk { id: 99, .. }));
+        drop(raw);
+        vm.wait_host(TIMEOUT, "the host side to close", |c| {
+            c.ports().iter().all(|p| !p.host_connected)
+        });
+    }
+}
+
 #[test]
 fn hostile_disks_give_errors_not_panics() {
     let (_vm, mut c, _d) = appliance(disks().hostile.clone());
@@ -115,10 +251,17 @@ fn hostile_disks_give_errors_not_panics() {
     let fs = c.list_filesystems().unwrap();
     let names: Vec<&str> = fs.iter().map(|f| f.device.as_str()).collect();
     assert!(names.contains(&"/dev/sdb5"), "{names:?}");
+    // No trustworthy GPT: no partitions, the disk is probed whole.
+    assert!(names.contains(&"/dev/sdc"), "{names:?}");
     assert!(
-        !names.iter().any(|n| n.starts_with("/dev/sdc")) || names.contains(&"/dev/sdc"),
+        !names
+            .iter()
+            .any(|n| n.starts_with("/dev/sdc") && n.len() > 8),
         "{names:?}"
     );
+    let devices = c.list_devices().unwrap();
+    let sdc = devices.iter().find(|d| d.name == "/dev/sdc").unwrap();
+    assert_eq!(sdc.table, None);
     let corrupt = fs
         .iter()
         .find(|f| f.device == "/dev/sdd")
@@ -175,4 +318,54 @@ fn a_long_checksum_does_not_stall_another_port() {
         c.wait(id),
         Err(vmchannel_proto::client::ClientError::Remote(e)) if e.kind == vmchannel_proto::ErrorKind::Cancelled
     ));
+}
+
+#[test]
+fn requests_before_hello_are_refused() {
+    use vmchannel_proto::{ErrorKind, PROTOCOL_VERSION, Reply, Request, ServerMessage};
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("appliance.sock");
+    let ports = vec![(
+        PortConfig::new(PORT),
+        Backend::Socket(SocketBackend::server(&sock).unwrap()),
+    )];
+    let _vm = InProcVm::start_with_disks(
+        ConsoleConfig::default(),
+        ports,
+        vec![disks().alpine.clone()],
+    )
+    .unwrap();
+    let mut raw = Raw::connect(&sock);
+    // The appliance greets as soon as the host connects.
+    assert!(matches!(raw.next(), ServerMessage::Hello(h) if h.version == PROTOCOL_VERSION));
+    raw.request(1, Request::ListDevices);
+    match raw.next() {
+        ServerMessage::Response {
+            id: 1,
+            result: Err(e),
+        } => assert_eq!(e.kind, ErrorKind::BadRequest),
+        other => panic!("{other:?}"),
+    }
+    // Another protocol version: greeted, then every request refused as unsupported.
+    raw.send(&hello(99));
+    assert!(matches!(raw.next(), ServerMessage::Hello(_)));
+    raw.request(2, Request::ListDevices);
+    match raw.next() {
+        ServerMessage::Response {
+            id: 2,
+            result: Err(e),
+        } => assert_eq!(e.kind, ErrorKind::Unsupported),
+        other => panic!("{other:?}"),
+    }
+    // The right version: answered.
+    raw.send(&hello(PROTOCOL_VERSION));
+    assert!(matches!(raw.next(), ServerMessage::Hello(_)));
+    raw.request(3, Request::ListDevices);
+    match raw.next() {
+        ServerMessage::Response {
+            id: 3,
+            result: Ok(Reply::Devices(d)),
+        } => assert_eq!(d[0].name, "/dev/sda"),
+        other => panic!("{other:?}"),
+    }
 }

@@ -3,7 +3,6 @@
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
 
 use vmchannel_proto::client::Client;
 use vmchannel_tests::appliance::{self, PORT, TIMEOUT};
@@ -39,14 +38,7 @@ fn boot(images: &[PathBuf]) -> (SerialVm, Client<UnixStream>) {
     let vm = SerialVm::start(&boot, "disable-legacy=on", &[PORT], false).expect("QEMU starts");
     vm.wait_for_log("appliance agent started", 1, TIMEOUT)
         .unwrap_or_else(|e| panic!("{e}\n{}", vm.serial_log()));
-    let deadline = Instant::now() + TIMEOUT;
-    let stream = loop {
-        match vm.connect(PORT) {
-            Ok(s) => break s,
-            Err(e) if Instant::now() > deadline => panic!("connect: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
+    let stream = vm.connect(PORT).expect("connect");
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     let client =
         Client::connect(stream).unwrap_or_else(|e| panic!("handshake: {e}\n{}", vm.serial_log()));

@@ -14,14 +14,13 @@
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use host_device::console::{Backend, ConsoleConfig, PortConfig, SocketBackend};
 use vmchannel_proto::Target;
 use vmchannel_proto::client::Client;
 use vmchannel_tests::appliance::PORT;
-use vmchannel_tests::hosts::{QEMU, kvm_usable};
+use vmchannel_tests::hosts::{QEMU, connect_unix, kvm_usable};
 use vmchannel_tests::images::DiskSet;
 use vmchannel_tests::inproc::InProcVm;
 use vmchannel_tests::kernel_image;
@@ -145,19 +144,9 @@ fn spawn(w: Where, disk: &Path) -> Running {
 }
 
 fn connect(socket: &Path) -> UnixStream {
-    let deadline = Instant::now() + T;
-    loop {
-        if let Ok(s) = UnixStream::connect(socket) {
-            s.set_read_timeout(Some(T)).unwrap();
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            socket.display()
-        );
-        thread::sleep(Duration::from_micros(200));
-    }
+    let s = connect_unix(socket, T).unwrap_or_else(|e| panic!("{}: {e}", socket.display()));
+    s.set_read_timeout(Some(T)).unwrap();
+    s
 }
 
 #[derive(Default, Clone)]

@@ -11,11 +11,10 @@ use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread;
 use std::time::{Duration, Instant};
 
 use vmchannel_tests::echo::{Rng, check_echo, echo};
-use vmchannel_tests::hosts::{QEMU, kvm_usable, qemu_path};
+use vmchannel_tests::hosts::{QEMU, connect_unix, kvm_usable, qemu_path};
 use vmchannel_tests::kernel_image;
 use vmchannel_tests::qemu::{Accel, Machine, QemuBoot};
 
@@ -104,18 +103,7 @@ fn spawn(vmm: Vmm, max_ports: u32) -> Running {
 }
 
 fn connect(socket: &Path) -> UnixStream {
-    let deadline = Instant::now() + T;
-    loop {
-        if let Ok(s) = UnixStream::connect(socket) {
-            return s;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} never appeared",
-            socket.display()
-        );
-        thread::sleep(Duration::from_micros(200));
-    }
+    connect_unix(socket, T).unwrap_or_else(|e| panic!("{}: {e}", socket.display()))
 }
 
 /// Spawn to first echo reply; returns the time and the running VM (for throughput).

@@ -247,68 +247,58 @@ impl Server {
         true
     }
 
-    /// Sends the next chunk of the download in flight, or its end.
+    /// Takes the next step of the stream in flight: reads and hashes the next piece (and
+    /// sends it, for a download), or sends the final answer at end of file.
     fn download_step(&mut self) -> bool {
         let Some(d) = self.download.as_mut() else {
             return false;
         };
         let mut buf = vec![0u8; if d.send_data { CHUNK } else { HASH_STEP }];
-        let read = d.file.fs.read_at(&d.file.path, d.offset, &mut buf);
-        let (id, msg) = match read {
+        match d.file.fs.read_at(&d.file.path, d.offset, &mut buf) {
             Err(e) => {
                 let id = d.id;
                 self.download = None;
                 self.respond(id, Err(e.into()));
-                return true;
             }
             Ok(0) => {
                 let d = self.download.take().expect("checked above");
                 let sha256: [u8; 32] = d.hasher.finalize().into();
-                (
-                    d.id,
-                    ServerMessage::Response {
-                        id: d.id,
-                        result: Ok(if d.send_data {
-                            Reply::Downloaded {
-                                size: d.offset,
-                                sha256,
-                            }
-                        } else {
-                            Reply::Checksum(sha256)
-                        }),
-                    },
-                )
+                let reply = if d.send_data {
+                    Reply::Downloaded {
+                        size: d.offset,
+                        sha256,
+                    }
+                } else {
+                    Reply::Checksum(sha256)
+                };
+                self.respond(d.id, Ok(reply));
             }
             Ok(n) => {
                 buf.truncate(n);
                 d.hasher.update(&buf);
-                let offset = d.offset;
+                let (id, offset) = (d.id, d.offset);
                 d.offset += n as u64;
-                let chunk = d.send_data.then_some(ServerMessage::Chunk {
-                    id: d.id,
-                    offset,
-                    data: buf,
-                });
                 let progress =
                     (d.offset >= d.next_progress || d.offset >= d.file.size).then(|| {
                         d.next_progress = d.offset + PROGRESS_EVERY;
                         ServerMessage::Progress {
-                            id: d.id,
+                            id,
                             done: d.offset,
                             total: d.file.size.max(d.offset),
                         }
                     });
-                if let Some(chunk) = chunk {
-                    self.send(&chunk);
+                if d.send_data {
+                    self.send(&ServerMessage::Chunk {
+                        id,
+                        offset,
+                        data: buf,
+                    });
                 }
                 if let Some(p) = progress {
                     self.send(&p);
                 }
-                return true;
             }
-        };
-        let _ = id;
-        self.send(&msg);
+        }
         true
     }
 

@@ -17,7 +17,7 @@ use virtio_drivers::transport::pci::PciTransport;
 use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 
 use super::pci::PortIoConfig;
-use super::virtio::{KernelHal, PioCam};
+use super::virtio::{KernelHal, PioCam, bars_in_use};
 use crate::disk::{BlockDevice, DiskError, check_range};
 use crate::pci::{self, enumerate};
 
@@ -72,18 +72,9 @@ pub fn open_disks(window: Range<u64>, reserved: &[Range<u64>]) -> Vec<Rc<dyn Blo
     let functions = enumerate(&cfg);
     let mut disks: Vec<Rc<dyn BlockDevice>> = Vec::new();
     for f in functions.iter().filter(|f| f.is_virtio_blk()) {
+        // BARs assigned so far (the console's, earlier disks') are read afresh each time.
         let mut used: Vec<Range<u64>> = reserved.to_vec();
-        for other in enumerate(&cfg)
-            .iter()
-            .filter(|o| o.bdf != f.bdf && o.header_type == 0)
-        {
-            used.extend(
-                pci::memory_bars(&cfg, other.bdf)
-                    .iter()
-                    .filter(|b| b.address != 0)
-                    .map(|b| b.range()),
-            );
-        }
+        used.extend(bars_in_use(&cfg, &functions, f.bdf));
         if let Err(e) = pci::assign_and_enable(&cfg, f.bdf, window.clone(), &mut used) {
             log::warn!("virtio-blk at {}: {e}", f.bdf);
             continue;

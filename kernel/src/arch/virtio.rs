@@ -134,17 +134,7 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
     let mut bars = pci::memory_bars(&cfg, f.bdf);
     let mut used = reserved;
     if bars.iter().any(|b| b.address == 0) {
-        for other in functions
-            .iter()
-            .filter(|o| o.bdf != f.bdf && o.header_type == 0)
-        {
-            used.extend(
-                pci::memory_bars(&cfg, other.bdf)
-                    .iter()
-                    .filter(|b| b.address != 0)
-                    .map(|b| b.range()),
-            );
-        }
+        used.extend(bars_in_use(&cfg, &functions, f.bdf));
     }
     bars = pci::assign_and_enable(&cfg, f.bdf, window, &mut used)?;
     let bar = |index: u8, offset: u64, len: u64| {
@@ -202,6 +192,17 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
         info.max_nr_ports
     );
     Ok(console)
+}
+
+/// The assigned memory BARs of every function but `except` (where a new BAR must not go).
+pub fn bars_in_use(cfg: &PortIoConfig, functions: &[PciFunction], except: Bdf) -> Vec<Range<u64>> {
+    functions
+        .iter()
+        .filter(|o| o.bdf != except && o.header_type == 0)
+        .flat_map(|o| pci::memory_bars(cfg, o.bdf))
+        .filter(|b| b.address != 0)
+        .map(|b| b.range())
+        .collect()
 }
 
 /// Points MSI-X table entry 0 at `VECTOR` on this CPU and enables MSI-X.

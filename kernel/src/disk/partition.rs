@@ -302,7 +302,6 @@ struct GptHeader {
     entry_size: u32,
     entries_crc: u32,
     first_usable: u64,
-    last_usable: u64,
 }
 
 fn parse_gpt_header(dev: &dyn BlockDevice, lba: u64) -> Result<GptHeader, String> {
@@ -324,7 +323,6 @@ fn parse_gpt_header(dev: &dyn BlockDevice, lba: u64) -> Result<GptHeader, String
     }
     let h = GptHeader {
         first_usable: le64(&s, 40),
-        last_usable: le64(&s, 48),
         entries_lba: le64(&s, 72),
         entries: le32(&s, 80),
         entry_size: le32(&s, 84),
@@ -393,7 +391,6 @@ fn read_gpt(dev: &dyn BlockDevice) -> Result<PartitionTable, PartitionError> {
             warnings.push(format!("GPT entry {number}: bad range {first}..={last}"));
             continue;
         }
-        let _ = header.last_usable;
         let Some((start, size)) = clip(first, last - first + 1, disk_sectors) else {
             warnings.push(format!(
                 "GPT entry {number} starts past the end of the disk"
