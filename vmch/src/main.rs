@@ -42,7 +42,7 @@ struct RunArgs {
     /// name=N,socket=PATH[,server|client][,console][,cache_buffers=0|1][,byte_limit=N][,guest_byte_limit=N]
     #[arg(long = "port", value_name = "SPEC")]
     ports: Vec<PortSpec>,
-    /// A raw disk image, attached read-only as a virtio-blk device (repeatable).
+    /// A disk image (raw or qcow2), attached read-only as a virtio-blk device (repeatable).
     #[arg(long = "disk", value_name = "PATH")]
     disks: Vec<PathBuf>,
     /// Where COM1 goes: stdout, none or file:PATH.

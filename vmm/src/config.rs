@@ -177,7 +177,7 @@ pub struct VmConfig {
     pub mem_mib: u64,
     /// Named ports on the virtio-serial device.
     pub ports: Vec<PortSpec>,
-    /// Read-only raw disk images, one virtio-blk device each.
+    /// Read-only disk images (raw or qcow2), one virtio-blk device each.
     pub disks: Vec<PathBuf>,
     /// Where COM1 goes.
     pub serial: SerialOutput,

@@ -40,6 +40,14 @@ impl FileBackend {
     pub fn new(file: File, len: u64) -> Self {
         FileBackend { file, len }
     }
+
+    /// Serves `file`, sized by seeking to its end (which also sizes block devices, whose
+    /// metadata says 0).
+    pub fn open(file: File) -> io::Result<Self> {
+        use std::io::{Seek, SeekFrom};
+        let len = (&file).seek(SeekFrom::End(0))?;
+        Ok(FileBackend { file, len })
+    }
 }
 
 impl BlockBackend for FileBackend {

@@ -2,6 +2,8 @@
 //!
 //! - [`backend`]: where the bytes come from ([`BlockBackend`]: a raw file, memory, later
 //!   image formats);
+//! - [`image`]: which format an image file holds (raw, qcow2 through imago), and a backend
+//!   for it;
 //! - [`request`]: the request wire format and how one descriptor chain is served.
 //!
 //! The device offers VIRTIO_BLK_F_RO and cannot write: [`Block::open`] opens the image with
@@ -26,9 +28,10 @@
 //! interrupts once per batch. It does not offer VIRTIO_F_RING_EVENT_IDX.
 
 pub mod backend;
+pub mod image;
 pub mod request;
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -78,15 +81,6 @@ const SNAPSHOT_VERSION: u32 = 1;
 /// Why an image could not be attached.
 #[derive(Debug, thiserror::Error)]
 pub enum BlockError {
-    /// Opening the image failed.
-    #[error("cannot open {path}: {source}", path = path.display())]
-    Open {
-        /// The image.
-        path: PathBuf,
-        /// What the system said.
-        #[source]
-        source: io::Error,
-    },
     /// The image's size could not be found.
     #[error("cannot find the size of {path}: {source}", path = path.display())]
     Size {
@@ -110,6 +104,9 @@ pub enum BlockError {
         /// Its size in bytes.
         len: u64,
     },
+    /// The image format could not be read.
+    #[error(transparent)]
+    Image(#[from] image::ImageError),
     /// The serial number does not fit the 20 bytes VIRTIO_BLK_T_GET_ID answers with.
     #[error("serial number {0:?} is longer than {ID_BYTES} bytes")]
     Serial(String),
@@ -178,17 +175,12 @@ fn device_id(serial: Option<&str>) -> Result<[u8; ID_BYTES], BlockError> {
 }
 
 impl Block {
-    /// Attaches the raw image at `path`, opened read-only: the device can never write to it.
-    /// A block device node works as well as a file.
+    /// Attaches the image at `path` (raw or qcow2, told from its contents; see [`image`]),
+    /// opened read-only: the device can never write to it. A block device node works as well
+    /// as a file.
     pub fn open(path: &Path, config: BlockConfig) -> Result<Self, BlockError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .open(path)
-            .map_err(|source| BlockError::Open {
-                path: path.to_owned(),
-                source,
-            })?;
-        Self::file_backed(file, path, config)
+        let opened = image::open(path)?;
+        Self::build(opened.backend, &path.display().to_string(), config)
     }
 
     /// Attaches an image file the caller opened. The device only ever reads it; open it
