@@ -92,6 +92,8 @@ pub fn image() -> Result<Vec<u8>, DemoError> {
     opts.block_size = BLOCK;
     opts.blocks_count = (part_sectors * 512 / u64::from(BLOCK)) as u32;
     opts.inodes_count = 256;
+    // mke2fs's default; ext4-view refuses 128-byte inodes on a metadata_csum filesystem.
+    opts.inode_size = 256;
     opts.uuid = ROOT_UUID;
     opts.volume_label = label;
     opts.mtime = MTIME;

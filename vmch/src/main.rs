@@ -1,20 +1,21 @@
-//! `vmch`: the vmchannel host tool. `vmch run` boots the unikernel under the bundled VMM.
+//! `vmch`: the vmchannel host tool. Inspects disk images and reads their files through the
+//! unikernel appliance (under the bundled VMM or QEMU), and runs the VMM itself.
 
-use std::path::PathBuf;
+mod cli;
+
 use std::process::ExitCode;
 use std::time::Instant;
 
 use clap::{Parser, Subcommand};
-use vmm::{PortSpec, RunReport, SerialOutput, VcpuStop, Vm, VmConfig};
-
-/// The kernel built from this tree, used when `--kernel` is not given.
-const BUILT_KERNEL: &str = env!("VMCHANNEL_KERNEL");
 
 #[derive(Parser)]
 #[command(
     name = "vmch",
     version,
-    about = "Ask a virtual machine's disk what is on it"
+    about = "Ask a virtual machine's disk what is on it",
+    after_help = "Exit status: 0 success (inspect: an OS was found); 1 the command failed \
+                  (a missing path, a checksum mismatch); 2 usage; 3 no operating system found; \
+                  4 an image cannot be read; 5 the appliance failed."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -23,115 +24,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Inspect disk images: operating systems, versions, hostnames, mount points, packages
+    /// (virt-inspector's XML with --format xml). With no image, inspects the bundled demo disk.
+    Inspect(cli::inspect::InspectArgs),
+    /// List a directory of the guest's filesystem.
+    Ls(cli::files::LsArgs),
+    /// Print a file of the guest's filesystem (its sha256 checked against the appliance's).
+    Cat(cli::files::CatArgs),
+    /// Show a file's metadata.
+    Stat(cli::files::StatArgs),
+    /// Show filesystem usage, as virt-df.
+    Df(cli::files::DfArgs),
+    /// Copy a file out of the guest's filesystem, verified by sha256.
+    Download(cli::files::DownloadArgs),
     /// Boot a kernel under the bundled KVM VMM.
-    Run(RunArgs),
-}
-
-#[derive(clap::Args)]
-struct RunArgs {
-    /// The PVH kernel ELF [default: the vmchannel kernel built with vmch].
-    #[arg(long)]
-    kernel: Option<PathBuf>,
-    /// The kernel command line.
-    #[arg(long, default_value = "")]
-    cmdline: String,
-    /// Guest RAM in MiB.
-    #[arg(long, default_value_t = vmm::config::DEFAULT_MEM_MIB)]
-    mem: u64,
-    /// A named virtio-serial port:
-    /// name=N,socket=PATH[,server|client][,console][,cache_buffers=0|1][,byte_limit=N][,guest_byte_limit=N]
-    #[arg(long = "port", value_name = "SPEC")]
-    ports: Vec<PortSpec>,
-    /// A disk image (raw or qcow2), attached read-only as a virtio-blk device (repeatable).
-    #[arg(long = "disk", value_name = "PATH")]
-    disks: Vec<PathBuf>,
-    /// Where COM1 goes: stdout, none or file:PATH.
-    #[arg(long, default_value = "stdout")]
-    serial: SerialOutput,
-    /// The virtio-serial device's max_ports (1..=511) [default: the ports given plus port 0;
-    /// QEMU's default is 31].
-    #[arg(long)]
-    max_ports: Option<u32>,
-    /// The KVM device.
-    #[arg(long, default_value = "/dev/kvm", hide = true)]
-    kvm_device: PathBuf,
-    /// Report the time from process start to the guest's boot-complete signal on stderr.
-    #[arg(long)]
-    boot_time: bool,
-}
-
-fn run(args: RunArgs, started: Instant) -> ExitCode {
-    let config = VmConfig {
-        kernel: args.kernel.unwrap_or_else(|| PathBuf::from(BUILT_KERNEL)),
-        cmdline: args.cmdline,
-        mem_mib: args.mem,
-        ports: args.ports,
-        disks: args.disks,
-        serial: args.serial,
-        max_ports: args.max_ports,
-        kvm_device: args.kvm_device,
-    };
-    let vm = match Vm::new(&config) {
-        Ok(vm) => vm,
-        Err(e) => {
-            eprintln!("vmch: {e}");
-            return ExitCode::from(vmm::EXIT_VMM_ERROR as u8);
-        }
-    };
-    let boot_time = args.boot_time;
-    let args_boot_time = args.boot_time;
-    let report = match vm.run(started, move |t| {
-        if boot_time {
-            eprintln!(
-                "vmch: guest ready {:.3} ms after process start",
-                t.as_secs_f64() * 1e3
-            );
-        }
-    }) {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("vmch: {e}");
-            return ExitCode::from(vmm::EXIT_VMM_ERROR as u8);
-        }
-    };
-    if args_boot_time {
-        eprintln!(
-            "vmch: VMM set-up {:.3} ms; vCPU exits: {} port I/O ({} to no device), {} MMIO, {} other",
-            report.vcpu_started.as_secs_f64() * 1e3,
-            report.exits.pio,
-            report.exits.unhandled_pio,
-            report.exits.mmio,
-            report.exits.other
-        );
-    }
-    describe(&report);
-    ExitCode::from(report.exit_code() as u8)
-}
-
-/// Says on stderr how the guest ended, when it is not a plain success.
-fn describe(report: &RunReport) {
-    if let Some(sig) = report.signal {
-        eprintln!("vmch: stopped by signal {sig}");
-        return;
-    }
-    match &report.stop {
-        VcpuStop::PowerOff => log::info!("guest powered off"),
-        VcpuStop::Reset => {
-            eprintln!("vmch: the guest asked for a reset; exiting (as QEMU -no-reboot)")
-        }
-        VcpuStop::DebugExit(v) if *v == vmm::DEBUG_EXIT_SUCCESS => {}
-        VcpuStop::DebugExit(v) => {
-            eprintln!("vmch: guest wrote {v:#x} to the debug-exit port (failure)")
-        }
-        VcpuStop::Crash(why) => eprintln!("vmch: guest crashed: {why}"),
-        VcpuStop::Stopped => eprintln!("vmch: the VM was stopped"),
-    }
+    Run(cli::run::RunArgs),
+    /// Write the bundled demo disk (the one `vmch inspect` inspects with no image) to a file.
+    DemoDisk {
+        /// Where to write it.
+        path: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
     match cli.command {
-        Command::Run(args) => run(args, started),
+        Command::Inspect(args) => cli::inspect::main(args),
+        Command::Ls(args) => cli::files::ls(args),
+        Command::Cat(args) => cli::files::cat(args),
+        Command::Stat(args) => cli::files::stat(args),
+        Command::Df(args) => cli::files::df(args),
+        Command::Download(args) => cli::files::download(args),
+        Command::Run(args) => cli::run::run(args, started),
+        Command::DemoDisk { path } => match vmch::demo::write(&path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => cli::fail(e, vmch::exit::FAILED),
+        },
     }
 }

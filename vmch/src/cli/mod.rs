@@ -1,0 +1,104 @@
+//! The subcommands, and the options they share.
+
+pub mod files;
+pub mod inspect;
+pub mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use vmch::launch::{Accel, Appliance, Backend, LaunchError, LaunchOptions};
+
+/// How to run the appliance (shared by every subcommand that starts one).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ApplianceArgs {
+    /// What runs the appliance: the bundled KVM VMM, or qemu-system-x86_64.
+    #[arg(long, value_enum, default_value = "vmm")]
+    backend: BackendArg,
+    /// QEMU's accelerator (with --backend qemu): auto is KVM when /dev/kvm is usable, else TCG.
+    #[arg(long, value_enum, default_value = "auto")]
+    accel: AccelArg,
+    /// Guest RAM in MiB.
+    #[arg(long, default_value_t = vmch::launch::DEFAULT_MEM_MIB)]
+    mem: u64,
+    /// Seconds to wait for the appliance to start, and for each answer.
+    #[arg(long, default_value_t = vmch::launch::DEFAULT_TIMEOUT.as_secs())]
+    timeout: u64,
+    /// The appliance kernel [default: the one built with vmch].
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// The QEMU binary (with --backend qemu).
+    #[arg(long, default_value = "qemu-system-x86_64")]
+    qemu: PathBuf,
+    /// Say on stderr how long the appliance took to start.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum BackendArg {
+    Vmm,
+    Qemu,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum AccelArg {
+    Auto,
+    Kvm,
+    Tcg,
+}
+
+impl ApplianceArgs {
+    /// The launch options these arguments give.
+    pub fn options(&self) -> LaunchOptions {
+        let mut o = LaunchOptions {
+            backend: match self.backend {
+                BackendArg::Vmm => Backend::Vmm,
+                BackendArg::Qemu => Backend::Qemu,
+            },
+            accel: match self.accel {
+                AccelArg::Auto => Accel::Auto,
+                AccelArg::Kvm => Accel::Kvm,
+                AccelArg::Tcg => Accel::Tcg,
+            },
+            mem_mib: self.mem,
+            timeout: Duration::from_secs(self.timeout.max(1)),
+            qemu_program: self.qemu.clone(),
+            ..LaunchOptions::default()
+        };
+        if let Some(k) = &self.kernel {
+            o.kernel = k.clone();
+        }
+        o
+    }
+
+    /// Starts the appliance on `images`, or says why not.
+    pub fn launch(&self, images: &[PathBuf]) -> Result<Appliance, ExitCode> {
+        match Appliance::launch(images, &self.options()) {
+            Ok(a) => {
+                if self.verbose {
+                    eprintln!(
+                        "vmch: appliance ready after {:.1} ms ({:?})",
+                        a.ready_after().as_secs_f64() * 1e3,
+                        a.backend()
+                    );
+                }
+                Ok(a)
+            }
+            Err(e) => Err(fail_launch(&e)),
+        }
+    }
+}
+
+/// Reports a failed start and gives its exit status.
+pub fn fail_launch(e: &LaunchError) -> ExitCode {
+    eprintln!("vmch: {e}");
+    ExitCode::from(vmch::session::launch_status(e))
+}
+
+/// Reports an error with a status.
+pub fn fail(message: impl std::fmt::Display, status: u8) -> ExitCode {
+    eprintln!("vmch: {message}");
+    ExitCode::from(status)
+}

@@ -1,0 +1,112 @@
+//! `vmch run`: boot a kernel under the bundled VMM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use vmm::{PortSpec, RunReport, SerialOutput, VcpuStop, Vm, VmConfig};
+
+use vmch::launch::BUILT_KERNEL;
+
+/// `vmch run`'s arguments.
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The PVH kernel ELF [default: the vmchannel kernel built with vmch].
+    #[arg(long)]
+    kernel: Option<PathBuf>,
+    /// The kernel command line.
+    #[arg(long, default_value = "")]
+    cmdline: String,
+    /// Guest RAM in MiB.
+    #[arg(long, default_value_t = vmm::config::DEFAULT_MEM_MIB)]
+    mem: u64,
+    /// A named virtio-serial port:
+    /// name=N,socket=PATH[,server|client][,console][,cache_buffers=0|1][,byte_limit=N][,guest_byte_limit=N]
+    #[arg(long = "port", value_name = "SPEC")]
+    ports: Vec<PortSpec>,
+    /// A disk image (raw or qcow2), attached read-only as a virtio-blk device (repeatable).
+    #[arg(long = "disk", value_name = "PATH")]
+    disks: Vec<PathBuf>,
+    /// Where COM1 goes: stdout, none or file:PATH.
+    #[arg(long, default_value = "stdout")]
+    serial: SerialOutput,
+    /// The virtio-serial device's max_ports (1..=511) [default: the ports given plus port 0;
+    /// QEMU's default is 31].
+    #[arg(long)]
+    max_ports: Option<u32>,
+    /// The KVM device.
+    #[arg(long, default_value = "/dev/kvm", hide = true)]
+    kvm_device: PathBuf,
+    /// Report the time from process start to the guest's boot-complete signal on stderr.
+    #[arg(long)]
+    boot_time: bool,
+}
+
+/// Runs `vmch run`.
+pub fn run(args: RunArgs, started: Instant) -> ExitCode {
+    let config = VmConfig {
+        kernel: args.kernel.unwrap_or_else(|| PathBuf::from(BUILT_KERNEL)),
+        cmdline: args.cmdline,
+        mem_mib: args.mem,
+        ports: args.ports,
+        disks: args.disks,
+        serial: args.serial,
+        max_ports: args.max_ports,
+        kvm_device: args.kvm_device,
+    };
+    let vm = match Vm::new(&config) {
+        Ok(vm) => vm,
+        Err(e) => {
+            eprintln!("vmch: {e}");
+            return ExitCode::from(vmm::EXIT_VMM_ERROR as u8);
+        }
+    };
+    let boot_time = args.boot_time;
+    let args_boot_time = args.boot_time;
+    let report = match vm.run(started, move |t| {
+        if boot_time {
+            eprintln!(
+                "vmch: guest ready {:.3} ms after process start",
+                t.as_secs_f64() * 1e3
+            );
+        }
+    }) {
+        Ok(report) => report,
+        Err(e) => {
+            eprintln!("vmch: {e}");
+            return ExitCode::from(vmm::EXIT_VMM_ERROR as u8);
+        }
+    };
+    if args_boot_time {
+        eprintln!(
+            "vmch: VMM set-up {:.3} ms; vCPU exits: {} port I/O ({} to no device), {} MMIO, {} other",
+            report.vcpu_started.as_secs_f64() * 1e3,
+            report.exits.pio,
+            report.exits.unhandled_pio,
+            report.exits.mmio,
+            report.exits.other
+        );
+    }
+    describe(&report);
+    ExitCode::from(report.exit_code() as u8)
+}
+
+/// Says on stderr how the guest ended, when it is not a plain success.
+fn describe(report: &RunReport) {
+    if let Some(sig) = report.signal {
+        eprintln!("vmch: stopped by signal {sig}");
+        return;
+    }
+    match &report.stop {
+        VcpuStop::PowerOff => log::info!("guest powered off"),
+        VcpuStop::Reset => {
+            eprintln!("vmch: the guest asked for a reset; exiting (as QEMU -no-reboot)")
+        }
+        VcpuStop::DebugExit(v) if *v == vmm::DEBUG_EXIT_SUCCESS => {}
+        VcpuStop::DebugExit(v) => {
+            eprintln!("vmch: guest wrote {v:#x} to the debug-exit port (failure)")
+        }
+        VcpuStop::Crash(why) => eprintln!("vmch: guest crashed: {why}"),
+        VcpuStop::Stopped => eprintln!("vmch: the VM was stopped"),
+    }
+}

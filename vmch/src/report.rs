@@ -1,0 +1,184 @@
+//! Inspection results in the shape `virt-inspector` gives them, for JSON output.
+//!
+//! Field names and omissions follow virt-inspector's XML (see [`crate::xml`]): values that are
+//! unknown are left out rather than written as "unknown", an epoch of 0 and empty strings are
+//! left out, and versions are numbers.
+
+use serde::Serialize;
+use vmchannel_proto::{Application, OsInfo};
+
+/// One operating system, as virt-inspector describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OperatingSystem {
+    /// The root filesystem's device (`/dev/sda2`).
+    pub root: String,
+    /// The OS type (`linux`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The architecture (`x86_64`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// The distribution (`debian`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub distro: Option<String>,
+    /// The product name (`Debian GNU/Linux 12 (bookworm)`, or `12.5` for Debian).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_name: Option<String>,
+    /// The major version.
+    pub major_version: u32,
+    /// The minor version.
+    pub minor_version: u32,
+    /// The package format (`deb`, `rpm`, `apk`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package_format: Option<String>,
+    /// The package manager (`apt`, `dnf`, `apk`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package_management: Option<String>,
+    /// The hostname.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    /// The libosinfo short id (`debian12`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub osinfo: Option<String>,
+    /// Mount points, in virt-inspector's order.
+    pub mountpoints: Vec<Mountpoint>,
+    /// Filesystems that belong to this OS.
+    pub filesystems: Vec<Filesystem>,
+    /// Installed applications (absent when not asked for).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub applications: Option<Vec<App>>,
+}
+
+/// A mount point: the device and where it is mounted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Mountpoint {
+    /// The device (`/dev/sda1`).
+    pub dev: String,
+    /// The mount point (`/boot`).
+    pub path: String,
+}
+
+/// A filesystem of the OS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Filesystem {
+    /// The device.
+    pub dev: String,
+    /// The filesystem type (`ext4`, `swap`).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub fstype: Option<String>,
+    /// The label.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// The UUID.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uuid: Option<String>,
+}
+
+/// An installed application (package).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct App {
+    /// The package name.
+    pub name: String,
+    /// The epoch, when not 0.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u32>,
+    /// The version.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
+    /// The architecture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// A one-line summary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// The description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+fn known(s: &Option<String>) -> Option<String> {
+    s.as_ref()
+        .filter(|s| !s.is_empty() && s.as_str() != "unknown")
+        .cloned()
+}
+
+fn nonempty(s: &str) -> Option<String> {
+    (!s.is_empty()).then(|| s.to_owned())
+}
+
+impl OperatingSystem {
+    /// Converts the appliance's answer. `with_applications` says whether applications were
+    /// asked for (an OS without any then gets an empty list, not none).
+    pub fn from_info(os: &OsInfo, with_applications: bool) -> Self {
+        OperatingSystem {
+            root: os.root.clone(),
+            name: known(&Some(os.os_type.clone())),
+            arch: known(&os.arch),
+            distro: known(&os.distro),
+            product_name: known(&os.product_name),
+            major_version: os.major_version,
+            minor_version: os.minor_version,
+            package_format: known(&os.package_format),
+            package_management: known(&os.package_management),
+            hostname: known(&os.hostname),
+            osinfo: known(&os.osinfo),
+            mountpoints: os
+                .mountpoints
+                .iter()
+                .map(|(dev, path)| Mountpoint {
+                    dev: dev.clone(),
+                    path: path.clone(),
+                })
+                .collect(),
+            filesystems: os
+                .filesystems
+                .iter()
+                .map(|f| Filesystem {
+                    dev: f.device.clone(),
+                    fstype: nonempty(&f.fstype).filter(|t| t != "unknown"),
+                    label: known(&f.label),
+                    uuid: known(&f.uuid),
+                })
+                .collect(),
+            applications: with_applications
+                .then(|| os.applications.iter().map(App::from_info).collect()),
+        }
+    }
+}
+
+impl App {
+    /// Converts one application.
+    pub fn from_info(a: &Application) -> Self {
+        App {
+            name: a.name.clone(),
+            epoch: (a.epoch != 0).then_some(a.epoch),
+            version: nonempty(&a.version),
+            release: nonempty(&a.release),
+            arch: nonempty(&a.arch),
+            summary: nonempty(&a.summary),
+            description: nonempty(&a.description),
+        }
+    }
+}
+
+/// The whole inspection: what `vmch inspect --format json` prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Inspection {
+    /// Every operating system found.
+    pub operatingsystems: Vec<OperatingSystem>,
+}
+
+impl Inspection {
+    /// Converts the appliance's answer.
+    pub fn from_infos(oses: &[OsInfo], with_applications: bool) -> Self {
+        Inspection {
+            operatingsystems: oses
+                .iter()
+                .map(|os| OperatingSystem::from_info(os, with_applications))
+                .collect(),
+        }
+    }
+}

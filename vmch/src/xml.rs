@@ -1,0 +1,265 @@
+//! virt-inspector's XML.
+//!
+//! The same elements, in the same order, with the same omissions as libguestfs's
+//! `virt-inspector` (guestfs-tools `inspector/inspector.c`), and the same layout as the libxml2
+//! text writer it uses: an `<?xml version="1.0"?>` declaration and two spaces of indentation
+//! per level. The writer is written here rather than taken from an XML crate because the point
+//! is byte-for-byte agreement with libxml2's output (its escaping and indentation), which is a
+//! few lines; an XML crate would need as many to be bent into that shape.
+//!
+//! What virt-inspector prints that this does not: `<icon>` (the OS's logo, base64; the
+//! appliance does not read icons), and the Windows-only elements.
+
+use std::fmt::Write as _;
+
+use crate::report::{App, Inspection, OperatingSystem};
+
+/// Escapes text content as libxml2's writer does.
+fn text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\r' => out.push_str("&#13;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Escapes an attribute value as libxml2's writer does.
+fn attr(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+struct Writer {
+    out: String,
+    depth: usize,
+}
+
+impl Writer {
+    fn indent(&mut self) {
+        for _ in 0..self.depth {
+            self.out.push_str("  ");
+        }
+    }
+
+    fn start(&mut self, name: &str) {
+        self.indent();
+        let _ = writeln!(self.out, "<{name}>");
+        self.depth += 1;
+    }
+
+    fn start_with(&mut self, name: &str, key: &str, value: &str) {
+        self.indent();
+        let _ = writeln!(self.out, "<{name} {key}=\"{}\">", attr(value));
+        self.depth += 1;
+    }
+
+    fn end(&mut self, name: &str) {
+        self.depth -= 1;
+        self.indent();
+        let _ = writeln!(self.out, "</{name}>");
+    }
+
+    fn element(&mut self, name: &str, value: &str) {
+        self.indent();
+        let _ = writeln!(self.out, "<{name}>{}</{name}>", text(value));
+    }
+
+    fn element_with(&mut self, name: &str, key: &str, key_value: &str, value: &str) {
+        self.indent();
+        let _ = writeln!(
+            self.out,
+            "<{name} {key}=\"{}\">{}</{name}>",
+            attr(key_value),
+            text(value)
+        );
+    }
+
+    fn optional(&mut self, name: &str, value: &Option<String>) {
+        if let Some(v) = value {
+            self.element(name, v);
+        }
+    }
+}
+
+/// Renders the inspection as virt-inspector does.
+pub fn render(inspection: &Inspection) -> String {
+    let mut w = Writer {
+        out: String::from("<?xml version=\"1.0\"?>\n"),
+        depth: 0,
+    };
+    if inspection.operatingsystems.is_empty() {
+        w.out.push_str("<operatingsystems/>\n");
+        return w.out;
+    }
+    w.start("operatingsystems");
+    for os in &inspection.operatingsystems {
+        operating_system(&mut w, os);
+    }
+    w.end("operatingsystems");
+    w.out
+}
+
+fn operating_system(w: &mut Writer, os: &OperatingSystem) {
+    w.start("operatingsystem");
+    w.element("root", &os.root);
+    w.optional("name", &os.name);
+    w.optional("arch", &os.arch);
+    w.optional("distro", &os.distro);
+    w.optional("product_name", &os.product_name);
+    w.element("major_version", &os.major_version.to_string());
+    w.element("minor_version", &os.minor_version.to_string());
+    w.optional("package_format", &os.package_format);
+    w.optional("package_management", &os.package_management);
+    w.optional("hostname", &os.hostname);
+    w.optional("osinfo", &os.osinfo);
+    // Disk images are installed systems (libguestfs's "format"; installers and live CDs are
+    // ISO images, which the appliance does not inspect).
+    w.element("format", "installed");
+    if !os.mountpoints.is_empty() {
+        w.start("mountpoints");
+        for m in &os.mountpoints {
+            w.element_with("mountpoint", "dev", &m.dev, &m.path);
+        }
+        w.end("mountpoints");
+    }
+    if !os.filesystems.is_empty() {
+        w.start("filesystems");
+        for f in &os.filesystems {
+            w.start_with("filesystem", "dev", &f.dev);
+            w.optional("type", &f.fstype);
+            w.optional("label", &f.label);
+            w.optional("uuid", &f.uuid);
+            w.end("filesystem");
+        }
+        w.end("filesystems");
+    }
+    if let Some(apps) = &os.applications
+        && !apps.is_empty()
+    {
+        w.start("applications");
+        for a in apps {
+            application(w, a);
+        }
+        w.end("applications");
+    }
+    w.end("operatingsystem");
+}
+
+fn application(w: &mut Writer, a: &App) {
+    w.start("application");
+    w.element("name", &a.name);
+    if let Some(e) = a.epoch {
+        w.element("epoch", &e.to_string());
+    }
+    w.optional("version", &a.version);
+    w.optional("release", &a.release);
+    w.optional("arch", &a.arch);
+    w.optional("summary", &a.summary);
+    w.optional("description", &a.description);
+    w.end("application");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::{Filesystem, Mountpoint};
+
+    #[test]
+    fn renders_virt_inspector_layout_with_escaping_and_omissions() {
+        let os = OperatingSystem {
+            root: "/dev/sda2".into(),
+            name: Some("linux".into()),
+            arch: Some("x86_64".into()),
+            distro: Some("debian".into()),
+            product_name: Some("12.5".into()),
+            major_version: 12,
+            minor_version: 5,
+            package_format: Some("deb".into()),
+            package_management: Some("apt".into()),
+            hostname: None,
+            osinfo: Some("debian12".into()),
+            mountpoints: vec![Mountpoint {
+                dev: "/dev/sda2".into(),
+                path: "/".into(),
+            }],
+            filesystems: vec![Filesystem {
+                dev: "/dev/sda\"1".into(),
+                fstype: Some("ext4".into()),
+                label: None,
+                uuid: Some("u".into()),
+            }],
+            applications: Some(vec![App {
+                name: "a&b".into(),
+                epoch: Some(1),
+                version: Some("1<2".into()),
+                release: None,
+                arch: Some("amd64".into()),
+                summary: None,
+                description: Some("x > y".into()),
+            }]),
+        };
+        let xml = render(&Inspection {
+            operatingsystems: vec![os],
+        });
+        let expected = r#"<?xml version="1.0"?>
+<operatingsystems>
+  <operatingsystem>
+    <root>/dev/sda2</root>
+    <name>linux</name>
+    <arch>x86_64</arch>
+    <distro>debian</distro>
+    <product_name>12.5</product_name>
+    <major_version>12</major_version>
+    <minor_version>5</minor_version>
+    <package_format>deb</package_format>
+    <package_management>apt</package_management>
+    <osinfo>debian12</osinfo>
+    <format>installed</format>
+    <mountpoints>
+      <mountpoint dev="/dev/sda2">/</mountpoint>
+    </mountpoints>
+    <filesystems>
+      <filesystem dev="/dev/sda&quot;1">
+        <type>ext4</type>
+        <uuid>u</uuid>
+      </filesystem>
+    </filesystems>
+    <applications>
+      <application>
+        <name>a&amp;b</name>
+        <epoch>1</epoch>
+        <version>1&lt;2</version>
+        <arch>amd64</arch>
+        <description>x &gt; y</description>
+      </application>
+    </applications>
+  </operatingsystem>
+</operatingsystems>
+"#;
+        assert_eq!(xml, expected);
+        assert_eq!(
+            render(&Inspection {
+                operatingsystems: vec![]
+            }),
+            "<?xml version=\"1.0\"?>\n<operatingsystems/>\n"
+        );
+    }
+}
