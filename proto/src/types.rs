@@ -66,6 +66,10 @@ pub struct Application {
     pub summary: String,
     /// Long description.
     pub description: String,
+    /// The project's home page (dpkg `Homepage`), empty when none.
+    pub url: String,
+    /// The source package (dpkg `Source`, without its version), empty when none.
+    pub source_package: String,
 }
 
 /// One operating system found on the disks: libguestfs's `inspect_get_*` for one root.

@@ -25,7 +25,7 @@ fn client_cases() -> Vec<(&'static str, ClientMessage, &'static str)> {
                 max_frame: 65536,
                 software: s("vmch 0.1.0"),
             }),
-            "564d43481100000000013f8080040a766d636820302e312e30",
+            "564d43481100000000023f8080040a766d636820302e312e30",
         ),
         (
             "list-devices",
@@ -161,6 +161,8 @@ fn server_cases() -> Vec<(&'static str, ServerMessage, &'static str)> {
             arch: s("amd64"),
             summary: s("shell"),
             description: s(""),
+            url: s(""),
+            source_package: s("bash"),
         }],
     };
     vec![
@@ -172,7 +174,7 @@ fn server_cases() -> Vec<(&'static str, ServerMessage, &'static str)> {
                 max_frame: frame::MAX_FRAME,
                 software: s("vmchannel 0.1.0"),
             }),
-            "564d43481700000000013f808080020f766d6368616e6e656c20302e312e30",
+            "564d43481700000000023f808080020f766d6368616e6e656c20302e312e30",
         ),
         (
             "inspection",
@@ -181,11 +183,11 @@ fn server_cases() -> Vec<(&'static str, ServerMessage, &'static str)> {
                 result: Ok(Reply::Inspection(vec![os])),
             },
             concat!(
-                "564d43488b0000000103000201092f6465762f73646131056c696e7578010664",
+                "564d4348910000000103000201092f6465762f73646131056c696e7578010664",
                 "656269616e010944656269616e2031320c0501067838365f36340102766d0103",
                 "6465620103617074010864656269616e313201092f6465762f73646131012f01",
                 "092f6465762f736461310465787434000104306131620104626173680006352e",
-                "322e3135013205616d643634057368656c6c00",
+                "322e3135013205616d643634057368656c6c00000462617368",
             ),
         ),
         (
@@ -331,7 +333,7 @@ fn constants() {
     assert_eq!(frame::MAGIC, *b"VMCH");
     assert_eq!(frame::HEADER_LEN, 8);
     assert_eq!(frame::MAX_FRAME, 4 * 1024 * 1024);
-    assert_eq!(PROTOCOL_VERSION, 1);
+    assert_eq!(PROTOCOL_VERSION, 2);
     assert_eq!(caps::ALL, 0x3f);
     assert_eq!(MAX_READ, 1 << 20);
 }

@@ -311,9 +311,9 @@ pub fn multi_disk<S: Read + Write>(c: &mut Client<S>) {
     assert_eq!(
         apk,
         vec![
-            ("alpine-baselayout", "3.4.3", "r2"),
-            ("busybox", "1.36.1", "r15"),
-            ("musl", "1.2.4_git20230717", "r4")
+            ("alpine-baselayout", "3.4.3", "2"),
+            ("busybox", "1.36.1", "15"),
+            ("musl", "1.2.4_git20230717", "4")
         ]
     );
 }

@@ -47,6 +47,53 @@ pub struct OperatingSystem {
     /// Installed applications (absent when not asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applications: Option<Vec<App>>,
+    /// The OS's logo, a PNG in base64 (see [`icon_path`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+}
+
+/// Largest icon taken, in bytes.
+pub const MAX_ICON_BYTES: u64 = 2048;
+
+/// Where the OS keeps the logo virt-inspector shows, for the distributions whose path is known
+/// here (libguestfs's `inspect-icon.c` knows more; only Debian's is checked against it).
+pub fn icon_path(distro: Option<&str>) -> Option<&'static str> {
+    match distro? {
+        "debian" => Some("/usr/share/pixmaps/debian-logo.png"),
+        _ => None,
+    }
+}
+
+/// Reads the OS's icon through the appliance: a PNG of at most [`MAX_ICON_BYTES`] at
+/// [`icon_path`], in base64. Absent (not an error) when there is none.
+pub fn fetch_icon<S: std::io::Read + std::io::Write>(
+    client: &mut vmchannel_proto::client::Client<S>,
+    os: &OperatingSystem,
+) -> Result<Option<String>, vmchannel_proto::client::ClientError> {
+    use base64::Engine as _;
+    use vmchannel_proto::client::ClientError;
+    use vmchannel_proto::{FileKind, Target};
+    let Some(path) = icon_path(os.distro.as_deref()) else {
+        return Ok(None);
+    };
+    let target = Target::Os(os.root.clone());
+    let stat = match client.stat(&target, path, true) {
+        Ok(s) => s,
+        Err(ClientError::Remote(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if stat.kind != FileKind::File || stat.size == 0 || stat.size > MAX_ICON_BYTES {
+        return Ok(None);
+    }
+    let bytes = match client.read_file(&target, path) {
+        Ok(b) => b,
+        Err(ClientError::Remote(_)) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        return Ok(None);
+    }
+    Ok(Some(base64::engine::general_purpose::STANDARD.encode(bytes)))
 }
 
 /// A mount point: the device and where it is mounted.
@@ -91,6 +138,12 @@ pub struct App {
     /// The architecture.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
+    /// The project's home page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The source package.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_package: Option<String>,
     /// A one-line summary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
@@ -145,6 +198,7 @@ impl OperatingSystem {
                 .collect(),
             applications: with_applications
                 .then(|| os.applications.iter().map(App::from_info).collect()),
+            icon: None,
         }
     }
 }
@@ -158,6 +212,8 @@ impl App {
             version: nonempty(&a.version),
             release: nonempty(&a.release),
             arch: nonempty(&a.arch),
+            url: nonempty(&a.url),
+            source_package: nonempty(&a.source_package),
             summary: nonempty(&a.summary),
             description: nonempty(&a.description),
         }

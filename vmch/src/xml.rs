@@ -7,8 +7,9 @@
 //! is byte-for-byte agreement with libxml2's output (its escaping and indentation), which is a
 //! few lines; an XML crate would need as many to be bent into that shape.
 //!
-//! What virt-inspector prints that this does not: `<icon>` (the OS's logo, base64; the
-//! appliance does not read icons), and the Windows-only elements.
+//! Checked against libguestfs 1.48's output (docs/BENCHMARKS.md). What virt-inspector prints
+//! that this does not: icons of distributions other than Debian (see
+//! [`crate::report::icon_path`]), and the Windows-only elements.
 
 use std::fmt::Write as _;
 
@@ -22,6 +23,7 @@ fn text(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
             '\r' => out.push_str("&#13;"),
             c => out.push(c),
         }
@@ -130,9 +132,6 @@ fn operating_system(w: &mut Writer, os: &OperatingSystem) {
     w.optional("package_management", &os.package_management);
     w.optional("hostname", &os.hostname);
     w.optional("osinfo", &os.osinfo);
-    // Disk images are installed systems (libguestfs's "format"; installers and live CDs are
-    // ISO images, which the appliance does not inspect).
-    w.element("format", "installed");
     if !os.mountpoints.is_empty() {
         w.start("mountpoints");
         for m in &os.mountpoints {
@@ -160,6 +159,18 @@ fn operating_system(w: &mut Writer, os: &OperatingSystem) {
         }
         w.end("applications");
     }
+    if let Some(icon) = &os.icon {
+        // libxml2's base64 writer: lines of 72 characters separated by CRLF.
+        w.indent();
+        w.out.push_str("<icon>");
+        for (i, line) in icon.as_bytes().chunks(72).enumerate() {
+            if i > 0 {
+                w.out.push_str("\r\n");
+            }
+            w.out.push_str(&String::from_utf8_lossy(line));
+        }
+        w.out.push_str("</icon>\n");
+    }
     w.end("operatingsystem");
 }
 
@@ -172,6 +183,8 @@ fn application(w: &mut Writer, a: &App) {
     w.optional("version", &a.version);
     w.optional("release", &a.release);
     w.optional("arch", &a.arch);
+    w.optional("url", &a.url);
+    w.optional("source_package", &a.source_package);
     w.optional("summary", &a.summary);
     w.optional("description", &a.description);
     w.end("application");
@@ -212,9 +225,12 @@ mod tests {
                 version: Some("1<2".into()),
                 release: None,
                 arch: Some("amd64".into()),
+                url: None,
+                source_package: Some("ab".into()),
                 summary: None,
-                description: Some("x > y".into()),
+                description: Some("x > \"y\"".into()),
             }]),
+            icon: Some("A".repeat(100)),
         };
         let xml = render(&Inspection {
             operatingsystems: vec![os],
@@ -232,7 +248,6 @@ mod tests {
     <package_format>deb</package_format>
     <package_management>apt</package_management>
     <osinfo>debian12</osinfo>
-    <format>installed</format>
     <mountpoints>
       <mountpoint dev="/dev/sda2">/</mountpoint>
     </mountpoints>
@@ -248,12 +263,16 @@ mod tests {
         <epoch>1</epoch>
         <version>1&lt;2</version>
         <arch>amd64</arch>
-        <description>x &gt; y</description>
+        <source_package>ab</source_package>
+        <description>x &gt; &quot;y&quot;</description>
       </application>
     </applications>
+    <icon>AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\r
+AAAAAAAAAAAAAAAAAAAAAAAAAAAA</icon>
   </operatingsystem>
 </operatingsystems>
-"#;
+"#
+        .replace("\\r\n", "\r\n");
         assert_eq!(xml, expected);
         assert_eq!(
             render(&Inspection {

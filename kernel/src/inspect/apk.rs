@@ -10,9 +10,10 @@ use super::apps::{Collector, split_version};
 /// The packages listed in apk database text `data`.
 ///
 /// Records are separated by blank lines; each line is `K:value` with a one-letter key: `P`
-/// name, `V` version (`1.2.3-r4`: version `1.2.3`, release `r4`), `A` architecture, `T`
-/// one-line description (used as both summary and description). Other keys, and lines not
-/// of that form, are ignored. Bytes that are not UTF-8 are replaced.
+/// name, `V` version (`1.2.3-r4`: version `1.2.3`, release `4`, the `r` dropped as libguestfs
+/// does), `A` architecture, `T` one-line description (the description; apk has no summary),
+/// `U` the URL. Other keys, and lines not of that form, are ignored. Bytes that are not UTF-8
+/// are replaced.
 pub(crate) fn parse(data: &[u8]) -> Vec<Application> {
     let mut out = Collector::new("/lib/apk/db/installed");
     let mut rec = Record::default();
@@ -31,7 +32,8 @@ pub(crate) fn parse(data: &[u8]) -> Vec<Application> {
             b'P' => rec.name = value(),
             b'V' => rec.version = value(),
             b'A' => rec.arch = value(),
-            b'T' => rec.summary = value(),
+            b'T' => rec.description = value(),
+            b'U' => rec.url = value(),
             _ => {}
         }
     }
@@ -44,7 +46,8 @@ struct Record {
     name: String,
     version: String,
     arch: String,
-    summary: String,
+    description: String,
+    url: String,
 }
 
 impl Record {
@@ -56,14 +59,20 @@ impl Record {
         let Some((epoch, version, release)) = split_version(&r.version) else {
             return;
         };
+        let release = match release.strip_prefix('r') {
+            Some(n) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => n.into(),
+            _ => release,
+        };
         out.push(Application {
             name: r.name,
             epoch,
             version,
             release,
             arch: r.arch,
-            description: r.summary.clone(),
-            summary: r.summary,
+            summary: String::new(),
+            description: r.description,
+            url: r.url,
+            source_package: String::new(),
         });
     }
 }
@@ -101,10 +110,11 @@ T:Size optimized toolbox of many common UNIX utilities
         assert_eq!(apps[0].name, "musl");
         assert_eq!(
             (apps[0].version.as_str(), apps[0].release.as_str()),
-            ("1.2.4_git20230717", "r4")
+            ("1.2.4_git20230717", "4")
         );
         assert_eq!(apps[0].arch, "x86_64");
-        assert_eq!(apps[0].summary, "the musl c library (libc) implementation");
+        assert_eq!(apps[0].summary, "");
+        assert_eq!(apps[0].description, "the musl c library (libc) implementation");
         assert_eq!(apps[1].name, "busybox");
         assert_eq!(
             (
@@ -112,7 +122,7 @@ T:Size optimized toolbox of many common UNIX utilities
                 apps[1].version.as_str(),
                 apps[1].release.as_str()
             ),
-            (0, "1.36.1", "r15")
+            (0, "1.36.1", "15")
         );
     }
 

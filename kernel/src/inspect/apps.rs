@@ -49,14 +49,15 @@ pub(crate) fn sort(apps: &mut [Application]) {
 }
 
 /// Splits `epoch:version-release`: the epoch is before the first `:` (0 when there is none),
-/// the release after the last `-` (empty when there is none). `None` when the epoch is not a
-/// number.
+/// the release after the first `-` (empty when there is none), as libguestfs does: a Debian
+/// version with a `-` in its upstream part (`4.4.3-P1-2`) splits there too (`4.4.3`,
+/// `P1-2`), which is what virt-inspector prints. `None` when the epoch is not a number.
 pub(crate) fn split_version(v: &str) -> Option<(u32, String, String)> {
     let (epoch, rest) = match v.split_once(':') {
         Some((e, rest)) => (e.trim().parse::<u32>().ok()?, rest),
         None => (0, v),
     };
-    let (version, release) = rest.rsplit_once('-').unwrap_or((rest, ""));
+    let (version, release) = rest.split_once('-').unwrap_or((rest, ""));
     Some((epoch, String::from(version), String::from(release)))
 }
 

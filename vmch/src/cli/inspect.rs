@@ -30,6 +30,9 @@ pub struct InspectArgs {
     /// Leave out the list of installed applications (faster).
     #[arg(long)]
     no_applications: bool,
+    /// Leave out the OS's icon (virt-inspector's --no-icon).
+    #[arg(long)]
+    no_icon: bool,
     /// Inspect each image in its own appliance, N at a time, printing one JSON line per image.
     #[arg(short = 'j', long = "jobs", value_name = "N")]
     jobs: Option<usize>,
@@ -84,6 +87,15 @@ pub fn main(args: InspectArgs) -> ExitCode {
             return fail(appliance.explain(e), status);
         }
     };
+    let mut report = Inspection::from_infos(&oses, applications);
+    let format = args.format.unwrap_or(Format::Summary);
+    if format != Format::Summary
+        && !args.no_icon
+        && let Err(e) = add_icons(&mut appliance, &mut report)
+    {
+        let status = client_status(&e);
+        return fail(appliance.explain(e), status);
+    }
     appliance.shutdown();
     if oses.is_empty() {
         let names: Vec<String> = images.iter().map(|p| p.display().to_string()).collect();
@@ -92,8 +104,7 @@ pub fn main(args: InspectArgs) -> ExitCode {
             exit::NO_OS,
         );
     }
-    let report = Inspection::from_infos(&oses, applications);
-    let text = match args.format.unwrap_or(Format::Summary) {
+    let text = match format {
         Format::Summary => vmch::summary::render(&report),
         Format::Xml => vmch::xml::render(&report),
         Format::Json => match serde_json::to_string_pretty(&report) {
@@ -106,6 +117,17 @@ pub fn main(args: InspectArgs) -> ExitCode {
         return fail(format!("writing the output: {e}"), exit::FAILED);
     }
     ExitCode::from(exit::OK)
+}
+
+/// Reads each OS's icon through the appliance.
+fn add_icons(
+    appliance: &mut Appliance,
+    report: &mut Inspection,
+) -> Result<(), vmch::proto::client::ClientError> {
+    for os in &mut report.operatingsystems {
+        os.icon = vmch::report::fetch_icon(appliance.client(), os)?;
+    }
+    Ok(())
 }
 
 /// Builds the demo disk in a fresh temporary directory.
@@ -155,11 +177,18 @@ fn inspect_one(args: &InspectArgs, image: &PathBuf) -> Result<Inspection, (u8, S
         let status = client_status(&e);
         (status, appliance.explain(e).to_string())
     })?;
+    let mut report = Inspection::from_infos(&oses, applications);
+    if !args.no_icon {
+        add_icons(&mut appliance, &mut report).map_err(|e| {
+            let status = client_status(&e);
+            (status, appliance.explain(e).to_string())
+        })?;
+    }
     appliance.shutdown();
     if oses.is_empty() {
         return Err((exit::NO_OS, "no operating system was found".into()));
     }
-    Ok(Inspection::from_infos(&oses, applications))
+    Ok(report)
 }
 
 /// `-j N`: N workers take images in order; each result is one JSON line. The exit status is 0
