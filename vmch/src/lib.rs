@@ -8,6 +8,7 @@
 //! - [`report`], [`xml`], [`summary`]: inspection results as JSON, virt-inspector's XML and
 //!   text;
 //! - [`transfer`]: verified downloads (sha256 on both sides);
+//! - [`agent`]: the QEMU guest agent protocol (`org.qemu.guest_agent.0`);
 //! - [`demo`]: the bundled demo disk.
 //!
 //! ```no_run
@@ -21,6 +22,7 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod agent;
 pub mod demo;
 pub mod exit;
 pub mod launch;

@@ -37,6 +37,9 @@ enum Command {
     Df(cli::files::DfArgs),
     /// Copy a file out of the guest's filesystem, verified by sha256.
     Download(cli::files::DownloadArgs),
+    /// Send one command to a guest agent (org.qemu.guest_agent.0) on a unix socket and print
+    /// its answer.
+    Agent(cli::agent::AgentArgs),
     /// Boot a kernel under the bundled KVM VMM.
     Run(cli::run::RunArgs),
     /// Write the bundled demo disk (the one `vmch inspect` inspects with no image) to a file.
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::Stat(args) => cli::files::stat(args),
         Command::Df(args) => cli::files::df(args),
         Command::Download(args) => cli::files::download(args),
+        Command::Agent(args) => cli::agent::main(args),
         Command::Run(args) => cli::run::run(args, started),
         Command::DemoDisk { path } => match vmch::demo::write(&path) {
             Ok(()) => ExitCode::SUCCESS,

@@ -1,5 +1,5 @@
-//! Port I/O devices: COM1 (vm-superio's 16550), the debug-exit port, the boot-complete stamp,
-//! the ACPI sleep and reset registers, and the PCI configuration ports.
+//! Port I/O devices: COM1 (vm-superio's 16550), the CMOS clock, the debug-exit port, the
+//! boot-complete stamp, the ACPI sleep and reset registers, and the PCI configuration ports.
 
 use std::io::Write;
 
@@ -9,6 +9,7 @@ use vm_superio::serial::NoEvents;
 use crate::acpi;
 use crate::layout::ports::*;
 use crate::pci::PciBus;
+use crate::rtc::{self, Rtc};
 
 /// What a port access asks of the VMM beyond the device's own effect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,6 +41,7 @@ pub struct PortBus {
     pub pci: PciBus,
     /// Accesses to ports nothing decodes (counted, not logged each time).
     pub unhandled: u64,
+    rtc: Rtc,
 }
 
 impl PortBus {
@@ -49,6 +51,7 @@ impl PortBus {
             serial: Serial::new(NoInterrupt, serial_out),
             pci,
             unhandled: 0,
+            rtc: Rtc::new(),
         }
     }
 
@@ -64,6 +67,7 @@ impl PortBus {
             PCI_CONFIG_ADDRESS => self.pci.config_address_read(data),
             PCI_CONFIG_DATA..=0xcff => self.pci.config_data_read(port - PCI_CONFIG_DATA, data),
             ACPI_SLEEP_STATUS => data.fill(0),
+            rtc::DATA if data.len() == 1 => data[0] = self.rtc.read(),
             _ => {
                 self.unhandled += 1;
                 data.fill(0xff)
@@ -91,6 +95,8 @@ impl PortBus {
                 return Some(PortEvent::PowerOff);
             }
             ACPI_RESET if data == [ACPI_RESET_VALUE] => return Some(PortEvent::Reset),
+            rtc::INDEX if data.len() == 1 => self.rtc.select(data[0]),
+            rtc::DATA => {}
             PCI_CONFIG_ADDRESS => self.pci.config_address_write(data),
             PCI_CONFIG_DATA..=0xcff => self.pci.config_data_write(port - PCI_CONFIG_DATA, data),
             _ => self.unhandled += 1,

@@ -8,6 +8,7 @@
 //! - [`pci`]: configuration mechanism #1, BARs, MMIO dispatch, ioeventfds;
 //! - [`irq`]: MSI-X messages as irqfds;
 //! - [`io`]: COM1 (vm-superio), debug-exit, the boot stamp, ACPI registers;
+//! - [`rtc`]: the CMOS clock;
 //! - [`vcpu`]: the PVH entry state and the exit loop;
 //! - [`event_loop`]: the backend thread (queues, sockets);
 //! - [`signals`]: Ctrl-C and kicking the vCPU.
@@ -23,6 +24,7 @@ pub mod io;
 pub mod irq;
 pub mod layout;
 pub mod pci;
+pub mod rtc;
 pub mod signals;
 pub mod vcpu;
 

@@ -1,5 +1,6 @@
 //! The subcommands, and the options they share.
 
+pub mod agent;
 pub mod files;
 pub mod inspect;
 pub mod run;

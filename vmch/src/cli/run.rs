@@ -40,6 +40,9 @@ pub struct RunArgs {
     /// Report the time from process start to the guest's boot-complete signal on stderr.
     #[arg(long)]
     boot_time: bool,
+    /// Exit when the guest resets instead of rebooting it (as QEMU's -no-reboot).
+    #[arg(long)]
+    no_reboot: bool,
 }
 
 /// Runs `vmch run`.
@@ -54,30 +57,39 @@ pub fn run(args: RunArgs, started: Instant) -> ExitCode {
         max_ports: args.max_ports,
         kvm_device: args.kvm_device,
     };
-    let vm = match Vm::new(&config) {
-        Ok(vm) => vm,
-        Err(e) => {
-            eprintln!("vmch: {e}");
-            return ExitCode::from(vmm::EXIT_VMM_ERROR as u8);
+    // A reset reboots: the VM is built again from the same configuration (fresh RAM, the
+    // kernel reloaded, devices reset). Port sockets are made anew, so hosts reconnect, as
+    // they would to a QEMU chardev whose guest rebooted and reopened its ports.
+    let report = loop {
+        let vm = match Vm::new(&config) {
+            Ok(vm) => vm,
+            Err(e) => {
+                eprintln!("vmch: {e}");
+                return ExitCode::from(vmm::EXIT_VMM_ERROR as u8);
+            }
+        };
+        let boot_time = args.boot_time;
+        let report = match vm.run(started, move |t| {
+            if boot_time {
+                eprintln!(
+                    "vmch: guest ready {:.3} ms after process start",
+                    t.as_secs_f64() * 1e3
+                );
+            }
+        }) {
+            Ok(report) => report,
+            Err(e) => {
+                eprintln!("vmch: {e}");
+                return ExitCode::from(vmm::EXIT_VMM_ERROR as u8);
+            }
+        };
+        if report.stop == VcpuStop::Reset && report.signal.is_none() && !args.no_reboot {
+            eprintln!("vmch: the guest reset: rebooting");
+            continue;
         }
+        break report;
     };
-    let boot_time = args.boot_time;
-    let args_boot_time = args.boot_time;
-    let report = match vm.run(started, move |t| {
-        if boot_time {
-            eprintln!(
-                "vmch: guest ready {:.3} ms after process start",
-                t.as_secs_f64() * 1e3
-            );
-        }
-    }) {
-        Ok(report) => report,
-        Err(e) => {
-            eprintln!("vmch: {e}");
-            return ExitCode::from(vmm::EXIT_VMM_ERROR as u8);
-        }
-    };
-    if args_boot_time {
+    if args.boot_time {
         eprintln!(
             "vmch: VMM set-up {:.3} ms; vCPU exits: {} port I/O ({} to no device), {} MMIO, {} other",
             report.vcpu_started.as_secs_f64() * 1e3,
@@ -100,7 +112,7 @@ fn describe(report: &RunReport) {
     match &report.stop {
         VcpuStop::PowerOff => log::info!("guest powered off"),
         VcpuStop::Reset => {
-            eprintln!("vmch: the guest asked for a reset; exiting (as QEMU -no-reboot)")
+            eprintln!("vmch: the guest asked for a reset; exiting (--no-reboot)")
         }
         VcpuStop::DebugExit(v) if *v == vmm::DEBUG_EXIT_SUCCESS => {}
         VcpuStop::DebugExit(v) => {

@@ -1,0 +1,272 @@
+//! A client for the QEMU guest agent protocol (the guest's `org.qemu.guest_agent.0` port),
+//! as qemu-ga speaks it and as the vmchannel kernel's agent answers it.
+//!
+//! Commands are JSON objects (`{"execute": NAME, "arguments": {...}}`); each answer is one
+//! JSON line, `{"return": ...}` or `{"error": {"class": ..., "desc": ...}}`. Before its first
+//! command the client resynchronises as libvirt does: a 0xFF byte flushes whatever the agent
+//! had half-parsed, then `guest-sync-delimited` with a fresh id is answered by a 0xFF byte and
+//! the id, and everything before that marker (answers meant for an earlier client) is
+//! dropped. `guest-shutdown` has no answer.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// The byte that flushes the agent's parser and marks a `guest-sync-delimited` answer.
+pub const DELIMITER: u8 = 0xff;
+/// Longest answer line accepted.
+pub const MAX_LINE: usize = 16 << 20;
+
+/// Why an agent command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The connection failed or timed out.
+    #[error("agent connection: {0}")]
+    Io(#[from] io::Error),
+    /// The agent hung up.
+    #[error("the agent closed the connection")]
+    Closed,
+    /// The agent answered something that is not a JSON answer.
+    #[error("bad answer from the agent: {0}")]
+    Protocol(String),
+    /// The agent answered with an error.
+    #[error("{class}: {desc}")]
+    Guest {
+        /// The error class (`GenericError`, `CommandNotFound` ...).
+        class: String,
+        /// Its description.
+        desc: String,
+    },
+}
+
+/// Commands that have no answer when they succeed.
+pub fn has_no_reply(command: &str) -> bool {
+    matches!(
+        command,
+        "guest-shutdown" | "guest-suspend-disk" | "guest-suspend-ram" | "guest-suspend-hybrid"
+    )
+}
+
+/// A guest agent client over a byte stream.
+pub struct AgentClient<S> {
+    stream: S,
+    buf: Vec<u8>,
+}
+
+impl AgentClient<UnixStream> {
+    /// Connects to the agent's socket, with `timeout` for each answer, and resynchronises.
+    pub fn connect(path: &Path, timeout: Duration) -> Result<Self, AgentError> {
+        let stream = UnixStream::connect(path)?;
+        stream.set_read_timeout(Some(timeout))?;
+        let mut client = AgentClient::new(stream);
+        client.sync()?;
+        Ok(client)
+    }
+}
+
+impl<S: Read + Write> AgentClient<S> {
+    /// A client on `stream` (not yet synchronised: see [`AgentClient::sync`]).
+    pub fn new(stream: S) -> Self {
+        AgentClient {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The stream, for tests that send raw bytes.
+    pub fn stream(&mut self) -> &mut S {
+        &mut self.stream
+    }
+
+    /// Flushes the agent's parser and waits for the answer to a fresh `guest-sync-delimited`,
+    /// dropping anything before it.
+    pub fn sync(&mut self) -> Result<(), AgentError> {
+        let id = sync_id();
+        self.stream.write_all(&[DELIMITER])?;
+        self.send("guest-sync-delimited", Some(json!({ "id": id })))?;
+        loop {
+            // Skip to the delimiter, then read the line after it.
+            loop {
+                let b = self.byte()?;
+                if b == DELIMITER {
+                    break;
+                }
+            }
+            let line = self.line()?;
+            let value: Value = match serde_json::from_slice(&line) {
+                Ok(v) => v,
+                Err(_) => continue,
+            };
+            if value.get("return").and_then(Value::as_u64) == Some(id) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Sends one command.
+    pub fn send(&mut self, command: &str, arguments: Option<Value>) -> Result<(), AgentError> {
+        let mut request = json!({ "execute": command });
+        if let Some(args) = arguments {
+            request["arguments"] = args;
+        }
+        let mut bytes = serde_json::to_vec(&request)
+            .map_err(|e| AgentError::Protocol(format!("encoding the request: {e}")))?;
+        bytes.push(b'\n');
+        self.stream.write_all(&bytes)?;
+        self.stream.flush()?;
+        Ok(())
+    }
+
+    /// Reads one answer: the `return` value, or the agent's error.
+    pub fn answer(&mut self) -> Result<Value, AgentError> {
+        loop {
+            let line = self.line()?;
+            let text = line.strip_prefix(&[DELIMITER]).unwrap_or(&line);
+            if text.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let value: Value = serde_json::from_slice(text).map_err(|e| {
+                AgentError::Protocol(format!("{e}: {}", String::from_utf8_lossy(text)))
+            })?;
+            if let Some(r) = value.get("return") {
+                return Ok(r.clone());
+            }
+            if let Some(e) = value.get("error") {
+                let field = |k: &str| {
+                    e.get(k)
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                return Err(AgentError::Guest {
+                    class: field("class"),
+                    desc: field("desc"),
+                });
+            }
+            return Err(AgentError::Protocol(format!(
+                "neither return nor error: {value}"
+            )));
+        }
+    }
+
+    /// Runs a command and returns its answer (`Value::Null` for commands with no answer).
+    pub fn execute(
+        &mut self,
+        command: &str,
+        arguments: Option<Value>,
+    ) -> Result<Value, AgentError> {
+        self.send(command, arguments)?;
+        if has_no_reply(command) {
+            return Ok(Value::Null);
+        }
+        self.answer()
+    }
+
+    fn byte(&mut self) -> Result<u8, AgentError> {
+        if self.buf.is_empty() {
+            self.fill()?;
+        }
+        Ok(self.buf.remove(0))
+    }
+
+    fn fill(&mut self) -> Result<(), AgentError> {
+        let mut chunk = [0u8; 4096];
+        let n = self.stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(AgentError::Closed);
+        }
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(())
+    }
+
+    /// One line, without its newline.
+    fn line(&mut self) -> Result<Vec<u8>, AgentError> {
+        loop {
+            if let Some(end) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=end).take(end).collect();
+                return Ok(line);
+            }
+            if self.buf.len() > MAX_LINE {
+                return Err(AgentError::Protocol(format!(
+                    "an answer longer than {MAX_LINE} bytes"
+                )));
+            }
+            self.fill()?;
+        }
+    }
+}
+
+/// A sync id unlikely to repeat: time and process id mixed.
+fn sync_id() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    (t ^ (u64::from(std::process::id()) << 32)) & ((1 << 53) - 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scripted peer: what it answers, and what it was sent.
+    struct Peer {
+        input: io::Cursor<Vec<u8>>,
+        sent: Vec<u8>,
+    }
+
+    impl Read for Peer {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.input.read(buf)
+        }
+    }
+
+    impl Write for Peer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.sent.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn client(answers: &[u8]) -> AgentClient<Peer> {
+        AgentClient::new(Peer {
+            input: io::Cursor::new(answers.to_vec()),
+            sent: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn answers_and_errors() {
+        let mut c = client(b"{\"return\": {}}\n{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"nope\"}}\n\n{\"return\": 5}\nnot json\n");
+        assert_eq!(c.execute("guest-ping", None).unwrap(), json!({}));
+        match c.execute("guest-nope", None) {
+            Err(AgentError::Guest { class, desc }) => {
+                assert_eq!((class.as_str(), desc.as_str()), ("CommandNotFound", "nope"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(c.answer().unwrap(), json!(5));
+        assert!(matches!(c.answer(), Err(AgentError::Protocol(_))));
+        assert!(matches!(c.answer(), Err(AgentError::Closed)));
+        assert!(c.stream.sent.starts_with(b"{\"execute\":\"guest-ping\"}\n"));
+        // No answer is awaited for a shutdown.
+        let mut c = client(b"");
+        let args = Some(json!({"mode": "halt"}));
+        assert_eq!(c.execute("guest-shutdown", args).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn sync_drops_what_came_before_the_delimiter() {
+        // The id is not known in advance: answer with a stale id first, then garbage.
+        let mut c = client(b"{\"return\": 1}\n\xff{\"return\": 7}\n");
+        assert!(matches!(c.sync(), Err(AgentError::Closed)));
+        assert_eq!(c.stream.sent[0], DELIMITER);
+        let sent = String::from_utf8_lossy(&c.stream.sent[1..]).into_owned();
+        assert!(sent.contains("guest-sync-delimited"), "{sent}");
+    }
+}
