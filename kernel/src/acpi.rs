@@ -1,4 +1,5 @@
-//! Just enough ACPI to power the machine off: RSDP -> RSDT/XSDT -> FADT -> DSDT `\_S5`.
+//! Just enough ACPI to power the machine off and reset it: RSDP -> RSDT/XSDT -> FADT -> DSDT
+//! `\_S5` for the power-off, the FADT's reset register for the reset.
 //!
 //! QEMU's pc and q35 machines use the fixed-hardware PM1 control register; microvm is
 //! hardware-reduced and uses the FADT's sleep control register. Both need `SLP_TYP` for S5,
@@ -37,6 +38,10 @@ pub enum AcpiError {
     /// The FADT names no usable sleep register.
     #[error("the FADT has no usable sleep control register")]
     NoSleepRegister,
+    /// The FADT has no reset register (ACPI 1.0 table, RESET_REG_SUP clear, or a register
+    /// outside memory and I/O space).
+    #[error("the FADT has no usable reset register")]
+    NoResetRegister,
 }
 
 /// Reads guest-physical memory.
@@ -54,7 +59,8 @@ pub enum AddressSpace {
     Io,
 }
 
-/// One register write that, performed in order with the others, powers the machine off.
+/// One register write that, performed in order with any others, powers the machine off or
+/// resets it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RegisterWrite {
     /// Memory or port I/O.
@@ -224,6 +230,35 @@ fn gas(fadt: &[u8], off: usize) -> Option<(AddressSpace, u64, u8)> {
     (addr != 0).then_some((space, addr, g[1]))
 }
 
+/// FADT flag RESET_REG_SUP: the reset register is supported.
+const FADT_RESET_REG_SUP: u32 = 1 << 10;
+/// Offsets of the FADT's flags, RESET_REG (a Generic Address Structure) and RESET_VALUE.
+const FADT_FLAGS: usize = 112;
+const FADT_RESET_REG: usize = 116;
+const FADT_RESET_VALUE: usize = 128;
+
+/// Works out how to reset the machine from the tables reachable from `rsdp`: the FADT's
+/// RESET_VALUE written to its RESET_REG (QEMU's pc and q35: port 0xCF9, value 6; microvm: a
+/// GED register in memory; the bundled VMM: a port of its own).
+pub fn reset_method(mem: &dyn PhysMemory, rsdp: u64) -> Result<RegisterWrite, AcpiError> {
+    let fadt = find_fadt(mem, rsdp)?;
+    let flags = u32_at(&fadt, FADT_FLAGS).unwrap_or(0);
+    if flags & FADT_RESET_REG_SUP == 0 {
+        return Err(AcpiError::NoResetRegister);
+    }
+    let (space, address, _) = gas(&fadt, FADT_RESET_REG).ok_or(AcpiError::NoResetRegister)?;
+    let value = *fadt
+        .get(FADT_RESET_VALUE)
+        .ok_or(AcpiError::NoResetRegister)?;
+    // The specification fixes the reset register's width at 8 bits.
+    Ok(RegisterWrite {
+        space,
+        address,
+        width: 8,
+        value: u32::from(value),
+    })
+}
+
 /// Works out how to enter S5 from the tables reachable from `rsdp`.
 pub fn power_off_method(mem: &dyn PhysMemory, rsdp: u64) -> Result<PowerOff, AcpiError> {
     let fadt = find_fadt(mem, rsdp)?;
@@ -240,7 +275,7 @@ pub fn power_off_method(mem: &dyn PhysMemory, rsdp: u64) -> Result<PowerOff, Acp
     let dsdt = read_table(mem, dsdt, "DSDT")?;
     let (typ_a, typ_b) = s5_sleep_types(&dsdt[SDT_HEADER..]).ok_or(AcpiError::NoS5)?;
 
-    let hw_reduced = u32_at(&fadt, 112).is_some_and(|flags| flags & (1 << 20) != 0);
+    let hw_reduced = u32_at(&fadt, FADT_FLAGS).is_some_and(|flags| flags & (1 << 20) != 0);
     let mut writes = Vec::new();
     if hw_reduced {
         let (space, address, _) = gas(&fadt, 244).ok_or(AcpiError::NoSleepRegister)?;
@@ -316,6 +351,12 @@ mod tests {
     /// Machine memory with an RSDP at 0xf5a20, RSDT or XSDT at 0x1000, FADT at 0x2000,
     /// DSDT at 0x3000, shaped like QEMU's pc machine or microvm.
     fn machine(xsdt: bool, hw_reduced: bool, s5: &[u8]) -> Mem {
+        machine_with(xsdt, hw_reduced, s5, |_| {})
+    }
+
+    /// As [`machine`], with `edit` applied to the FADT's body (offsets from the table's start)
+    /// before its checksum is set.
+    fn machine_with(xsdt: bool, hw_reduced: bool, s5: &[u8], edit: impl FnOnce(&mut [u8])) -> Mem {
         let mut m = vec![0u8; 0x10_0000];
         let mut rsdp = vec![0u8; 36];
         rsdp[..8].copy_from_slice(b"RSD PTR ");
@@ -353,7 +394,10 @@ mod tests {
         } else {
             body[at(64)..at(68)].copy_from_slice(&0x604u32.to_le_bytes());
         }
-        let fadt = table(b"FACP", &body);
+        let mut whole = vec![0u8; SDT_HEADER];
+        whole.extend_from_slice(&body);
+        edit(&mut whole);
+        let fadt = table(b"FACP", &whole[SDT_HEADER..]);
         m[0x2000..0x2000 + fadt.len()].copy_from_slice(&fadt);
         let mut aml = vec![0x10, 0x05, b'\\', b'_', b'S', b'B', b'_'];
         aml.extend_from_slice(s5);
@@ -427,6 +471,73 @@ mod tests {
         );
         let mem = machine(false, false, &[0x08, b'_', b'S', b'4', b'_']);
         assert_eq!(power_off_method(&mem, 0xf_5a20), Err(AcpiError::NoS5));
+    }
+
+    /// Sets RESET_REG_SUP and a reset register in `space` at `address` with `value`.
+    fn reset_reg(fadt: &mut [u8], space: u8, address: u64, value: u8) {
+        let flags = u32::from_le_bytes(fadt[112..116].try_into().unwrap()) | (1 << 10);
+        fadt[112..116].copy_from_slice(&flags.to_le_bytes());
+        fadt[116] = space;
+        fadt[117] = 8;
+        fadt[120..128].copy_from_slice(&address.to_le_bytes());
+        fadt[128] = value;
+    }
+
+    #[test]
+    fn reset_register_in_io_and_memory_space() {
+        // q35: port 0xCF9, value 6.
+        let mem = machine_with(false, false, S5_ZERO, |f| reset_reg(f, 1, 0xcf9, 6));
+        assert_eq!(
+            reset_method(&mem, 0xf_5a20),
+            Ok(RegisterWrite {
+                space: AddressSpace::Io,
+                address: 0xcf9,
+                width: 8,
+                value: 6
+            })
+        );
+        // microvm: a GED register in memory, on a hardware-reduced machine.
+        let mem = machine_with(true, true, S5_FIVE, |f| reset_reg(f, 0, 0xfea0_0002, 0x42));
+        assert_eq!(
+            reset_method(&mem, 0xf_5a20),
+            Ok(RegisterWrite {
+                space: AddressSpace::Memory,
+                address: 0xfea0_0002,
+                width: 8,
+                value: 0x42
+            })
+        );
+    }
+
+    #[test]
+    fn no_usable_reset_register() {
+        // The flag is clear: the register is not to be used even if filled in.
+        let mem = machine_with(false, false, S5_ZERO, |f| {
+            reset_reg(f, 1, 0xcf9, 6);
+            f[113] &= !(1 << 2);
+        });
+        assert_eq!(
+            reset_method(&mem, 0xf_5a20),
+            Err(AcpiError::NoResetRegister)
+        );
+        // PCI configuration space (id 2) is not supported; address 0 is no register.
+        let mem = machine_with(false, false, S5_ZERO, |f| reset_reg(f, 2, 0xcf9, 6));
+        assert_eq!(
+            reset_method(&mem, 0xf_5a20),
+            Err(AcpiError::NoResetRegister)
+        );
+        let mem = machine_with(false, false, S5_ZERO, |f| reset_reg(f, 1, 0, 6));
+        assert_eq!(
+            reset_method(&mem, 0xf_5a20),
+            Err(AcpiError::NoResetRegister)
+        );
+        // A corrupt FADT is refused before its registers are looked at.
+        let mut mem = machine_with(false, false, S5_ZERO, |f| reset_reg(f, 1, 0xcf9, 6));
+        mem.0[0x2000 + 120] ^= 0x10;
+        assert_eq!(
+            reset_method(&mem, 0xf_5a20),
+            Err(AcpiError::BadChecksum("FADT"))
+        );
     }
 
     #[test]

@@ -20,5 +20,7 @@ pub mod inspect;
 pub mod klog;
 pub mod memory;
 pub mod pci;
+pub mod power;
+pub mod rtc;
 pub mod selftest;
 pub mod virtio_console;

@@ -230,12 +230,11 @@ impl Appliance {
             })?;
         let socket = dir.path().join("appliance.sock");
         let serial = dir.path().join("serial.log");
-        let stderr = File::create(dir.path().join("stderr.log")).map_err(|source| {
-            LaunchError::Setup {
+        let stderr =
+            File::create(dir.path().join("stderr.log")).map_err(|source| LaunchError::Setup {
                 what: "creating the VM's stderr log",
                 source,
-            }
-        })?;
+            })?;
         let (program, args) = match options.backend {
             Backend::Vmm => vmm_command(images, options, &socket, &serial),
             Backend::Qemu => qemu_command(images, options, &socket, &serial),
@@ -457,7 +456,12 @@ fn vmm_command(
 
 /// The QEMU command line: a q35 machine without defaults, the kernel by `-kernel` (PVH),
 /// virtio-serial and virtio-blk in modern-only mode.
-pub fn qemu_args(images: &[Image], options: &LaunchOptions, socket: &Path, serial: &Path) -> Vec<String> {
+pub fn qemu_args(
+    images: &[Image],
+    options: &LaunchOptions,
+    socket: &Path,
+    serial: &Path,
+) -> Vec<String> {
     let accel = match options.accel {
         Accel::Kvm => "kvm",
         Accel::Tcg => "tcg,tb-size=64",
@@ -490,7 +494,10 @@ pub fn qemu_args(images: &[Image], options: &LaunchOptions, socket: &Path, seria
         "-device".into(),
         "virtio-serial-pci,id=vser0,disable-legacy=on".into(),
         "-chardev".into(),
-        format!("socket,id=appl,path={},server=on,wait=off", socket.display()),
+        format!(
+            "socket,id=appl,path={},server=on,wait=off",
+            socket.display()
+        ),
         "-device".into(),
         format!("virtserialport,bus=vser0.0,chardev=appl,name={PORT}"),
     ]);

@@ -93,7 +93,9 @@ pub fn fetch_icon<S: std::io::Read + std::io::Write>(
     if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
         return Ok(None);
     }
-    Ok(Some(base64::engine::general_purpose::STANDARD.encode(bytes)))
+    Ok(Some(
+        base64::engine::general_purpose::STANDARD.encode(bytes),
+    ))
 }
 
 /// A mount point: the device and where it is mounted.

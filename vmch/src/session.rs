@@ -44,7 +44,11 @@ pub fn target<S: std::io::Read + std::io::Write>(
     if let Select::Device(dev) = select {
         return Ok(Target::Device(dev.clone()));
     }
-    let roots: Vec<String> = client.inspect(false)?.into_iter().map(|os| os.root).collect();
+    let roots: Vec<String> = client
+        .inspect(false)?
+        .into_iter()
+        .map(|os| os.root)
+        .collect();
     match select {
         Select::Root(root) if roots.contains(root) => Ok(Target::Os(root.clone())),
         Select::Root(root) => Err(SelectError::NotARoot(root.clone(), roots)),

@@ -75,7 +75,11 @@ pub fn render(inspection: &Inspection) -> String {
         if let Some(apps) = &os.applications {
             let names: Vec<&str> = apps.iter().take(8).map(|a| a.name.as_str()).collect();
             if !names.is_empty() {
-                let more = if apps.len() > names.len() { ", ..." } else { "" };
+                let more = if apps.len() > names.len() {
+                    ", ..."
+                } else {
+                    ""
+                };
                 line("Applications", format!("{}{more}", names.join(", ")));
             }
         }

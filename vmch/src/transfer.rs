@@ -18,7 +18,9 @@ pub enum TransferError {
     #[error(transparent)]
     Client(#[from] ClientError),
     /// The bytes received do not hash to what the appliance sent.
-    #[error("checksum mismatch: the appliance sent sha256 {guest}, the bytes received hash to {host}")]
+    #[error(
+        "checksum mismatch: the appliance sent sha256 {guest}, the bytes received hash to {host}"
+    )]
     Mismatch {
         /// The appliance's digest (hex).
         guest: String,
@@ -97,7 +99,10 @@ pub fn copy<S: io::Read + io::Write>(
 /// Where a download of `path` to `dest` lands: inside `dest` when it is a directory.
 pub fn destination(dest: &Path, path: &str) -> PathBuf {
     if dest.is_dir() {
-        let name = path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("download");
+        let name = path
+            .rsplit('/')
+            .find(|s| !s.is_empty())
+            .unwrap_or("download");
         dest.join(name)
     } else {
         dest.to_owned()

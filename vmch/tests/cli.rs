@@ -114,7 +114,11 @@ fn inspect_checks(backend: &[&str], dir: &Path) {
     assert_eq!(text(&out.stdout), xml);
 
     // JSON without applications.
-    let out = vmch("inspect", backend, &["--format", "json", "--no-applications", debian]);
+    let out = vmch(
+        "inspect",
+        backend,
+        &["--format", "json", "--no-applications", debian],
+    );
     status(&out, 0);
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let os = &json["operatingsystems"][0];
@@ -129,7 +133,10 @@ fn inspect_checks(backend: &[&str], dir: &Path) {
     let summary = text(&out.stdout);
     assert!(summary.starts_with("/dev/sda1: debian 12.7\n"), "{summary}");
     assert!(summary.contains("Hostname      vmch-demo"), "{summary}");
-    assert!(summary.contains("deb, managed by apt: 7 installed"), "{summary}");
+    assert!(
+        summary.contains("deb, managed by apt: 7 installed"),
+        "{summary}"
+    );
 
     // -j: one JSON line per image, failures included; the worst status wins.
     let zero = dir.join("zero.img");
@@ -138,7 +145,15 @@ fn inspect_checks(backend: &[&str], dir: &Path) {
     let out = vmch(
         "inspect",
         backend,
-        &["-j", "2", "--no-applications", debian, p(&zero), p(&missing), p(&qcow2)],
+        &[
+            "-j",
+            "2",
+            "--no-applications",
+            debian,
+            p(&zero),
+            p(&missing),
+            p(&qcow2),
+        ],
     );
     status(&out, 4);
     let mut results: Vec<serde_json::Value> = text(&out.stdout)
@@ -153,7 +168,10 @@ fn inspect_checks(backend: &[&str], dir: &Path) {
             .unwrap_or_else(|| panic!("no line for {}", path.display()))
     };
     assert_eq!(results.len(), 4);
-    assert_eq!(by_image(&d.debian)["operatingsystems"][0]["root"], "/dev/sda2");
+    assert_eq!(
+        by_image(&d.debian)["operatingsystems"][0]["root"],
+        "/dev/sda2"
+    );
     assert_eq!(by_image(&qcow2)["operatingsystems"][0]["root"], "/dev/sda2");
     assert_eq!(by_image(&zero)["error"]["kind"], "no-os");
     assert_eq!(by_image(&zero)["error"]["status"], 3);
@@ -171,7 +189,11 @@ fn inspect_checks(backend: &[&str], dir: &Path) {
     assert!(text(&out.stderr).contains("VMDK"), "{}", text(&out.stderr));
     let out = vmch("inspect", backend, &["--kernel", "/etc/hostname", debian]);
     status(&out, 5);
-    assert!(text(&out.stderr).contains("did not start"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("did not start"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 fn file_checks(backend: &[&str], dir: &Path) {
@@ -180,7 +202,11 @@ fn file_checks(backend: &[&str], dir: &Path) {
 
     let out = vmch("ls", backend, &[debian, "/boot"]);
     status(&out, 0);
-    assert!(text(&out.stdout).lines().any(|l| l == "vmlinuz-6.1.0-18-amd64"));
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .any(|l| l == "vmlinuz-6.1.0-18-amd64")
+    );
     let out = vmch("ls", backend, &["-l", debian, "/etc"]);
     status(&out, 0);
     let listing = text(&out.stdout);
@@ -235,7 +261,11 @@ fn file_checks(backend: &[&str], dir: &Path) {
     status(&vmch("ls", backend, &[p(&zero), "/"]), 3);
     let out = vmch("ls", backend, &["--device", "/dev/sda1", debian, "/"]);
     status(&out, 0);
-    assert!(text(&out.stdout).lines().any(|l| l == "vmlinuz-6.1.0-18-amd64"));
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .any(|l| l == "vmlinuz-6.1.0-18-amd64")
+    );
 }
 
 #[test]

@@ -120,7 +120,9 @@ mod tests {
         // 2026-11-21 13:45:07 UTC, a Saturday.
         let t = civil(1_795_268_707);
         assert_eq!(
-            (t.year, t.month, t.day, t.hour, t.minute, t.second, t.weekday),
+            (
+                t.year, t.month, t.day, t.hour, t.minute, t.second, t.weekday
+            ),
             (2026, 11, 21, 13, 45, 7, 7)
         );
         let t = civil(951_782_400); // 2000-02-29, a Tuesday.

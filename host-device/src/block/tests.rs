@@ -930,13 +930,18 @@ fn open_errors_and_odd_sizes() {
     let dir = tempfile::tempdir().unwrap();
     assert!(matches!(
         Block::open(dir.path(), BlockConfig::default()),
-        Err(BlockError::Image(super::image::ImageError::IsDirectory { .. }))
+        Err(BlockError::Image(
+            super::image::ImageError::IsDirectory { .. }
+        ))
     ));
     let vmdk = dir.path().join("disk.vmdk");
     std::fs::write(&vmdk, b"KDMV").unwrap();
     assert!(matches!(
         Block::open(&vmdk, BlockConfig::default()),
-        Err(BlockError::Image(super::image::ImageError::Unsupported { format: "VMDK", .. }))
+        Err(BlockError::Image(super::image::ImageError::Unsupported {
+            format: "VMDK",
+            ..
+        }))
     ));
     for len in [0, 511] {
         let f = temp_image(len);

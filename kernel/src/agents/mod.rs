@@ -9,6 +9,7 @@
 pub mod appliance;
 pub mod bulk;
 pub mod echo;
+pub mod guest_agent;
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -154,8 +155,13 @@ impl Supervisor {
     }
 }
 
-/// The agents this kernel brings; the appliance serves `disks` (`/dev/sda` ... in order).
-pub fn builtin(disks: Vec<alloc::rc::Rc<dyn crate::disk::BlockDevice>>) -> Vec<AgentKind> {
+/// The agents this kernel brings; the appliance serves `disks` (`/dev/sda` ... in order),
+/// the guest agent answers with `guest_agent`'s host name and clock and records power
+/// actions in its cell.
+pub fn builtin(
+    disks: Vec<alloc::rc::Rc<dyn crate::disk::BlockDevice>>,
+    guest_agent: guest_agent::Config,
+) -> Vec<AgentKind> {
     let appliance = alloc::rc::Rc::new(core::cell::RefCell::new(crate::appliance::Appliance::new(
         disks,
     )));
@@ -163,7 +169,8 @@ pub fn builtin(disks: Vec<alloc::rc::Rc<dyn crate::disk::BlockDevice>>) -> Vec<A
         echo::kind(),
         bulk::sink(),
         bulk::source(),
-        appliance::kind(appliance)
+        appliance::kind(appliance),
+        guest_agent::kind(alloc::rc::Rc::new(guest_agent)),
     ]
 }
 
@@ -180,6 +187,22 @@ mod tests {
         host(mp, HostMessage::PortAdd(id));
         mp.port_set_up(id, true);
         host(mp, HostMessage::PortName(id, name.into()));
+    }
+
+    struct NoClock;
+
+    impl crate::rtc::WallTime for NoClock {
+        fn unix_ns(&self) -> Result<i64, crate::rtc::RtcError> {
+            Err(crate::rtc::RtcError::Absent)
+        }
+    }
+
+    fn test_guest_agent() -> guest_agent::Config {
+        guest_agent::Config {
+            host_name: "test".into(),
+            clock: alloc::rc::Rc::new(NoClock),
+            power: crate::power::PowerRequests::new(),
+        }
     }
 
     #[test]
@@ -201,22 +224,27 @@ mod tests {
     fn starts_by_name_leaves_others_closed_and_stops_on_unplug() {
         let mut mp = Multiport::new(4);
         mp.device_ready(true);
-        let mut sup = Supervisor::new(builtin(Vec::new()));
+        let mut sup = Supervisor::new(builtin(Vec::new(), test_guest_agent()));
         plug(&mut mp, 1, "org.vmchannel.echo.a");
         plug(&mut mp, 2, "com.example.unserved");
+        plug(&mut mp, 3, guest_agent::PORT_NAME);
         sup.poll(&mut mp);
         assert_eq!(
             sup.running().collect::<Vec<_>>(),
-            vec![(1, "echo", "org.vmchannel.echo.a")]
+            vec![
+                (1, "echo", "org.vmchannel.echo.a"),
+                (3, "guest-agent", guest_agent::PORT_NAME)
+            ]
         );
-        // The served port was opened (PORT_OPEN 1 sent), the other not.
+        // The served ports were opened (PORT_OPEN 1 sent), the other not.
         let opens: Vec<_> = core::iter::from_fn(|| mp.next_control())
             .filter(|m| m.event == crate::virtio_console::control::event::PORT_OPEN)
             .map(|m| (m.id, m.value))
             .collect();
-        assert_eq!(opens, vec![(1, 1)]);
+        assert_eq!(opens, vec![(1, 1), (3, 1)]);
         assert_eq!(mp.open(2).map(|_| ()), Ok(()));
         host(&mut mp, HostMessage::PortRemove(1));
+        host(&mut mp, HostMessage::PortRemove(3));
         sup.poll(&mut mp);
         assert_eq!(sup.running().count(), 0);
     }

@@ -226,8 +226,15 @@ pub fn now_ns() -> u64 {
     ticks_to_ns(rdtsc().saturating_sub(bootloader::entry::entry_tsc()))
 }
 
-/// Busy-waits for `us` microseconds.
+/// Busy-waits for `us` microseconds (roughly, when the clock could not be calibrated: a
+/// wait on a clock that reads 0 would never end).
 pub fn delay_us(us: u64) {
+    if tsc_hz() == 0 {
+        for _ in 0..us.saturating_mul(1000) {
+            core::hint::spin_loop();
+        }
+        return;
+    }
     let end = now_ns() + us * 1000;
     while now_ns() < end {
         core::hint::spin_loop();

@@ -77,10 +77,9 @@ pub fn write_register(w: &RegisterWrite) {
                 }
             }
         }
-        AddressSpace::Memory => log::warn!(
-            "sleep register {:#x} is outside the identity map",
-            w.address
-        ),
+        AddressSpace::Memory => {
+            log::warn!("ACPI register {:#x} is outside the identity map", w.address)
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod interrupts;
 pub mod io;
 pub mod pci;
 pub mod power;
+pub mod rtc;
 pub mod selftests;
 pub mod serial;
 pub mod serve;

@@ -1,4 +1,4 @@
-//! Leaving the VM: test exit codes through isa-debug-exit, ACPI soft-off, halting.
+//! Leaving the VM: test exit codes through isa-debug-exit, ACPI soft-off, reset, halting.
 //!
 //! QEMU's `isa-debug-exit` (iobase 0xf4, iosize 4) turns a write of `v` into exit status
 //! `(v << 1) | 1`, so it cannot express 0. A clean power-off therefore uses ACPI S5 first (QEMU
@@ -8,8 +8,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Once;
 
-use crate::acpi::{self, AcpiError, PowerOff};
-use crate::arch::io::{IdentityMemory, outl, write_register};
+use crate::acpi::{self, AcpiError, PowerOff, RegisterWrite};
+use crate::arch::io::{IdentityMemory, outb, outl, write_register};
 
 /// The isa-debug-exit port.
 pub const DEBUG_EXIT_PORT: u16 = 0xf4;
@@ -19,6 +19,7 @@ pub const EXIT_SUCCESS: u32 = 0x10;
 pub const EXIT_FAILURE: u32 = 0x11;
 
 static POWER_OFF: Once<Result<PowerOff, AcpiError>> = Once::new();
+static RESET: Once<Result<RegisterWrite, AcpiError>> = Once::new();
 static RSDP_HINT: AtomicU64 = AtomicU64::new(0);
 
 /// Remembers where the loader said the RSDP is (read at the first power-off).
@@ -39,6 +40,49 @@ pub fn acpi_power_off() -> Result<&'static PowerOff, AcpiError> {
         })
         .as_ref()
         .map_err(|e| *e)
+}
+
+/// How to reset, read from the FADT on first use (lazily, as for [`acpi_power_off`]).
+pub fn acpi_reset() -> Result<&'static RegisterWrite, AcpiError> {
+    RESET
+        .call_once(|| {
+            let hint = Some(RSDP_HINT.load(Ordering::Relaxed)).filter(|&h| h != 0);
+            let rsdp = acpi::find_rsdp(&IdentityMemory, hint)?;
+            let method = acpi::reset_method(&IdentityMemory, rsdp)?;
+            log::debug!("ACPI: reset by {method:x?}");
+            Ok(method)
+        })
+        .as_ref()
+        .map_err(|e| *e)
+}
+
+/// The PCI reset control register of PC chipsets (PIIX, ICH).
+const RESET_CONTROL_PORT: u16 = 0xcf9;
+/// The 8042 keyboard controller's command port, and its "pulse the reset line" command.
+const KBC_COMMAND_PORT: u16 = 0x64;
+const KBC_PULSE_RESET: u8 = 0xfe;
+
+/// Resets the machine: the FADT's reset register, else port 0xCF9, else the keyboard
+/// controller; halts if none of them takes effect.
+pub fn reboot() -> ! {
+    match acpi_reset() {
+        Ok(w) => {
+            write_register(w);
+            crate::arch::clock::delay_us(10_000);
+            log::error!("ACPI reset did not take effect");
+        }
+        Err(e) => log::info!("ACPI: {e}; resetting through port 0xcf9"),
+    }
+    // As Linux does: set "system reset" first, then add "full reset" and "reset CPU".
+    outb(RESET_CONTROL_PORT, 0x02);
+    crate::arch::clock::delay_us(50);
+    outb(RESET_CONTROL_PORT, 0x06);
+    crate::arch::clock::delay_us(10_000);
+    log::warn!("port 0xcf9 reset did not take effect; trying the keyboard controller");
+    outb(KBC_COMMAND_PORT, KBC_PULSE_RESET);
+    crate::arch::clock::delay_us(10_000);
+    log::error!("no reset method took effect; halting");
+    crate::arch::halt_forever()
 }
 
 /// Writes `code` to isa-debug-exit; returns if no such device is present.

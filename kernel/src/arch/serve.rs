@@ -4,17 +4,29 @@
 //! until neither makes progress, then `sti; hlt` atomically waits for the next MSI-X message
 //! (an interrupt that arrived while polling is pending and wakes the `hlt` at once). An idle
 //! guest therefore costs the host nothing.
+//!
+//! Power actions the agents request (the guest agent's `guest-shutdown`) are taken from the
+//! shared [`PowerRequests`] cell once a round of polling is over. The loop then keeps the
+//! device moving until every port's output has reached the host (bounded by [`DRAIN_NS`]),
+//! and powers off, halts or resets.
 
 use alloc::rc::Rc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::virtio::{Console, VECTOR};
-use super::{apic, interrupts, serial};
-use crate::agents::{self, Supervisor};
+use super::{apic, boot, clock, interrupts, power, rtc, serial};
+use crate::agents::{self, Supervisor, guest_agent};
+use crate::cmdline::Cmdline;
 use crate::disk::BlockDevice;
+use crate::power::{PowerAction, PowerRequests};
 
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
+
+/// Longest wait for queued output to reach the host before a power action.
+pub const DRAIN_NS: u64 = 500_000_000;
+/// Polls while draining, in case the clock is not running.
+const DRAIN_POLLS: u32 = 5_000_000;
 
 /// Device interrupts taken since boot.
 pub fn interrupts() -> u64 {
@@ -26,27 +38,73 @@ fn on_interrupt(_vector: u8) {
     apic::eoi();
 }
 
-/// Serves the console's ports forever, the appliance answering about `disks`. With `poll_when_idle` (`idle=poll`, as in Linux) the
-/// CPU spins instead of halting: lower latency, one host core burned.
+/// One round: the device, the agents and the log mirror, until nothing moves.
+fn poll_all(console: &mut Console, supervisor: &mut Supervisor, log: &mut Vec<u8>) {
+    loop {
+        let mut progress = console.poll();
+        progress |= supervisor.poll(console.ports());
+        log.clear();
+        log.extend(serial::take_mirror());
+        if !log.is_empty() {
+            console.ports().console_write(log);
+            progress = true;
+        }
+        if !progress {
+            return;
+        }
+    }
+}
+
+/// Lets queued output drain (bounded), then performs `action`.
+fn perform(
+    action: PowerAction,
+    console: &mut Console,
+    supervisor: &mut Supervisor,
+    log: &mut Vec<u8>,
+) -> ! {
+    match action {
+        PowerAction::PowerOff => log::info!("powering off (guest agent request)"),
+        PowerAction::Halt => {
+            log::info!("halting (guest agent request): the machine stops, powering off")
+        }
+        PowerAction::Reboot => log::info!("rebooting (guest agent request)"),
+    }
+    let deadline = clock::now_ns().saturating_add(DRAIN_NS);
+    for _ in 0..DRAIN_POLLS {
+        poll_all(console, supervisor, log);
+        if console.tx_idle() || clock::now_ns() > deadline {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    if !console.tx_idle() {
+        log::warn!("output still queued after the drain wait; going ahead");
+    }
+    match action {
+        PowerAction::PowerOff | PowerAction::Halt => power::power_off(),
+        PowerAction::Reboot => power::reboot(),
+    }
+}
+
+/// Serves the console's ports until an agent asks for a power action, the appliance
+/// answering about `disks`. With `poll_when_idle` (`idle=poll`, as in Linux) the CPU spins
+/// instead of halting: lower latency, one host core burned.
 pub fn run(mut console: Console, disks: Vec<Rc<dyn BlockDevice>>, poll_when_idle: bool) -> ! {
     interrupts::set_handler(VECTOR, on_interrupt);
     serial::start_mirror();
-    let mut supervisor = Supervisor::new(agents::builtin(disks));
+    let power_requests = PowerRequests::new();
+    let guest_agent = guest_agent::Config {
+        host_name: guest_agent::host_name(&Cmdline::new(&boot::facts().cmdline)),
+        clock: Rc::new(rtc::wall_clock()),
+        power: power_requests.clone(),
+    };
+    let mut supervisor = Supervisor::new(agents::builtin(disks, guest_agent));
     let mut log: Vec<u8> = Vec::new();
     loop {
         x86_64::instructions::interrupts::disable();
-        loop {
-            let mut progress = console.poll();
-            progress |= supervisor.poll(console.ports());
-            log.clear();
-            log.extend(serial::take_mirror());
-            if !log.is_empty() {
-                console.ports().console_write(&log);
-                progress = true;
-            }
-            if !progress {
-                break;
-            }
+        poll_all(&mut console, &mut supervisor, &mut log);
+        if let Some(action) = power_requests.take() {
+            perform(action, &mut console, &mut supervisor, &mut log);
         }
         if poll_when_idle {
             x86_64::instructions::interrupts::enable();

@@ -114,7 +114,10 @@ T:Size optimized toolbox of many common UNIX utilities
         );
         assert_eq!(apps[0].arch, "x86_64");
         assert_eq!(apps[0].summary, "");
-        assert_eq!(apps[0].description, "the musl c library (libc) implementation");
+        assert_eq!(
+            apps[0].description,
+            "the musl c library (libc) implementation"
+        );
         assert_eq!(apps[1].name, "busybox");
         assert_eq!(
             (

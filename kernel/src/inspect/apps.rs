@@ -106,7 +106,7 @@ mod tests {
         );
         assert_eq!(
             s("1.0-beta-2ubuntu1"),
-            Some((0, "1.0-beta".into(), "2ubuntu1".into()))
+            Some((0, "1.0".into(), "beta-2ubuntu1".into()))
         );
         assert_eq!(s("5.2.15"), Some((0, "5.2.15".into(), "".into())));
         assert_eq!(s("1:2:3"), Some((1, "2:3".into(), "".into())));

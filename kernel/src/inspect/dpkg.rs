@@ -52,11 +52,7 @@ pub(crate) fn parse(data: &[u8]) -> Vec<Application> {
             st.url = value();
         } else if key.eq_ignore_ascii_case("Source") {
             // "glibc" or "shadow (1:4.13+dfsg1-1)": the package name only.
-            st.source = value()
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .into();
+            st.source = value().split_whitespace().next().unwrap_or_default().into();
         } else if key.eq_ignore_ascii_case("Description") {
             st.summary = value();
             st.description.clear();
@@ -163,7 +159,10 @@ Description: minimal Perl system
             bash.description,
             "Bash is an sh-compatible command language interpreter.\n.\nBash also incorporates useful features."
         );
-        assert_eq!(bash.url, "http://tiswww.case.edu/php/chet/bash/bashtop.html");
+        assert_eq!(
+            bash.url,
+            "http://tiswww.case.edu/php/chet/bash/bashtop.html"
+        );
         assert_eq!(bash.source_package, "");
         let libc = &apps[1];
         assert_eq!(

@@ -348,6 +348,13 @@ impl<H: Hal, T: Transport> ConsoleDevice<H, T> {
         self.stats
     }
 
+    /// True when everything written to the ports has gone: no bytes wait in a port's
+    /// transmit buffer and the device holds no transmit buffer it has not finished with.
+    pub fn tx_idle(&self) -> bool {
+        self.multiport.tx_ready().next().is_none()
+            && self.ports.iter().all(|q| q.tx.in_flight() == 0)
+    }
+
     /// The ports and their API.
     pub fn ports(&mut self) -> &mut Multiport {
         &mut self.multiport

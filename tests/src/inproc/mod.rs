@@ -5,6 +5,12 @@
 //! [`InProcVm`] runs the guest side on its own thread (driver, agents, and the device's socket
 //! backends polled in the same loop, as an event loop would) while the test thread acts as the
 //! host through the device's API, its sockets, or snapshots.
+//!
+//! The guest loop stands in for the kernel's `arch::serve`: after each round it takes the
+//! power action an agent requested (the guest agent's `guest-shutdown`) and, where the
+//! kernel would power off or reset once the output drained, records it for the test
+//! ([`InProcVm::power_actions`]) and keeps serving. The guest agent's clock is the host's
+//! system time and its host name [`HOST_NAME`].
 
 pub mod disk;
 pub mod ram;
@@ -19,7 +25,9 @@ use std::time::{Duration, Instant};
 use host_device::console::{Backend, Console, ConsoleConfig, PortConfig};
 use host_device::pci::VirtioPciDevice;
 use host_device::virtio::InterruptSink;
-use kernel::agents::{self, Supervisor};
+use kernel::agents::{self, Supervisor, guest_agent};
+use kernel::power::{PowerAction, PowerRequests};
+use kernel::rtc::{RtcError, WallTime};
 use kernel::virtio_console::device::ConsoleDevice;
 
 pub use ram::{GuestRam, InProcHal};
@@ -27,6 +35,21 @@ pub use transport::{InProcTransport, SharedDevice};
 
 /// Guest RAM for in-process runs.
 pub const RAM_SIZE: usize = 32 << 20;
+
+/// The guest agent's host name in process.
+pub const HOST_NAME: &str = "inproc-guest";
+
+/// The host's system time, standing in for the guest's RTC.
+struct SystemClock;
+
+impl WallTime for SystemClock {
+    fn unix_ns(&self) -> Result<i64, RtcError> {
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_err(|_| RtcError::Invalid("year"))?;
+        i64::try_from(since.as_nanos()).map_err(|_| RtcError::Invalid("year"))
+    }
+}
 
 /// Counts interrupts, standing in for a VMM's irqfds.
 #[derive(Debug, Default)]
@@ -66,6 +89,7 @@ pub struct InProcVm {
     stop: Arc<AtomicBool>,
     jobs: Sender<GuestJob>,
     thread: Option<JoinHandle<()>>,
+    power_actions: Arc<Mutex<Vec<PowerAction>>>,
 }
 
 /// Why an in-process VM could not start.
@@ -141,9 +165,11 @@ impl InProcVm {
             4,
         )));
         let stop = Arc::new(AtomicBool::new(false));
+        let power_actions = Arc::new(Mutex::new(Vec::new()));
         let (jobs, job_rx) = channel::<GuestJob>();
         let thread = {
             let (ram, dev, stop) = (ram.clone(), dev.clone(), stop.clone());
+            let actions = power_actions.clone();
             std::thread::Builder::new()
                 .name("inproc-guest".into())
                 .spawn(move || {
@@ -155,9 +181,15 @@ impl InProcVm {
                         .into_iter()
                         .map(|d| std::rc::Rc::new(d) as std::rc::Rc<dyn kernel::disk::BlockDevice>)
                         .collect();
+                    let power = PowerRequests::new();
+                    let guest_agent = guest_agent::Config {
+                        host_name: HOST_NAME.into(),
+                        clock: std::rc::Rc::new(SystemClock),
+                        power: power.clone(),
+                    };
                     let mut guest = Guest {
                         console,
-                        agents: Supervisor::new(agents::builtin(disks)),
+                        agents: Supervisor::new(agents::builtin(disks, guest_agent)),
                     };
                     let mut idle = 0u32;
                     while !stop.load(Ordering::Relaxed) {
@@ -167,6 +199,12 @@ impl InProcVm {
                         let mut progress = guest.console.poll();
                         progress |= guest.agents.poll(guest.console.ports());
                         progress |= lock(&dev).device_mut().poll_backends();
+                        if let Some(action) = power.take() {
+                            actions
+                                .lock()
+                                .unwrap_or_else(|e| e.into_inner())
+                                .push(action);
+                        }
                         if progress {
                             idle = 0;
                         } else {
@@ -188,6 +226,7 @@ impl InProcVm {
             stop,
             jobs,
             thread: Some(thread),
+            power_actions,
         })
     }
 
@@ -218,6 +257,28 @@ impl InProcVm {
         while !self.host(&mut cond) {
             assert!(Instant::now() < deadline, "timed out waiting for {what}");
             std::thread::sleep(Duration::from_micros(200));
+        }
+    }
+
+    /// The power actions the guest's serve loop took from its agents, in order.
+    pub fn power_actions(&self) -> Vec<PowerAction> {
+        self.power_actions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits until the guest's serve loop has taken a power action, and returns it.
+    pub fn wait_power_action(&self, timeout: Duration) -> Option<PowerAction> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(a) = self.power_actions().first() {
+                return Some(*a);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(1));
         }
     }
 

@@ -51,7 +51,10 @@ enum Format {
 pub fn main(args: InspectArgs) -> ExitCode {
     if let Some(jobs) = args.jobs {
         if args.format.is_some_and(|f| f != Format::Json) {
-            return fail("-j prints JSON lines; --format cannot be changed", exit::USAGE);
+            return fail(
+                "-j prints JSON lines; --format cannot be changed",
+                exit::USAGE,
+            );
         }
         if jobs == 0 {
             return fail("-j needs at least 1", exit::USAGE);
@@ -232,7 +235,10 @@ fn parallel(args: &InspectArgs, jobs: usize) -> ExitCode {
                     *w = (*w).max(status);
                     drop(w);
                     let text = serde_json::to_string(&line).unwrap_or_else(|e| {
-                        format!("{{\"image\":{:?},\"error\":{{\"message\":\"{e}\"}}}}", line.image)
+                        format!(
+                            "{{\"image\":{:?},\"error\":{{\"message\":\"{e}\"}}}}",
+                            line.image
+                        )
                     });
                     let mut out = stdout.lock().unwrap_or_else(|e| e.into_inner());
                     let _ = writeln!(out, "{text}").and_then(|_| out.flush());
