@@ -89,6 +89,8 @@ pub struct QemuBoot {
     pub memory_mib: u32,
     /// Killed after this long.
     pub timeout: Duration,
+    /// Let a guest reset reboot the machine (no `-no-reboot`).
+    pub reboot: bool,
     /// Further QEMU arguments (devices, chardevs).
     pub extra_args: Vec<String>,
 }
@@ -104,6 +106,7 @@ impl QemuBoot {
             memory_mib: 128,
             timeout: Duration::from_secs(60),
             extra_args: Vec::new(),
+            reboot: false,
         }
     }
 
@@ -135,13 +138,15 @@ impl QemuBoot {
             "-display",
             "none",
             "-nodefaults",
-            "-no-reboot",
             "-device",
             "isa-debug-exit,iobase=0xf4,iosize=4",
         ]
         .iter()
         .map(|s| s.to_string())
         .collect();
+        if !self.reboot {
+            args.push("-no-reboot".into());
+        }
         args.extend(["-m".into(), format!("{}M", self.memory_mib)]);
         args.extend(["-kernel".into(), self.kernel.display().to_string()]);
         args.extend(["-append".into(), self.cmdline.clone()]);

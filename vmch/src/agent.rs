@@ -23,9 +23,14 @@ pub const MAX_LINE: usize = 16 << 20;
 /// Why an agent command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    /// The connection failed or timed out.
+    /// The connection failed.
     #[error("agent connection: {0}")]
     Io(#[from] io::Error),
+    /// No answer came in time (is another client connected? a chardev socket serves one).
+    #[error(
+        "no answer from the agent in time (is the guest running its agent, and no other client connected?)"
+    )]
+    Timeout,
     /// The agent hung up.
     #[error("the agent closed the connection")]
     Closed,
@@ -174,7 +179,18 @@ impl<S: Read + Write> AgentClient<S> {
 
     fn fill(&mut self) -> Result<(), AgentError> {
         let mut chunk = [0u8; 4096];
-        let n = self.stream.read(&mut chunk)?;
+        let n = match self.stream.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(AgentError::Timeout);
+            }
+            Err(e) => return Err(e.into()),
+        };
         if n == 0 {
             return Err(AgentError::Closed);
         }

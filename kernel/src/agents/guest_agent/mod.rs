@@ -106,6 +106,8 @@ pub struct GuestAgent {
     out: Vec<u8>,
     out_pos: usize,
     connected: bool,
+    /// The host left: requests it sent before leaving are still run, their replies dropped.
+    draining: bool,
     /// A shutdown was requested here: take no more requests.
     stopped: bool,
 }
@@ -122,6 +124,7 @@ impl GuestAgent {
             out: Vec::new(),
             out_pos: 0,
             connected: false,
+            draining: false,
             stopped: false,
         }
     }
@@ -213,21 +216,43 @@ impl GuestAgent {
 
 impl PortAgent for GuestAgent {
     fn event(&mut self, event: &PortEvent) {
-        if let PortEvent::HostDisconnected(_) = event {
+        if let PortEvent::HostDisconnected(_) = event
+            && self.connected
+        {
             self.connected = false;
-            self.reset();
+            self.draining = true;
         }
     }
 
     fn poll(&mut self, ports: &mut Multiport, port: PortHandle) -> bool {
         let mut progress = false;
         let connected = ports.host_connected(port.id);
-        if connected != self.connected {
-            self.connected = connected;
+        if connected && !self.connected {
+            // A new session: nothing of the previous one carries over.
+            self.connected = true;
+            self.draining = false;
             self.reset();
             progress = true;
+        } else if !connected && self.connected {
+            self.connected = false;
+            self.draining = true;
         }
         if !connected {
+            // Complete requests the host sent before it left still run, as qemu-ga runs what
+            // it read (a `guest-shutdown` sent just before closing must not be lost); their
+            // replies have nobody to go to. A partial request is dropped.
+            if self.draining {
+                for _ in 0..MAX_ROUNDS {
+                    self.out.clear();
+                    self.out_pos = 0;
+                    if self.stopped || !self.take_input(ports, port) {
+                        self.draining = false;
+                        self.reset();
+                        break;
+                    }
+                }
+                progress = true;
+            }
             return progress;
         }
         for _ in 0..MAX_ROUNDS {
