@@ -28,6 +28,8 @@ pub const PORT: &str = "org.libguestfs.channel.0";
 pub const BUILT_KERNEL: &str = env!("VMCHANNEL_KERNEL");
 /// Guest RAM for the appliance, in MiB (the kernel uses a few; each disk's cache 4 MiB).
 pub const DEFAULT_MEM_MIB: u64 = 128;
+/// QEMU's minimal firmware, used when installed (Debian's qemu-system-data ships it).
+pub const QBOOT: &str = "/usr/share/qemu/qboot.rom";
 /// How long to wait for the appliance to answer, at start and for each reply.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -482,6 +484,10 @@ pub fn qemu_args(
     .iter()
     .map(|s| s.to_string())
     .collect();
+    // qboot, QEMU's minimal firmware, boots a PVH kernel in a fraction of SeaBIOS's time.
+    if Path::new(QBOOT).exists() {
+        args.extend(["-bios".into(), QBOOT.into()]);
+    }
     args.extend([
         "-m".into(),
         format!("{}M", options.mem_mib),
