@@ -84,7 +84,6 @@ pub fn image() -> Result<Vec<u8>, DemoError> {
     partition.bootable = true;
     Mbr::new(vec![partition])?.write(&mut disk)?;
 
-    let mut fs_dev = SlicedBackend::new(&mut disk, PART_START * 512, part_sectors * 512)?;
     let mut label = [0u8; 16];
     label[..ROOT_LABEL.len()].copy_from_slice(ROOT_LABEL.as_bytes());
     let mut opts = FormatOpts::default();
@@ -97,10 +96,13 @@ pub fn image() -> Result<Vec<u8>, DemoError> {
     opts.uuid = ROOT_UUID;
     opts.volume_label = label;
     opts.mtime = MTIME;
-    let mut ext = Ext::format_with(&mut fs_dev, &opts)?;
-    populate(&mut ext, &mut fs_dev)?;
-    ext.flush(&mut fs_dev)?;
-    drop(fs_dev);
+    {
+        // The partition's view borrows the disk until the filesystem is written.
+        let mut fs_dev = SlicedBackend::new(&mut disk, PART_START * 512, part_sectors * 512)?;
+        let mut ext = Ext::format_with(&mut fs_dev, &opts)?;
+        populate(&mut ext, &mut fs_dev)?;
+        ext.flush(&mut fs_dev)?;
+    }
     Ok(disk.into_bytes())
 }
 
