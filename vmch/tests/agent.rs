@@ -29,6 +29,8 @@ trait Guest {
     fn log(&self) -> String;
     /// Waits for the VM to end; true if it did.
     fn ended(&mut self, timeout: Duration) -> bool;
+    /// Waits for the `count`th `needle` in the serial log.
+    fn wait_for_log(&self, needle: &str, count: usize);
 }
 
 struct Qemu(SerialVm);
@@ -48,6 +50,11 @@ impl Guest for Qemu {
     }
     fn log(&self) -> String {
         self.0.serial_log()
+    }
+    fn wait_for_log(&self, needle: &str, count: usize) {
+        self.0
+            .wait_for_log(needle, count, TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     fn ended(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
@@ -72,6 +79,11 @@ impl Guest for Vmm {
     }
     fn log(&self) -> String {
         self.0.serial_log()
+    }
+    fn wait_for_log(&self, needle: &str, count: usize) {
+        self.0
+            .wait_for_log(needle, count, TIMEOUT)
+            .unwrap_or_else(|e| panic!("{e}"));
     }
     fn ended(&mut self, timeout: Duration) -> bool {
         self.0.wait(timeout).is_some_and(|s| s.success())
@@ -293,38 +305,32 @@ fn reboot(g: &dyn Guest, wait: impl Fn(usize)) {
     }
 }
 
-#[test]
-fn agent_under_qemu() {
-    if !require_qemu("agent_under_qemu") {
-        return;
-    }
-    let g = qemu(false);
+/// The whole suite on VMs `start(reboot)` makes.
+fn suite<G: Guest + 'static>(start: impl Fn(bool) -> G) {
+    let g = start(false);
     commands(&g);
     errors_and_resync(&g);
     shutdown(Box::new(g), "powerdown");
-    shutdown(Box::new(qemu(false)), "halt");
-    let g = qemu(true);
-    reboot(&g, |n| {
-        g.0.wait_for_log("guest-agent agent started", n, TIMEOUT)
-            .unwrap_or_else(|e| panic!("{e}"));
-    });
-    assert!(g.0.serial_log().matches("vmchannel kernel").count() >= 2);
+    shutdown(Box::new(start(false)), "halt");
+    let g = start(true);
+    reboot(&g, |n| g.wait_for_log("guest-agent agent started", n));
+    assert!(
+        g.log().matches("vmchannel kernel").count() >= 2,
+        "{}",
+        g.log()
+    );
+}
+
+#[test]
+fn agent_under_qemu() {
+    if require_qemu("agent_under_qemu") {
+        suite(qemu);
+    }
 }
 
 #[test]
 fn agent_under_the_vmm() {
-    if !require_kvm("agent_under_the_vmm") {
-        return;
+    if require_kvm("agent_under_the_vmm") {
+        suite(vmm);
     }
-    let g = vmm(false);
-    commands(&g);
-    errors_and_resync(&g);
-    shutdown(Box::new(g), "powerdown");
-    shutdown(Box::new(vmm(false)), "halt");
-    let g = vmm(true);
-    reboot(&g, |n| {
-        g.0.wait_for_log("guest-agent agent started", n, TIMEOUT)
-            .unwrap_or_else(|e| panic!("{e}"));
-    });
-    assert!(g.0.stderr().contains("rebooting"), "{}", g.0.stderr());
 }

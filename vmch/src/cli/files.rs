@@ -178,25 +178,13 @@ pub fn mode_string(stat: &Stat) -> String {
     s
 }
 
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC. Days to a civil date is Howard
-/// Hinnant's algorithm: a few lines, not worth a date crate.
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC (the VMM's clock does the date
+/// arithmetic).
 pub fn utc(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let t = vmm::rtc::civil(secs);
     format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year, t.month, t.day, t.hour, t.minute, t.second
     )
 }
 
