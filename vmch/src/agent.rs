@@ -95,10 +95,12 @@ impl<S: Read + Write> AgentClient<S> {
         loop {
             // Skip to the delimiter, then read the line after it.
             loop {
-                let b = self.byte()?;
-                if b == DELIMITER {
+                if let Some(at) = self.buf.iter().position(|&b| b == DELIMITER) {
+                    self.buf.drain(..=at);
                     break;
                 }
+                self.buf.clear();
+                self.fill()?;
             }
             let line = self.line()?;
             let value: Value = match serde_json::from_slice(&line) {
@@ -168,13 +170,6 @@ impl<S: Read + Write> AgentClient<S> {
             return Ok(Value::Null);
         }
         self.answer()
-    }
-
-    fn byte(&mut self) -> Result<u8, AgentError> {
-        if self.buf.is_empty() {
-            self.fill()?;
-        }
-        Ok(self.buf.remove(0))
     }
 
     fn fill(&mut self) -> Result<(), AgentError> {
@@ -276,13 +271,59 @@ mod tests {
         assert_eq!(c.execute("guest-shutdown", args).unwrap(), Value::Null);
     }
 
+    /// A peer that answers `guest-sync-delimited` as an agent with a stale reply pending
+    /// would: an old answer, a half line, then the marker and the id it was sent.
+    struct Agent {
+        input: Vec<u8>,
+        sent: Vec<u8>,
+    }
+
+    impl Read for Agent {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let n = buf.len().min(self.input.len()).min(3); // dribble
+            buf[..n].copy_from_slice(&self.input[..n]);
+            self.input.drain(..n);
+            Ok(n)
+        }
+    }
+
+    impl Write for Agent {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.sent.extend_from_slice(buf);
+            if let Some(end) = self.sent.iter().rposition(|&b| b == b'\n') {
+                let line = &self.sent[..end];
+                let start = line.iter().rposition(|&b| b == b'\n' || b == DELIMITER);
+                let req: Value = serde_json::from_slice(&line[start.map_or(0, |s| s + 1)..])
+                    .unwrap_or(Value::Null);
+                if req["execute"] == "guest-sync-delimited" {
+                    let id = &req["arguments"]["id"];
+                    self.input
+                        .extend_from_slice(b"{\"return\": 1}\n{\"return\": 12");
+                    self.input.push(DELIMITER);
+                    self.input
+                        .extend_from_slice(format!("{{\"return\": {id}}}\n").as_bytes());
+                    self.input.extend_from_slice(b"{\"return\": {}}\n");
+                }
+            }
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
     #[test]
     fn sync_drops_what_came_before_the_delimiter() {
-        // The id is not known in advance: answer with a stale id first, then garbage.
+        let mut c = AgentClient::new(Agent {
+            input: Vec::new(),
+            sent: Vec::new(),
+        });
+        c.sync().unwrap();
+        assert_eq!(c.stream.sent[0], DELIMITER, "the parser is flushed first");
+        // The stale answers are gone: the next answer is the one after the marker's.
+        assert_eq!(c.answer().unwrap(), json!({}));
+        // A marker followed by the wrong id is not taken for the sync.
         let mut c = client(b"{\"return\": 1}\n\xff{\"return\": 7}\n");
         assert!(matches!(c.sync(), Err(AgentError::Closed)));
-        assert_eq!(c.stream.sent[0], DELIMITER);
-        let sent = String::from_utf8_lossy(&c.stream.sent[1..]).into_owned();
-        assert!(sent.contains("guest-sync-delimited"), "{sent}");
     }
 }

@@ -311,7 +311,7 @@ impl Appliance {
         match self.child.try_wait() {
             Ok(Some(status)) => LaunchError::Boot {
                 backend: backend_name(self.backend),
-                reason: format!("the VM exited ({}) : {error}", describe_status(status)),
+                reason: format!("the VM exited ({}): {error}", describe_status(status)),
                 logs: logs(self.dir.path()),
             },
             _ => LaunchError::Protocol(error),

@@ -154,10 +154,10 @@ pub struct App {
     pub description: Option<String>,
 }
 
-fn known(s: &Option<String>) -> Option<String> {
-    s.as_ref()
-        .filter(|s| !s.is_empty() && s.as_str() != "unknown")
-        .cloned()
+/// The value, unless it is empty or libguestfs's "unknown".
+fn known(s: Option<&str>) -> Option<String> {
+    s.filter(|s| !s.is_empty() && *s != "unknown")
+        .map(str::to_owned)
 }
 
 fn nonempty(s: &str) -> Option<String> {
@@ -170,16 +170,16 @@ impl OperatingSystem {
     pub fn from_info(os: &OsInfo, with_applications: bool) -> Self {
         OperatingSystem {
             root: os.root.clone(),
-            name: known(&Some(os.os_type.clone())),
-            arch: known(&os.arch),
-            distro: known(&os.distro),
-            product_name: known(&os.product_name),
+            name: known(Some(&os.os_type)),
+            arch: known(os.arch.as_deref()),
+            distro: known(os.distro.as_deref()),
+            product_name: known(os.product_name.as_deref()),
             major_version: os.major_version,
             minor_version: os.minor_version,
-            package_format: known(&os.package_format),
-            package_management: known(&os.package_management),
-            hostname: known(&os.hostname),
-            osinfo: known(&os.osinfo),
+            package_format: known(os.package_format.as_deref()),
+            package_management: known(os.package_management.as_deref()),
+            hostname: known(os.hostname.as_deref()),
+            osinfo: known(os.osinfo.as_deref()),
             mountpoints: os
                 .mountpoints
                 .iter()
@@ -194,8 +194,8 @@ impl OperatingSystem {
                 .map(|f| Filesystem {
                     dev: f.device.clone(),
                     fstype: nonempty(&f.fstype).filter(|t| t != "unknown"),
-                    label: known(&f.label),
-                    uuid: known(&f.uuid),
+                    label: known(f.label.as_deref()),
+                    uuid: known(f.uuid.as_deref()),
                 })
                 .collect(),
             applications: with_applications
