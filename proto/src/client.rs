@@ -54,6 +54,19 @@ pub enum ClientError {
     Remote(Error),
 }
 
+/// A Sync nonce nobody can predict (a forged Synced in an earlier session's leftovers, say a
+/// file downloaded from a hostile disk, must not end the handshake early): std's randomly
+/// seeded hasher, over the time and the process id.
+fn fresh_nonce() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    if let Ok(t) = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        h.write_u128(t.as_nanos());
+    }
+    h.finish()
+}
+
 fn kind_name(k: &crate::ErrorKind) -> &'static str {
     use crate::ErrorKind::*;
     match k {
@@ -80,12 +93,15 @@ pub struct Client<S: Read + Write> {
 }
 
 impl<S: Read + Write> Client<S> {
-    /// Greets the appliance and waits until it is ready: sends Hello and a Sync, then reads
-    /// until the Sync's answer, so bytes left over from an earlier session are passed over.
+    /// Greets the appliance and waits until it is ready: sends the session preamble, Hello
+    /// and a Sync with a fresh random nonce, then reads until the Sync's answer. Until then
+    /// it decodes under [`frame::HANDSHAKE_MAX_FRAME`] and passes over whatever else comes
+    /// (an earlier session's leftovers, a frame of it cut anywhere, garbage), so that nothing
+    /// of an earlier session, however it was cut, can stall or answer this one.
     pub fn connect(stream: S) -> Result<Self, ClientError> {
         let mut c = Self {
             stream,
-            decoder: ServerDecoder::new(),
+            decoder: ServerDecoder::with_max_frame(frame::HANDSHAKE_MAX_FRAME),
             next_id: 1,
             server: Hello {
                 version: 0,
@@ -96,22 +112,27 @@ impl<S: Read + Write> Client<S> {
             buf: alloc::vec![0u8; 256 * 1024],
             passed_over: 0,
         };
-        let nonce = 0x5eed_0000_0000_0000 | u64::from(std::process::id());
-        c.send(&ClientMessage::Hello(Hello {
+        let nonce = fresh_nonce();
+        let mut greeting = frame::PREAMBLE.to_vec();
+        greeting.extend(frame::encode(&ClientMessage::Hello(Hello {
             version: PROTOCOL_VERSION,
             capabilities: caps::ALL,
             max_frame: frame::MAX_FRAME,
             software: format!("vmchannel client {}", env!("CARGO_PKG_VERSION")),
-        }))?;
-        c.send(&ClientMessage::Sync { nonce })?;
+        }))?);
+        greeting.extend(frame::encode(&ClientMessage::Sync { nonce })?);
+        c.stream.write_all(&greeting)?;
+        c.stream.flush()?;
+        // The last Hello before our Synced is the server's (leftovers come before it).
         let mut hello = None;
         loop {
-            match c.next()? {
-                ServerMessage::Hello(h) => hello = Some(h),
-                ServerMessage::Synced { nonce: n } if n == nonce => break,
+            match c.next_event()? {
+                Decoded::Message(ServerMessage::Hello(h)) => hello = Some(h),
+                Decoded::Message(ServerMessage::Synced { nonce: n }) if n == nonce => break,
                 _ => c.passed_over += 1,
             }
         }
+        c.decoder.set_max_frame(frame::MAX_FRAME);
         let hello = hello.ok_or_else(|| ClientError::Protocol("no Hello before Synced".into()))?;
         if hello.version != PROTOCOL_VERSION {
             return Err(ClientError::Version {
@@ -124,7 +145,8 @@ impl<S: Read + Write> Client<S> {
     }
 
     /// Messages received that answered nothing this client was waiting for (leftovers of an
-    /// earlier session, chunks of a cancelled download ...), since the connection began.
+    /// earlier session, chunks of a cancelled download ...), and runs of garbage passed over
+    /// before the session began, since the connection began.
     pub fn passed_over(&self) -> u64 {
         self.passed_over
     }
@@ -147,16 +169,21 @@ impl<S: Read + Write> Client<S> {
     }
 
     /// The next message from the appliance.
+    /// The next message; undecodable bytes are an error.
     fn next(&mut self) -> Result<ServerMessage, ClientError> {
+        match self.next_event()? {
+            Decoded::Message(m) => Ok(m),
+            Decoded::Garbage { skipped, reason } => Err(ClientError::Protocol(format!(
+                "{skipped} undecodable bytes from the appliance: {reason}"
+            ))),
+        }
+    }
+
+    /// The next event from the stream: a message or a run of garbage.
+    fn next_event(&mut self) -> Result<Decoded<ServerMessage>, ClientError> {
         loop {
-            match self.decoder.next() {
-                Some(Decoded::Message(m)) => return Ok(m),
-                Some(Decoded::Garbage { skipped, reason }) => {
-                    return Err(ClientError::Protocol(format!(
-                        "{skipped} undecodable bytes from the appliance: {reason}"
-                    )));
-                }
-                None => {}
+            if let Some(event) = self.decoder.next() {
+                return Ok(event);
             }
             let n = match self.stream.read(&mut self.buf) {
                 Ok(0) => return Err(ClientError::Closed),

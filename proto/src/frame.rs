@@ -31,6 +31,26 @@ pub const HEADER_LEN: usize = 8;
 /// Largest payload (header not included) either side may send: 4 MiB.
 pub const MAX_FRAME: u32 = 4 << 20;
 
+/// Largest payload a receiver accepts until its session is established (the reference client:
+/// until its Sync is answered; the appliance: until the client's Hello). Greetings and Syncs
+/// are far smaller.
+///
+/// With [`PREAMBLE`], this is what keeps a new session from inheriting the bytes of the one
+/// before it: a byte stream that outlives its connections (a virtio-serial port whose peer
+/// reconnects) can still carry the previous session's tail, a frame cut anywhere included. A
+/// cut header announces a payload that never comes; with a large limit it would swallow the
+/// new greeting and wait forever. Under this limit, the preamble always completes it.
+pub const HANDSHAKE_MAX_FRAME: u32 = 1024;
+
+/// Length of [`PREAMBLE`]: a whole header plus [`HANDSHAKE_MAX_FRAME`].
+pub const PREAMBLE_LEN: usize = HEADER_LEN + HANDSHAKE_MAX_FRAME as usize;
+
+/// What each side writes at the start of every session, before its first frame: zero bytes,
+/// which never contain the magic. Whatever an earlier session left in the stream (a header cut
+/// after any of its bytes, announcing up to [`HANDSHAKE_MAX_FRAME`]), the preamble completes
+/// it, so a receiver decoding under that limit always finds the frame after the preamble.
+pub const PREAMBLE: [u8; PREAMBLE_LEN] = [0; PREAMBLE_LEN];
+
 /// How many bytes [`Decoder::push`] takes into its buffer at a time, so that one huge push
 /// never makes the buffer bigger than a frame (nor bigger than needed while skipping garbage).
 const CHUNK: usize = 64 << 10;
@@ -300,6 +320,14 @@ impl<T> Decoder<T> {
 }
 
 impl<T: DeserializeOwned> Decoder<T> {
+    /// Changes the largest payload accepted (clamped to [`MAX_FRAME`]) from here on, as the
+    /// end of a handshake does ([`HANDSHAKE_MAX_FRAME`]). What is buffered is decided again
+    /// under the new limit; events already waiting stay as they were decided.
+    pub fn set_max_frame(&mut self, max_frame: u32) {
+        self.max_frame = max_frame.min(MAX_FRAME);
+        self.process();
+    }
+
     /// Feeds bytes from the stream; the events they complete can then be taken with
     /// [`next`](Iterator::next). Any piece size works, from one byte to the whole stream.
     pub fn push(&mut self, mut bytes: &[u8]) {
@@ -1331,5 +1359,83 @@ mod tests {
         fuzz::decoder(&[]);
         fuzz::decoder(&[0]);
         fuzz::decoder(b"\x01VMCH\xff\xff\xff\xff");
+    }
+
+    /// Whatever an earlier session left in the stream (a frame cut after any of its bytes,
+    /// whole frames, a forged header announcing up to the handshake limit), a receiver
+    /// decoding under [`HANDSHAKE_MAX_FRAME`] finds the frame that follows the preamble.
+    #[test]
+    fn the_preamble_ends_any_leftover_of_an_earlier_session() {
+        let greeting = ServerMessage::Hello(hello());
+        let new_session = [&PREAMBLE[..], &encode(&greeting).unwrap()].concat();
+        let chunk = encode(&ServerMessage::Chunk {
+            id: 7,
+            offset: 0,
+            data: vec![0x56; 3000],
+        })
+        .unwrap();
+        let small = encode(&ServerMessage::Synced { nonce: 1 }).unwrap();
+        let mut rng = Rng(0x1234_5678);
+        let mut leftovers: Vec<Vec<u8>> = Vec::new();
+        for cut in 0..=chunk.len() {
+            leftovers.push([&small[..], &chunk[..cut]].concat());
+        }
+        for cut in 0..=small.len() {
+            leftovers.push(small[..cut].to_vec());
+        }
+        // Forged headers at the end of random bytes, announcing every size up to the limit,
+        // and a header split after each of its bytes.
+        for len in (0..=HANDSHAKE_MAX_FRAME).step_by(7) {
+            let n = rng.below(50);
+            let mut v = rng.bytes(n);
+            v.extend_from_slice(&MAGIC);
+            v.extend_from_slice(&len.to_le_bytes());
+            let keep = v.len() - rng.below(HEADER_LEN);
+            v.truncate(keep);
+            leftovers.push(v);
+        }
+        for old in &leftovers {
+            let stream = [&old[..], &new_session[..]].concat();
+            let mut d = ServerDecoder::with_max_frame(HANDSHAKE_MAX_FRAME);
+            d.push(&stream);
+            let found = d.any(|e| e == Decoded::Message(greeting.clone()));
+            assert!(
+                found,
+                "the greeting was swallowed after {} leftover bytes",
+                old.len()
+            );
+        }
+        // Without the handshake limit, a cut chunk swallows the greeting: the reason for it.
+        let stream = [&chunk[..20], &new_session[..]].concat();
+        let mut d = ServerDecoder::new();
+        d.push(&stream);
+        assert!(d.next().is_none());
+    }
+
+    #[test]
+    fn raising_the_limit_keeps_what_is_buffered() {
+        let big = encode(&ServerMessage::Chunk {
+            id: 1,
+            offset: 0,
+            data: vec![1; 5000],
+        })
+        .unwrap();
+        let mut d = ServerDecoder::with_max_frame(HANDSHAKE_MAX_FRAME);
+        d.push(&encode(&ServerMessage::Synced { nonce: 9 }).unwrap());
+        assert!(matches!(
+            d.next(),
+            Some(Decoded::Message(ServerMessage::Synced { nonce: 9 }))
+        ));
+        d.set_max_frame(MAX_FRAME);
+        d.push(&big[..100]);
+        d.push(&big[100..]);
+        assert!(matches!(
+            d.next(),
+            Some(Decoded::Message(ServerMessage::Chunk { id: 1, .. }))
+        ));
+        // Lowering it decides a waiting header again.
+        d.push(&big[..100]);
+        d.set_max_frame(HANDSHAKE_MAX_FRAME);
+        assert_eq!(d.buffered(), 0);
     }
 }

@@ -439,3 +439,120 @@ pub fn hostile<S: Read + Write>(c: &mut Client<S>) {
         }
     }
 }
+
+/// Where a session is cut.
+#[derive(Clone, Copy, Debug)]
+pub enum Cut {
+    /// After sending this many bytes of the request's frame.
+    Sending(usize),
+    /// After receiving this many bytes of the answer (all of a shorter one).
+    Receiving(usize),
+}
+
+/// The cut points [`cut_sessions`] tries for a request frame of `len` bytes: inside the
+/// magic, the length, the payload, and at many depths of the answer (inside a first frame's
+/// header and payload, several frames in, deep in a stream). `dense` adds more of them.
+pub fn cut_points(len: usize, dense: bool) -> Vec<Cut> {
+    let mut sending = vec![1, 3, 4, 7, 8, len / 2, len - 1];
+    let mut receiving = vec![0, 1, 4, 5, 8, 9, 100, 70_001, 300_000];
+    if dense {
+        sending.extend([2, 5, 6, 9, len - 2]);
+        receiving.extend([2, 7, 64, 4_097, 65_545, 65_546, 140_000, 1_000_003]);
+    }
+    sending.retain(|&n| n > 0 && n < len);
+    sending.sort_unstable();
+    sending.dedup();
+    receiving.sort_unstable();
+    let mut cuts: Vec<Cut> = sending.into_iter().map(Cut::Sending).collect();
+    cuts.extend(receiving.into_iter().map(Cut::Receiving));
+    cuts
+}
+
+/// Sessions cut at every point of [`cut_points`] of every streamed and one-shot request
+/// (inspect, read, download, checksum) on [`images::DiskSet::debian`], each followed by a new
+/// session that must start cleanly: the handshake completes, and its requests are answered
+/// with nothing of the old session among them. `connect` opens a new connection to the
+/// appliance's port; `settle(n)` runs after the n-th hang-up (wait there for the device to
+/// see it, or not, to cover both orders).
+pub fn cut_sessions(
+    mut connect: impl FnMut() -> std::os::unix::net::UnixStream,
+    mut settle: impl FnMut(usize),
+    dense: bool,
+) {
+    use vmchannel_proto::{MAX_READ, Request};
+    let boot = Target::Device("/dev/sda1".into());
+    let initrd = "/initrd.img-6.1.0-18-amd64";
+    let requests = [
+        Request::Inspect { applications: true },
+        Request::Read {
+            target: boot.clone(),
+            path: initrd.into(),
+            offset: 0,
+            len: MAX_READ,
+        },
+        Request::Download {
+            target: boot.clone(),
+            path: initrd.into(),
+        },
+        Request::Checksum {
+            target: boot.clone(),
+            path: initrd.into(),
+        },
+    ];
+    let mut round = 0;
+    for request in requests {
+        let bytes = frame::encode(&ClientMessage::Request {
+            id: 4242,
+            request: request.clone(),
+        })
+        .unwrap();
+        for cut in cut_points(bytes.len(), dense) {
+            let stream = connect();
+            stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+            let mut c = Client::connect(stream)
+                .unwrap_or_else(|e| panic!("round {round} ({request:?}, {cut:?}): handshake: {e}"));
+            match cut {
+                Cut::Sending(n) => c.send_raw(&bytes[..n]).unwrap(),
+                Cut::Receiving(n) => {
+                    c.send_raw(&bytes).unwrap();
+                    // Reads up to n bytes; an answer shorter than that ends with a quiet
+                    // stream.
+                    let s = c.stream();
+                    s.set_read_timeout(Some(Duration::from_millis(300)))
+                        .unwrap();
+                    let mut got = 0;
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while got < n {
+                        let want = buf.len().min(n - got);
+                        match s.read(&mut buf[..want]) {
+                            Ok(0) | Err(_) => break,
+                            Ok(k) => got += k,
+                        }
+                    }
+                }
+            }
+            drop(c);
+            settle(round);
+            let stream = connect();
+            stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+            let mut c = Client::connect(stream).unwrap_or_else(|e| {
+                panic!("round {round} ({request:?}, {cut:?}): the next handshake: {e}")
+            });
+            let before = c.passed_over();
+            assert_eq!(
+                c.read_file(&boot, "/grub/grub.cfg").unwrap(),
+                b"set default=0\n",
+                "round {round} ({request:?}, {cut:?})"
+            );
+            assert_eq!(c.list_devices().unwrap().len(), 4);
+            assert_eq!(
+                c.passed_over(),
+                before,
+                "round {round} ({request:?}, {cut:?}): the old session leaked into the new one"
+            );
+            drop(c);
+            settle(round);
+            round += 1;
+        }
+    }
+}

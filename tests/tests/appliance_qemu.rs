@@ -83,3 +83,23 @@ fn qemu_hostile_disks_and_odd_files() {
     appliance::odd_files(&mut c);
     assert!(!vm.serial_log().contains("PANIC"));
 }
+
+#[test]
+fn qemu_cut_sessions_leave_the_next_one_clean() {
+    if !require_qemu("qemu_cut_sessions_leave_the_next_one_clean") {
+        return;
+    }
+    let (vm, c) = boot(std::slice::from_ref(&disks().debian));
+    drop(c);
+    appliance::cut_sessions(
+        || vm.connect(PORT).expect("connect"),
+        // Every other hang-up, give QEMU and the guest time to see it before reconnecting.
+        |round| {
+            if round % 2 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        },
+        false,
+    );
+    assert!(!vm.serial_log().contains("PANIC"), "{}", vm.serial_log());
+}

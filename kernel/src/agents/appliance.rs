@@ -97,7 +97,7 @@ impl Server {
     pub fn new(appliance: Rc<RefCell<Appliance>>) -> Self {
         Self {
             appliance,
-            decoder: ClientDecoder::with_max_frame(MAX_REQUEST_FRAME),
+            decoder: ClientDecoder::with_max_frame(frame::HANDSHAKE_MAX_FRAME),
             out: Vec::new(),
             out_pos: 0,
             connected: false,
@@ -108,8 +108,11 @@ impl Server {
         }
     }
 
+    /// A fresh session: until the client's Hello, frames are decoded under the handshake
+    /// limit and garbage is passed over silently, so an earlier connection's tail (a request
+    /// cut anywhere) can neither swallow the new greeting nor draw replies into this session.
     fn reset(&mut self) {
-        self.decoder = ClientDecoder::with_max_frame(MAX_REQUEST_FRAME);
+        self.decoder = ClientDecoder::with_max_frame(frame::HANDSHAKE_MAX_FRAME);
         self.out.clear();
         self.out_pos = 0;
         self.client_version = None;
@@ -173,6 +176,7 @@ impl Server {
         match msg {
             ClientMessage::Hello(h) => {
                 self.client_version = Some(h.version);
+                self.decoder.set_max_frame(MAX_REQUEST_FRAME);
                 self.send(&ServerMessage::Hello(hello()));
             }
             ClientMessage::Request { id, request } => match self.client_version {
@@ -311,6 +315,8 @@ impl Server {
         while let Some(event) = self.decoder.next() {
             match event {
                 Decoded::Message(msg) => self.on_message(msg),
+                // Before the Hello, garbage is the preamble or an old session's tail.
+                Decoded::Garbage { .. } if self.client_version.is_none() => {}
                 Decoded::Garbage { skipped, reason } => self.send(&ServerMessage::Garbage {
                     skipped,
                     message: reason.to_string(),
@@ -336,6 +342,9 @@ impl PortAgent for Server {
             self.connected = connected;
             self.reset();
             if connected {
+                // The preamble first: it ends whatever of an earlier session the host may
+                // still receive ahead of this greeting.
+                self.out.extend_from_slice(&frame::PREAMBLE);
                 self.send(&ServerMessage::Hello(hello()));
             }
             progress = true;
