@@ -15,11 +15,14 @@
 
 use std::fs::File;
 use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use host_device::block::image::{self, ImageError, ImageFormat};
+
+use crate::cleanup;
 use vmchannel_proto::client::{Client, ClientError};
 
 /// The port the appliance serves.
@@ -126,6 +129,9 @@ pub enum LaunchError {
     /// The appliance answered, but not as the protocol says.
     #[error("the appliance failed: {0}")]
     Protocol(#[from] ClientError),
+    /// `vmch` is being stopped by a signal: no new VM starts.
+    #[error(transparent)]
+    Stopping(cleanup::CleanupError),
 }
 
 /// The `vmch` binary that runs the VMM: `$VMCH_VMM` if set; the running program if it is
@@ -182,6 +188,8 @@ impl Image {
 /// A running appliance and its connected client. Dropping it stops the VM.
 pub struct Appliance {
     child: Child,
+    /// The child's and the directory's registrations with [`crate::cleanup`].
+    registered: Option<(cleanup::Registered, cleanup::Registered)>,
     backend: Backend,
     dir: tempfile::TempDir,
     client: Client<UnixStream>,
@@ -223,8 +231,12 @@ impl Appliance {
         options: &LaunchOptions,
     ) -> Result<Appliance, LaunchError> {
         let started = Instant::now();
+        static SWEEP: std::sync::Once = std::sync::Once::new();
+        SWEEP.call_once(|| {
+            cleanup::sweep_stale(&std::env::temp_dir());
+        });
         let dir = tempfile::Builder::new()
-            .prefix("vmch-")
+            .prefix(&cleanup::temp_prefix())
             .tempdir()
             .map_err(|source| LaunchError::Setup {
                 what: "creating a temporary directory",
@@ -241,16 +253,29 @@ impl Appliance {
             Backend::Vmm => vmm_command(images, options, &socket, &serial),
             Backend::Qemu => qemu_command(images, options, &socket, &serial),
         };
-        let child = Command::new(&program)
+        let dir_registered = cleanup::dir(dir.path()).map_err(LaunchError::Stopping)?;
+        // The VM dies with us: `vmch run` stops cleanly on SIGTERM; QEMU is killed.
+        let death_signal = match options.backend {
+            Backend::Vmm => libc::SIGTERM,
+            Backend::Qemu => libc::SIGKILL,
+        };
+        let parent = std::process::id();
+        let mut command = Command::new(&program);
+        command
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|source| LaunchError::Spawn {
-                program: program.clone(),
-                source,
-            })?;
+            .stderr(stderr);
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe calls (prctl, getppid, _exit); it allocates nothing.
+        unsafe {
+            command.pre_exec(move || cleanup::tie_to_parent(death_signal, parent));
+        }
+        let mut child = command.spawn().map_err(|source| LaunchError::Spawn {
+            program: program.clone(),
+            source,
+        })?;
+        let child_registered = cleanup::process(&mut child).map_err(LaunchError::Stopping)?;
         let mut starting = Starting {
             child: Some(child),
             backend: options.backend,
@@ -272,6 +297,7 @@ impl Appliance {
         };
         Ok(Appliance {
             child,
+            registered: Some((child_registered, dir_registered)),
             backend: options.backend,
             dir,
             client,
@@ -324,10 +350,13 @@ impl Appliance {
     }
 
     fn stop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-        }
-        let _ = self.child.wait();
+        let (child, dir) = match self.registered.take() {
+            Some((child, dir)) => (Some(child), Some(dir)),
+            None => (None, None),
+        };
+        cleanup::stop_process(&mut self.child, child);
+        // The directory itself goes with the TempDir, just after.
+        drop(dir);
     }
 }
 

@@ -23,6 +23,7 @@
 //! ```
 
 pub mod agent;
+pub mod cleanup;
 pub mod demo;
 pub mod exit;
 pub mod launch;

@@ -52,7 +52,21 @@ enum Command {
 fn main() -> ExitCode {
     let started = Instant::now();
     let cli = Cli::parse();
-    match cli.command {
+    // Commands that start an appliance leave nothing behind when a signal stops them (the
+    // VMM, `vmch run`, handles its own signals).
+    if matches!(
+        cli.command,
+        Command::Inspect(_)
+            | Command::Ls(_)
+            | Command::Cat(_)
+            | Command::Stat(_)
+            | Command::Df(_)
+            | Command::Download(_)
+    ) && let Err(e) = vmch::cleanup::install_signal_handlers()
+    {
+        return cli::fail(e, vmch::exit::FAILED);
+    }
+    let code = match cli.command {
         Command::Inspect(args) => cli::inspect::main(args),
         Command::Ls(args) => cli::files::ls(args),
         Command::Cat(args) => cli::files::cat(args),
@@ -65,5 +79,6 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => cli::fail(e, vmch::exit::FAILED),
         },
-    }
+    };
+    vmch::cleanup::finish(code)
 }

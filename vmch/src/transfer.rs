@@ -132,6 +132,9 @@ pub fn download<S: io::Read + io::Write>(
         .prefix(".vmch-download-")
         .tempfile_in(&dir)
         .map_err(|e| write_err("creating a temporary file for", e))?;
+    // A signal that stops vmch mid-transfer removes the partial file too.
+    let _registered = crate::cleanup::file(tmp.path())
+        .map_err(|e| write_err("creating a temporary file for", io::Error::other(e)))?;
     let done = {
         let mut out = io::BufWriter::new(tmp.as_file_mut());
         let done = copy(client, target, path, &mut out, progress)?;

@@ -134,15 +134,20 @@ fn add_icons(
 }
 
 /// Builds the demo disk in a fresh temporary directory.
-fn demo_image() -> Result<(tempfile::TempDir, PathBuf), String> {
+/// Builds the demo disk in a fresh temporary directory (removed too if a signal stops us).
+fn demo_image() -> Result<(DemoDir, PathBuf), String> {
     let dir = tempfile::Builder::new()
-        .prefix("vmch-demo-")
+        .prefix(&(vmch::cleanup::temp_prefix() + "demo-"))
         .tempdir()
         .map_err(|e| format!("creating a directory for the demo disk: {e}"))?;
+    let registered = vmch::cleanup::dir(dir.path()).map_err(|e| e.to_string())?;
     let path = dir.path().join("demo.img");
     vmch::demo::write(&path).map_err(|e| e.to_string())?;
-    Ok((dir, path))
+    Ok(((registered, dir), path))
 }
+
+/// The demo disk's directory and its cleanup registration (dropped in that order).
+type DemoDir = (vmch::cleanup::Registered, tempfile::TempDir);
 
 /// One image's result in `-j` mode.
 #[derive(Serialize)]
