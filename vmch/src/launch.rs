@@ -624,3 +624,75 @@ fn qemu_command(
         qemu_args(images, options, socket, serial),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    /// The chain reaches QEMU explicitly: every file a read-only node, bottom first, its path
+    /// byte for byte with commas doubled, and no backing below the last layer.
+    #[test]
+    fn qemu_gets_the_checked_chain_and_nothing_else() {
+        let odd = Path::new(OsStr::from_bytes(b"/img/a,b\xff.qcow2"));
+        let image = Image {
+            path: odd.to_owned(),
+            format: ImageFormat::Qcow2,
+            chain: vec![
+                Layer {
+                    path: odd.to_owned(),
+                    format: ImageFormat::Qcow2,
+                    data_file: Some(PathBuf::from("/img/data.raw")),
+                },
+                Layer {
+                    path: PathBuf::from("/img/base.raw"),
+                    format: ImageFormat::Raw,
+                    data_file: None,
+                },
+            ],
+        };
+        let args = qemu_args(
+            &[image],
+            &LaunchOptions::default(),
+            Path::new("/s"),
+            Path::new("/l"),
+        );
+        let from = args.iter().position(|a| a == "-blockdev").unwrap();
+        let blockdevs: Vec<&OsStr> = args[from..]
+            .chunks(2)
+            .take_while(|w| w[0] == "-blockdev")
+            .map(|w| w[1].as_os_str())
+            .collect();
+        let want: [&[u8]; 5] = [
+            b"driver=file,node-name=d0-b1-file,filename=/img/base.raw,read-only=on,auto-read-only=off",
+            br#"{"driver":"raw","node-name":"d0-b1","file":"d0-b1-file","read-only":true}"#,
+            b"driver=file,node-name=d0-file,filename=/img/a,,b\xff.qcow2,read-only=on,auto-read-only=off",
+            b"driver=file,node-name=d0-data,filename=/img/data.raw,read-only=on,auto-read-only=off",
+            br#"{"driver":"qcow2","node-name":"d0","file":"d0-file","read-only":true,"data-file":"d0-data","backing":"d0-b1"}"#,
+        ];
+        let got: Vec<&[u8]> = blockdevs.iter().map(|a| a.as_bytes()).collect();
+        assert_eq!(got, want);
+        assert_eq!(args[from + 10], "-device");
+        assert_eq!(args[from + 11], "virtio-blk-pci,drive=d0,disable-legacy=on");
+        assert!(!args.iter().any(|a| a == "-drive"));
+
+        // A lone qcow2: backing null, so QEMU cannot follow its header.
+        let lone = Image {
+            path: PathBuf::from("/img/x.qcow2"),
+            format: ImageFormat::Qcow2,
+            chain: Vec::new(),
+        };
+        let args = qemu_args(
+            &[lone],
+            &LaunchOptions::default(),
+            Path::new("/s"),
+            Path::new("/l"),
+        );
+        assert!(
+            args.iter().any(|a| a
+                .as_bytes()
+                .ends_with(br#""read-only":true,"backing":null}"#)),
+            "{args:?}"
+        );
+    }
+}

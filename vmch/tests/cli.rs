@@ -299,7 +299,9 @@ fn every_subcommand_under_the_vmm() {
 /// given, unchecked (it need not exist, nor be what it says).
 fn overlay(path: &Path, backing: &str, format: &str) {
     let ok = Command::new("qemu-img")
-        .args(["create", "-q", "-f", "qcow2", "-u", "-F", format, "-b", backing])
+        .args([
+            "create", "-q", "-f", "qcow2", "-u", "-F", format, "-b", backing,
+        ])
         .arg(path)
         .arg("64M")
         .status()
@@ -324,11 +326,17 @@ fn hostile_backing_files_are_refused_with_status_4_under_both_backends() {
             let out = vmch("inspect", backend, &[allow, &[p(&me)]].concat());
             status(&out, 4);
             let err = text(&out.stderr);
-            assert!(err.contains("self.qcow2") && err.contains("a loop"), "{err}");
+            assert!(
+                err.contains("self.qcow2") && err.contains("a loop"),
+                "{err}"
+            );
             let out = vmch("inspect", backend, &[allow, &[p(&null)]].concat());
             status(&out, 4);
             let err = text(&out.stderr);
-            assert!(err.contains("/dev/null") && err.contains("character device"), "{err}");
+            assert!(
+                err.contains("/dev/null") && err.contains("character device"),
+                "{err}"
+            );
         }
         let out = vmch("inspect", backend, &[p(&shadow)]);
         status(&out, 4);
@@ -344,7 +352,11 @@ fn hostile_backing_files_are_refused_with_status_4_under_both_backends() {
         std::fs::write(&zero, vec![0u8; 1 << 20]).unwrap();
         let out = vmch("ls", backend, &["--add", p(&me), p(&zero), "/"]);
         status(&out, 4);
-        assert!(text(&out.stderr).contains("a loop"), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("a loop"),
+            "{}",
+            text(&out.stderr)
+        );
     }
 }
 
@@ -359,7 +371,11 @@ fn backing_chain_checks(backend: &[&str]) {
     overlay(&top, "base.qcow2", "qcow2");
     let out = vmch("inspect", backend, &[p(&top)]);
     status(&out, 0);
-    assert!(text(&out.stdout).contains("debhost"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("debhost"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let far = other.path().join("far.qcow2");
     overlay(&far, p(&base), "qcow2");
@@ -368,7 +384,11 @@ fn backing_chain_checks(backend: &[&str]) {
     assert!(text(&out.stderr).contains("--allow-backing"));
     let out = vmch("inspect", backend, &["--allow-backing", p(&far)]);
     status(&out, 0);
-    assert!(text(&out.stdout).contains("debhost"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains("debhost"),
+        "{}",
+        text(&out.stdout)
+    );
 }
 
 #[test]
