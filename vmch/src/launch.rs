@@ -13,6 +13,7 @@
 //! the format instead of guessing it. The VM's serial log and stderr go to files in a private
 //! temporary directory; a boot failure quotes their tails.
 
+use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
@@ -20,10 +21,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use host_device::block::image::{self, ImageError, ImageFormat};
+use host_device::block::image::{self, BackingPolicy, ImageError, ImageFormat, Layer};
+use vmchannel_proto::client::{Client, ClientError};
 
 use crate::cleanup;
-use vmchannel_proto::client::{Client, ClientError};
 
 /// The port the appliance serves.
 pub const PORT: &str = "org.libguestfs.channel.0";
@@ -77,6 +78,9 @@ pub struct LaunchOptions {
     pub qemu_program: PathBuf,
     /// Extra words for the kernel command line (`loglevel=debug` ...).
     pub cmdline: String,
+    /// Which backing files a qcow2 image may lead to (checked on the host for both backends;
+    /// QEMU is then given exactly the chain that was checked).
+    pub backing: BackingPolicy,
 }
 
 impl Default for LaunchOptions {
@@ -90,6 +94,7 @@ impl Default for LaunchOptions {
             vmm_program: None,
             qemu_program: PathBuf::from("qemu-system-x86_64"),
             cmdline: String::new(),
+            backing: BackingPolicy::default(),
         }
     }
 }
@@ -171,16 +176,26 @@ pub struct Image {
     pub path: PathBuf,
     /// Its format.
     pub format: ImageFormat,
+    /// The files it is read from, itself first, then each backing file (see
+    /// [`image::OpenedImage::chain`]).
+    pub chain: Vec<Layer>,
 }
 
 impl Image {
-    /// Probes `path`: it must exist and be raw or qcow2 (a qcow2 header must also open).
+    /// Probes `path`: it must exist and be raw or qcow2 (a qcow2 header must also open),
+    /// with backing files only beside it.
     pub fn probe(path: &Path) -> Result<Image, ImageError> {
+        Self::probe_with(path, BackingPolicy::default())
+    }
+
+    /// Probes `path`, following backing files as `backing` allows.
+    pub fn probe_with(path: &Path, backing: BackingPolicy) -> Result<Image, ImageError> {
         // Opening checks more than the magic (a qcow2 header, its backing chain).
-        let opened = image::open(path)?;
+        let opened = image::open_with(path, backing)?;
         Ok(Image {
             path: path.to_owned(),
             format: opened.format,
+            chain: opened.chain,
         })
     }
 }
@@ -220,7 +235,7 @@ impl Appliance {
     pub fn launch(images: &[PathBuf], options: &LaunchOptions) -> Result<Appliance, LaunchError> {
         let probed = images
             .iter()
-            .map(|p| Image::probe(p))
+            .map(|p| Image::probe_with(p, options.backing))
             .collect::<Result<Vec<_>, _>>()?;
         Self::launch_probed(&probed, options)
     }
@@ -463,7 +478,7 @@ fn vmm_command(
     options: &LaunchOptions,
     socket: &Path,
     serial: &Path,
-) -> (PathBuf, Vec<String>) {
+) -> (PathBuf, Vec<OsString>) {
     let program = options.vmm_program.clone().unwrap_or_else(vmm_program);
     let mut args = vec![
         "run".to_owned(),
@@ -478,9 +493,13 @@ fn vmm_command(
         "--port".into(),
         format!("name={PORT},socket={},server", socket.display()),
     ];
+    if options.backing == BackingPolicy::Any {
+        args.push("--allow-backing".into());
+    }
+    let mut args: Vec<OsString> = args.into_iter().map(OsString::from).collect();
     for image in images {
         args.push("--disk".into());
-        args.push(image.path.display().to_string());
+        args.push(image.path.clone().into());
     }
     (program, args)
 }
@@ -492,14 +511,14 @@ pub fn qemu_args(
     options: &LaunchOptions,
     socket: &Path,
     serial: &Path,
-) -> Vec<String> {
+) -> Vec<OsString> {
     let accel = match options.accel {
         Accel::Kvm => "kvm",
         Accel::Tcg => "tcg,tb-size=64",
         Accel::Auto if kvm_usable() => "kvm",
         Accel::Auto => "tcg,tb-size=64",
     };
-    let mut args: Vec<String> = [
+    let mut args: Vec<OsString> = [
         "-M",
         "q35",
         "-accel",
@@ -511,7 +530,7 @@ pub fn qemu_args(
         "-no-reboot",
     ]
     .iter()
-    .map(|s| s.to_string())
+    .map(OsString::from)
     .collect();
     // qboot, QEMU's minimal firmware, boots a PVH kernel in a fraction of SeaBIOS's time.
     if Path::new(QBOOT).exists() {
@@ -519,35 +538,108 @@ pub fn qemu_args(
     }
     args.extend([
         "-m".into(),
-        format!("{}M", options.mem_mib),
+        format!("{}M", options.mem_mib).into(),
         "-kernel".into(),
-        options.kernel.display().to_string(),
+        options.kernel.clone().into(),
         "-append".into(),
-        options.cmdline.clone(),
+        options.cmdline.clone().into(),
         "-serial".into(),
-        format!("file:{}", serial.display()),
+        format!("file:{}", serial.display()).into(),
         "-device".into(),
         "virtio-serial-pci,id=vser0,disable-legacy=on".into(),
         "-chardev".into(),
         format!(
             "socket,id=appl,path={},server=on,wait=off",
             socket.display()
-        ),
+        )
+        .into(),
         "-device".into(),
-        format!("virtserialport,bus=vser0.0,chardev=appl,name={PORT}"),
+        format!("virtserialport,bus=vser0.0,chardev=appl,name={PORT}").into(),
     ]);
     for (i, image) in images.iter().enumerate() {
-        // QEMU's -drive splits on commas: double them in the path.
-        let path = image.path.display().to_string().replace(',', ",,");
-        args.push("-drive".into());
-        args.push(format!(
-            "file={path},if=none,id=d{i},format={},readonly=on",
-            image.format.qemu_name()
-        ));
+        args.extend(blockdevs(&format!("d{i}"), image));
         args.push("-device".into());
-        args.push(format!("virtio-blk-pci,drive=d{i},disable-legacy=on"));
+        args.push(format!("virtio-blk-pci,drive=d{i},disable-legacy=on").into());
     }
     args
+}
+
+/// `-blockdev` options for `image`, its format node named `node`: every file of the chain the
+/// host checked is given explicitly, read-only, and the bottom layer's `backing` is null, so
+/// QEMU opens nothing the header names by itself.
+fn blockdevs(node: &str, image: &Image) -> Vec<OsString> {
+    // A file node: its path verbatim (not lossily converted), commas doubled for QEMU's
+    // option parser.
+    fn file_node(name: &str, path: &Path) -> OsString {
+        let mut arg = OsString::from(format!("driver=file,node-name={name},filename="));
+        arg.push(double_commas(path.as_os_str()));
+        arg.push(",read-only=on,auto-read-only=off");
+        arg
+    }
+    let mut args = Vec::new();
+    let single;
+    let chain: &[Layer] = if image.chain.is_empty() {
+        // An `Image` made by hand, not probed: the image alone, without a backing file.
+        single = [Layer {
+            path: image.path.clone(),
+            format: image.format,
+            data_file: None,
+        }];
+        &single
+    } else {
+        &image.chain
+    };
+    let name = |j: usize| {
+        if j == 0 {
+            node.to_owned()
+        } else {
+            format!("{node}-b{j}")
+        }
+    };
+    // Bottom up: QEMU resolves `backing` to a node already defined.
+    for (j, layer) in chain.iter().enumerate().rev() {
+        let file = format!("{}-file", name(j));
+        args.push("-blockdev".into());
+        args.push(file_node(&file, &layer.path));
+        // The format node in QEMU's JSON syntax, the only one with a null `backing`; it
+        // holds node names only, no paths, so nothing needs escaping.
+        let mut format = format!(
+            r#"{{"driver":"{}","node-name":"{}","file":"{file}","read-only":true"#,
+            layer.format.qemu_name(),
+            name(j)
+        );
+        if layer.format == ImageFormat::Qcow2 {
+            if let Some(data) = &layer.data_file {
+                let data_node = format!("{}-data", name(j));
+                args.push("-blockdev".into());
+                args.push(file_node(&data_node, data));
+                format.push_str(&format!(r#","data-file":"{data_node}""#));
+            }
+            if j + 1 < chain.len() {
+                format.push_str(&format!(r#","backing":"{}""#, name(j + 1)));
+            } else {
+                // No backing file, whatever the header says.
+                format.push_str(r#","backing":null"#);
+            }
+        }
+        format.push('}');
+        args.push("-blockdev".into());
+        args.push(format.into());
+    }
+    args
+}
+
+/// `s` with every comma doubled, as QEMU's option parser reads a literal comma.
+fn double_commas(s: &OsStr) -> OsString {
+    use std::os::unix::ffi::{OsStrExt, OsStringExt};
+    let mut out = Vec::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        out.push(b);
+        if b == b',' {
+            out.push(b',');
+        }
+    }
+    OsString::from_vec(out)
 }
 
 fn qemu_command(
@@ -555,9 +647,81 @@ fn qemu_command(
     options: &LaunchOptions,
     socket: &Path,
     serial: &Path,
-) -> (PathBuf, Vec<String>) {
+) -> (PathBuf, Vec<OsString>) {
     (
         options.qemu_program.clone(),
         qemu_args(images, options, socket, serial),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::ffi::OsStrExt;
+
+    /// The chain reaches QEMU explicitly: every file a read-only node, bottom first, its path
+    /// byte for byte with commas doubled, and no backing below the last layer.
+    #[test]
+    fn qemu_gets_the_checked_chain_and_nothing_else() {
+        let odd = Path::new(OsStr::from_bytes(b"/img/a,b\xff.qcow2"));
+        let image = Image {
+            path: odd.to_owned(),
+            format: ImageFormat::Qcow2,
+            chain: vec![
+                Layer {
+                    path: odd.to_owned(),
+                    format: ImageFormat::Qcow2,
+                    data_file: Some(PathBuf::from("/img/data.raw")),
+                },
+                Layer {
+                    path: PathBuf::from("/img/base.raw"),
+                    format: ImageFormat::Raw,
+                    data_file: None,
+                },
+            ],
+        };
+        let args = qemu_args(
+            &[image],
+            &LaunchOptions::default(),
+            Path::new("/s"),
+            Path::new("/l"),
+        );
+        let from = args.iter().position(|a| a == "-blockdev").unwrap();
+        let blockdevs: Vec<&OsStr> = args[from..]
+            .chunks(2)
+            .take_while(|w| w[0] == "-blockdev")
+            .map(|w| w[1].as_os_str())
+            .collect();
+        let want: [&[u8]; 5] = [
+            b"driver=file,node-name=d0-b1-file,filename=/img/base.raw,read-only=on,auto-read-only=off",
+            br#"{"driver":"raw","node-name":"d0-b1","file":"d0-b1-file","read-only":true}"#,
+            b"driver=file,node-name=d0-file,filename=/img/a,,b\xff.qcow2,read-only=on,auto-read-only=off",
+            b"driver=file,node-name=d0-data,filename=/img/data.raw,read-only=on,auto-read-only=off",
+            br#"{"driver":"qcow2","node-name":"d0","file":"d0-file","read-only":true,"data-file":"d0-data","backing":"d0-b1"}"#,
+        ];
+        let got: Vec<&[u8]> = blockdevs.iter().map(|a| a.as_bytes()).collect();
+        assert_eq!(got, want);
+        assert_eq!(args[from + 10], "-device");
+        assert_eq!(args[from + 11], "virtio-blk-pci,drive=d0,disable-legacy=on");
+        assert!(!args.iter().any(|a| a == "-drive"));
+
+        // A lone qcow2: backing null, so QEMU cannot follow its header.
+        let lone = Image {
+            path: PathBuf::from("/img/x.qcow2"),
+            format: ImageFormat::Qcow2,
+            chain: Vec::new(),
+        };
+        let args = qemu_args(
+            &[lone],
+            &LaunchOptions::default(),
+            Path::new("/s"),
+            Path::new("/l"),
+        );
+        assert!(
+            args.iter().any(|a| a
+                .as_bytes()
+                .ends_with(br#""read-only":true,"backing":null}"#)),
+            "{args:?}"
+        );
+    }
 }

@@ -294,3 +294,113 @@ fn every_subcommand_under_the_vmm() {
     inspect_checks(VMM, dir.path());
     file_checks(VMM, dir.path());
 }
+
+/// `qemu-img create -f qcow2 -u -b BACKING -F FORMAT PATH 64M`: a header naming `backing` as
+/// given, unchecked (it need not exist, nor be what it says).
+fn overlay(path: &Path, backing: &str, format: &str) {
+    let ok = Command::new("qemu-img")
+        .args([
+            "create", "-q", "-f", "qcow2", "-u", "-F", format, "-b", backing,
+        ])
+        .arg(path)
+        .arg("64M")
+        .status()
+        .expect("qemu-img runs");
+    assert!(ok.success());
+}
+
+/// The images: a qcow2 naming itself (it crashed vmch with a stack overflow) and one
+/// naming /etc/shadow. Both are refused on the host, status 4, before any VM starts, so this
+/// needs neither KVM nor QEMU: the same check guards both backends.
+#[test]
+fn hostile_backing_files_are_refused_with_status_4_under_both_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let me = dir.path().join("self.qcow2");
+    overlay(&me, "self.qcow2", "qcow2");
+    let shadow = dir.path().join("shadow.qcow2");
+    overlay(&shadow, "/etc/shadow", "raw");
+    let null = dir.path().join("null.qcow2");
+    overlay(&null, "/dev/null", "raw");
+    for backend in [QEMU, VMM] {
+        for allow in [&[][..], &["--allow-backing"][..]] {
+            let out = vmch("inspect", backend, &[allow, &[p(&me)]].concat());
+            status(&out, 4);
+            let err = text(&out.stderr);
+            assert!(
+                err.contains("self.qcow2") && err.contains("a loop"),
+                "{err}"
+            );
+            let out = vmch("inspect", backend, &[allow, &[p(&null)]].concat());
+            status(&out, 4);
+            let err = text(&out.stderr);
+            assert!(
+                err.contains("/dev/null") && err.contains("character device"),
+                "{err}"
+            );
+        }
+        let out = vmch("inspect", backend, &[p(&shadow)]);
+        status(&out, 4);
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("\"/etc/shadow\"") && err.contains("--allow-backing"),
+            "{err}"
+        );
+        // Every command that attaches images checks them, --add included.
+        let out = vmch("cat", backend, &[p(&shadow), "/etc/hostname"]);
+        status(&out, 4);
+        let zero = dir.path().join("zero.img");
+        std::fs::write(&zero, vec![0u8; 1 << 20]).unwrap();
+        let out = vmch("ls", backend, &["--add", p(&me), p(&zero), "/"]);
+        status(&out, 4);
+        assert!(
+            text(&out.stderr).contains("a loop"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
+
+/// A backing chain the host checked reads through under QEMU (given every layer as
+/// -blockdev) and the VMM: beside the image by default, elsewhere with --allow-backing.
+fn backing_chain_checks(backend: &[&str]) {
+    let dir = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let base = dir.path().join("base.qcow2");
+    std::fs::copy(debian_qcow2(other.path()), &base).unwrap();
+    let top = dir.path().join("top, with a comma.qcow2");
+    overlay(&top, "base.qcow2", "qcow2");
+    let out = vmch("inspect", backend, &[p(&top)]);
+    status(&out, 0);
+    assert!(
+        text(&out.stdout).contains("debhost"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let far = other.path().join("far.qcow2");
+    overlay(&far, p(&base), "qcow2");
+    let out = vmch("inspect", backend, &[p(&far)]);
+    status(&out, 4);
+    assert!(text(&out.stderr).contains("--allow-backing"));
+    let out = vmch("inspect", backend, &["--allow-backing", p(&far)]);
+    status(&out, 0);
+    assert!(
+        text(&out.stdout).contains("debhost"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn backing_chains_under_qemu() {
+    if require_qemu("backing_chains_under_qemu") {
+        backing_chain_checks(QEMU);
+    }
+}
+
+#[test]
+fn backing_chains_under_the_vmm() {
+    if require_kvm("backing_chains_under_the_vmm") {
+        backing_chain_checks(VMM);
+    }
+}

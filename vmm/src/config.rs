@@ -179,6 +179,8 @@ pub struct VmConfig {
     pub ports: Vec<PortSpec>,
     /// Read-only disk images (raw or qcow2), one virtio-blk device each.
     pub disks: Vec<PathBuf>,
+    /// Which backing files a qcow2 disk may lead the VMM to open (beside it, by default).
+    pub backing: host_device::block::image::BackingPolicy,
     /// Where COM1 goes.
     pub serial: SerialOutput,
     /// The virtio-serial device's `max_ports`; `None` sizes it to the ports given (see
@@ -197,6 +199,7 @@ impl VmConfig {
             mem_mib: DEFAULT_MEM_MIB,
             ports: Vec::new(),
             disks: Vec::new(),
+            backing: Default::default(),
             serial: SerialOutput::Stdout,
             max_ports: None,
             kvm_device: PathBuf::from("/dev/kvm"),

@@ -295,11 +295,12 @@ impl Vm {
         }
 
         for (i, path) in config.disks.iter().enumerate() {
-            let block = Block::open(
+            let block = Block::open_with(
                 path,
                 BlockConfig {
                     serial: Some(format!("vmch-disk{i}")),
                 },
+                config.backing,
             )?;
             let queues = block.queue_max_sizes().len() as u16;
             let dev = shared(VirtioPciDevice::new(

@@ -177,9 +177,19 @@ fn device_id(serial: Option<&str>) -> Result<[u8; ID_BYTES], BlockError> {
 impl Block {
     /// Attaches the image at `path` (raw or qcow2, told from its contents; see [`image`]),
     /// opened read-only: the device can never write to it. A block device node works as well
-    /// as a file.
+    /// as a file. A qcow2's backing files are followed only beside it
+    /// ([`image::BackingPolicy::Beside`]).
     pub fn open(path: &Path, config: BlockConfig) -> Result<Self, BlockError> {
-        let opened = image::open(path)?;
+        Self::open_with(path, config, image::BackingPolicy::default())
+    }
+
+    /// As [`Block::open`], following a qcow2's backing files as `backing` allows.
+    pub fn open_with(
+        path: &Path,
+        config: BlockConfig,
+        backing: image::BackingPolicy,
+    ) -> Result<Self, BlockError> {
+        let opened = image::open_with(path, backing)?;
         Self::build(opened.backend, &path.display().to_string(), config)
     }
 

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use host_device::block::image::BackingPolicy;
 use vmch::launch::{Accel, Appliance, Backend, LaunchError, LaunchOptions};
 
 /// How to run the appliance (shared by every subcommand that starts one).
@@ -32,6 +33,11 @@ pub struct ApplianceArgs {
     /// The QEMU binary (with --backend qemu).
     #[arg(long, default_value = "qemu-system-x86_64")]
     qemu: PathBuf,
+    /// Follow qcow2 backing files wherever the image says they are [default: only beside the
+    /// image]: for images you trust. Loops, chains over 16 deep and non-regular files are
+    /// refused regardless.
+    #[arg(long)]
+    allow_backing: bool,
     /// Say on stderr how long the appliance took to start.
     #[arg(long, short)]
     verbose: bool,
@@ -66,6 +72,11 @@ impl ApplianceArgs {
             mem_mib: self.mem,
             timeout: Duration::from_secs(self.timeout.max(1)),
             qemu_program: self.qemu.clone(),
+            backing: if self.allow_backing {
+                BackingPolicy::Any
+            } else {
+                BackingPolicy::Beside
+            },
             ..LaunchOptions::default()
         };
         if let Some(k) = &self.kernel {

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use vmm::{PortSpec, RunReport, SerialOutput, VcpuStop, Vm, VmConfig};
 
+use host_device::block::image::BackingPolicy;
 use vmch::launch::BUILT_KERNEL;
 
 /// `vmch run`'s arguments.
@@ -27,6 +28,10 @@ pub struct RunArgs {
     /// A disk image (raw or qcow2), attached read-only as a virtio-blk device (repeatable).
     #[arg(long = "disk", value_name = "PATH")]
     disks: Vec<PathBuf>,
+    /// Follow a qcow2 disk's backing files wherever they are [default: only beside the
+    /// image]. Loops, chains over 16 deep and non-regular files are refused regardless.
+    #[arg(long)]
+    allow_backing: bool,
     /// Where COM1 goes: stdout, none or file:PATH.
     #[arg(long, default_value = "stdout")]
     serial: SerialOutput,
@@ -53,6 +58,11 @@ pub fn run(args: RunArgs, started: Instant) -> ExitCode {
         mem_mib: args.mem,
         ports: args.ports,
         disks: args.disks,
+        backing: if args.allow_backing {
+            BackingPolicy::Any
+        } else {
+            BackingPolicy::Beside
+        },
         serial: args.serial,
         max_ports: args.max_ports,
         kvm_device: args.kvm_device,
