@@ -326,6 +326,11 @@ impl Appliance {
         &mut self.client
     }
 
+    /// The VM process's id (`vmch run`, or QEMU).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Which backend runs it.
     pub fn backend(&self) -> Backend {
         self.backend
