@@ -25,6 +25,7 @@ pub mod irq;
 pub mod layout;
 pub mod pci;
 pub mod rtc;
+pub mod seccomp;
 pub mod signals;
 pub mod vcpu;
 
