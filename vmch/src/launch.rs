@@ -480,6 +480,10 @@ pub fn qemu_args(
         "-nodefaults",
         "-no-user-config",
         "-no-reboot",
+        // QEMU's own seccomp filter, as libvirt sets it: no obsolete calls, no setuid, no
+        // fork/exec, no scheduler or priority changes.
+        "-sandbox",
+        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
     ]
     .iter()
     .map(|s| s.to_string())
