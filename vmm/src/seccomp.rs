@@ -214,8 +214,20 @@ const COMMON: &[i64] = &[
 ];
 
 /// The vCPU thread: `KVM_RUN` (ioctl, filtered by number), COM1 and eventfd writes (in
-/// COMMON), a new irqfd when the guest programs an MSI-X vector (eventfd2).
-const VCPU: &[i64] = &[libc::SYS_ioctl, libc::SYS_eventfd2];
+/// COMMON), a new irqfd when the guest programs an MSI-X vector (eventfd2). When KVM refuses
+/// a queue's ioeventfd, the notify write reaches the device on this thread (`pci.rs`), which
+/// then does the queue's work itself: disk reads and socket writes.
+const VCPU: &[i64] = &[
+    libc::SYS_ioctl,
+    libc::SYS_eventfd2,
+    libc::SYS_read,
+    libc::SYS_readv,
+    libc::SYS_pread64,
+    libc::SYS_preadv,
+    libc::SYS_writev,
+    libc::SYS_sendto,
+    libc::SYS_sendmsg,
+];
 
 /// The event-loop thread: epoll, the port sockets, disk reads, eventfd reads, new irqfds.
 const EVENT_LOOP: &[i64] = &[
