@@ -497,6 +497,9 @@ fn vmm_command(
         options.cmdline.clone(),
         "--port".into(),
         format!("name={PORT},socket={},server", socket.display()),
+        // The appliance never resets on purpose: a reset ends the run, and the VMM's main
+        // thread gets the narrower seccomp filter of a VMM that never rebuilds a VM.
+        "--no-reboot".into(),
     ];
     if options.backing == BackingPolicy::Any {
         args.push("--allow-backing".into());
@@ -533,6 +536,10 @@ pub fn qemu_args(
         "-nodefaults",
         "-no-user-config",
         "-no-reboot",
+        // QEMU's own seccomp filter, as libvirt sets it: no obsolete calls, no setuid, no
+        // fork/exec, no scheduler or priority changes.
+        "-sandbox",
+        "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
     ]
     .iter()
     .map(OsString::from)

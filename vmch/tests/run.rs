@@ -241,3 +241,120 @@ fn thirty_ports_at_qemus_max_ports_all_echo() {
         }
     });
 }
+
+/// The `Seccomp:` mode (0 none, 2 filter) of every thread of `pid`, by thread name.
+fn seccomp_modes(pid: u32) -> Vec<(String, String)> {
+    let mut modes = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let dir = task.unwrap().path();
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        let status = std::fs::read_to_string(dir.join("status")).unwrap_or_default();
+        let mode = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Seccomp:"))
+            .map(|m| m.trim().to_string())
+            .unwrap_or_default();
+        modes.push((comm.trim().to_string(), mode));
+    }
+    modes
+}
+
+/// Starts `vmch run` with one echo port and `extra` arguments, waits until the guest echoes,
+/// and returns the child with its socket.
+fn start_echo_vm(dir: &Path, extra: &[&str]) -> (std::process::Child, std::path::PathBuf) {
+    let socket = dir.join("e.sock");
+    let child = std::process::Command::new(vmch())
+        .arg("run")
+        .arg("--serial")
+        .arg(format!("file:{}", dir.join("serial.log").display()))
+        .arg("--port")
+        .arg(format!(
+            "name={},socket={},server",
+            echo_name(0),
+            socket.display()
+        ))
+        .args(extra)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.join("stderr.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + T;
+    let s = loop {
+        match std::os::unix::net::UnixStream::connect(&socket) {
+            Ok(s) => break s,
+            Err(e) if std::time::Instant::now() > deadline => panic!("no socket: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
+    assert_eq!(echo(&s, b"ping", T).unwrap(), b"ping");
+    (child, socket)
+}
+
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("vmch did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn every_vmm_thread_runs_under_its_seccomp_filter() {
+    if !require_kvm("every_vmm_thread_runs_under_its_seccomp_filter") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, socket) = start_echo_vm(dir.path(), &[]);
+    let pid = child.id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(status.contains("\nSeccomp:\t2\n"), "{status}");
+    let modes = seccomp_modes(pid);
+    for name in ["vmch", "vmch-vcpu0", "vmch-events"] {
+        assert!(
+            modes.iter().any(|(n, _)| n == name),
+            "no thread {name}: {modes:?}"
+        );
+    }
+    // Every thread, the kernel's per-VM worker included, is filtered.
+    assert!(modes.iter().all(|(_, m)| m == "2"), "{modes:?}");
+    // SIGTERM still ends it with 128 + 15 and the socket is removed (by the filtered thread).
+    send_signal(pid, "TERM");
+    let status = wait_exit(&mut child);
+    let stderr = std::fs::read_to_string(dir.path().join("stderr.log")).unwrap();
+    assert_eq!(status.code(), Some(143), "{stderr}");
+    assert!(!stderr.contains("seccomp"), "{stderr}");
+    assert!(!socket.exists(), "the socket file was left behind");
+}
+
+#[test]
+fn seccomp_off_leaves_the_threads_unfiltered() {
+    if !require_kvm("seccomp_off_leaves_the_threads_unfiltered") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, _) = start_echo_vm(dir.path(), &["--seccomp=off"]);
+    let modes = seccomp_modes(child.id());
+    assert!(
+        modes.iter().any(|(n, m)| n == "vmch-vcpu0" && m == "0"),
+        "{modes:?}"
+    );
+    assert!(modes.iter().all(|(_, m)| m == "0"), "{modes:?}");
+    send_signal(child.id(), "INT");
+    assert_eq!(wait_exit(&mut child).code(), Some(130));
+}
+
+fn send_signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}

@@ -188,6 +188,8 @@ pub struct VmConfig {
     pub max_ports: Option<u32>,
     /// The KVM device.
     pub kvm_device: PathBuf,
+    /// Whether the VMM's threads run under seccomp filters (see [`crate::seccomp`]).
+    pub seccomp: crate::seccomp::SeccompMode,
 }
 
 impl VmConfig {
@@ -203,6 +205,7 @@ impl VmConfig {
             serial: SerialOutput::Stdout,
             max_ports: None,
             kvm_device: PathBuf::from("/dev/kvm"),
+            seccomp: crate::seccomp::SeccompMode::default(),
         }
     }
 

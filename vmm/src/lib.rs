@@ -11,10 +11,13 @@
 //! - [`rtc`]: the CMOS clock;
 //! - [`vcpu`]: the PVH entry state and the exit loop;
 //! - [`event_loop`]: the backend thread (queues, sockets);
-//! - [`signals`]: Ctrl-C and kicking the vCPU.
+//! - [`signals`]: Ctrl-C and kicking the vCPU;
+//! - [`seccomp`]: the per-thread system-call filters.
 //!
 //! [`Vm::run`] ties them together: the vCPU runs in one thread, the event loop in another, and
-//! the caller's thread waits for either to finish or for a signal.
+//! the caller's thread waits for either to finish or for a signal. Unless
+//! [`VmConfig::seccomp`] is off, each of the three installs its seccomp filter before the
+//! guest runs.
 
 pub mod acpi;
 pub mod boot;
@@ -25,6 +28,7 @@ pub mod irq;
 pub mod layout;
 pub mod pci;
 pub mod rtc;
+pub mod seccomp;
 pub mod signals;
 pub mod vcpu;
 
@@ -48,12 +52,14 @@ use vm_memory::{GuestMemoryBackend, GuestMemoryMmap, GuestMemoryRegion};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
 pub use config::{PortSpec, SerialOutput, SocketMode, VmConfig};
+pub use seccomp::{EXIT_SECCOMP, SeccompMode};
 pub use vcpu::{ExitCounts, VcpuStop};
 
 use crate::event_loop::EventLoop;
 use crate::io::{PortBus, PortEvent};
 use crate::irq::MsiRouter;
 use crate::pci::PciBus;
+use crate::seccomp::ThreadKind;
 
 /// The debug-exit value the kernel writes when its self tests pass.
 pub const DEBUG_EXIT_SUCCESS: u32 = 0x10;
@@ -97,6 +103,9 @@ pub enum VmmError {
     /// The event loop failed.
     #[error(transparent)]
     EventLoop(#[from] event_loop::EventLoopError),
+    /// A seccomp filter could not be built or installed.
+    #[error(transparent)]
+    Seccomp(#[from] seccomp::SeccompError),
     /// Some other I/O failed (the serial file, eventfds, signals, threads).
     #[error("{what}: {source}")]
     Io {
@@ -158,6 +167,13 @@ pub struct Vm {
     event_loop: EventLoop,
     serial: Box<dyn Write + Send>,
     stop: EventFd,
+    seccomp: SeccompMode,
+}
+
+thread_local! {
+    /// Whether this thread already carries its [`Vm::run`] filter (filters stack and cannot be
+    /// removed: a rebooting caller installs its own once).
+    static MAIN_FILTERED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 fn serial_writer(out: &SerialOutput) -> Result<Box<dyn Write + Send>, VmmError> {
@@ -322,6 +338,7 @@ impl Vm {
             event_loop,
             serial: serial_writer(&config.serial)?,
             stop,
+            seccomp: config.seccomp,
         })
     }
 
@@ -342,22 +359,58 @@ impl Vm {
             mut event_loop,
             serial,
             stop,
+            seccomp: mode,
         } = self;
         let mut vcpu = vcpu::create(&kvm, &vm, entry)?;
         signals::install(&stop).map_err(io_err("installing signal handlers"))?;
 
+        // The filters are compiled here, where allocating is free; each thread installs its
+        // own just before it starts serving the guest.
+        let filters = match mode {
+            SeccompMode::Off => None,
+            SeccompMode::On { rebuild } => {
+                seccomp::install_sigsys_handler()?;
+                let main = if MAIN_FILTERED.with(|f| f.get()) {
+                    None
+                } else if rebuild {
+                    Some(seccomp::filter(ThreadKind::MainRebuild)?)
+                } else {
+                    Some(seccomp::filter(ThreadKind::Main)?)
+                };
+                Some((
+                    seccomp::filter(ThreadKind::Vcpu)?,
+                    seccomp::filter(ThreadKind::EventLoop)?,
+                    main,
+                ))
+            }
+        };
+        let (vcpu_filter, loop_filter, main_filter) = match filters {
+            Some((v, l, m)) => (Some(v), Some(l), m),
+            None => (None, None, None),
+        };
+
         enum Done {
             Vcpu(VcpuStop, Option<Duration>, ExitCounts),
             EventLoop(Result<(), event_loop::EventLoopError>),
+            Seccomp(seccomp::SeccompError),
         }
         let (tx, rx) = mpsc::channel();
         let halt = Arc::new(AtomicBool::new(false));
         let loop_tx = tx.clone();
+        // Both threads hand their halves of the VM back through `join`, so the devices (and
+        // the port sockets they unlink) are dropped on this thread, not on a confined one.
         let backend = thread::Builder::new()
             .name("vmch-events".into())
             .spawn(move || {
+                if let Some(f) = &loop_filter
+                    && let Err(e) = seccomp::apply("vmch-events", f)
+                {
+                    let _ = loop_tx.send(Done::Seccomp(e));
+                    return event_loop;
+                }
                 let result = event_loop.run();
                 let _ = loop_tx.send(Done::EventLoop(result));
+                event_loop
             })
             .map_err(io_err("starting the event loop thread"))?;
         let vcpu_started = started.elapsed();
@@ -366,6 +419,12 @@ impl Vm {
             .name("vmch-vcpu0".into())
             .spawn(move || {
                 let mut ports = PortBus::new(serial, bus);
+                if let Some(f) = &vcpu_filter
+                    && let Err(e) = seccomp::apply("vmch-vcpu0", f)
+                {
+                    let _ = tx.send(Done::Seccomp(e));
+                    return (vcpu, ports);
+                }
                 let mut boot_complete = None;
                 let mut counts = ExitCounts::default();
                 let stop = vcpu::run(&mut vcpu, &mut ports, &vcpu_halt, &mut counts, |event| {
@@ -378,12 +437,23 @@ impl Vm {
                 counts.unhandled_pio = ports.unhandled;
                 ports.flush();
                 let _ = tx.send(Done::Vcpu(stop, boot_complete, counts));
-                // The VM's memory and devices go when this thread's copies drop.
-                drop((vcpu, ports));
+                (vcpu, ports)
             })
             .map_err(io_err("starting the vCPU thread"))?;
 
-        let mut loop_error = None;
+        let mut seccomp_error = None;
+        if let Some(f) = &main_filter {
+            match seccomp::apply("main", f) {
+                Ok(()) => MAIN_FILTERED.with(|m| m.set(true)),
+                Err(e) => {
+                    seccomp_error = Some(e);
+                    halt.store(true, Ordering::SeqCst);
+                    signals::kick(&vcpu_thread);
+                    let _ = stop.write(1);
+                }
+            }
+        }
+        let mut loop_error: Option<event_loop::EventLoopError> = None;
         let (stop_reason, boot_complete, exits) = loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(Done::Vcpu(stop, boot, counts)) => break (stop, boot, counts),
@@ -392,6 +462,15 @@ impl Vm {
                     loop_error = result.err();
                     halt.store(true, Ordering::SeqCst);
                     signals::kick(&vcpu_thread);
+                }
+                Ok(Done::Seccomp(e)) => {
+                    // A thread could not confine itself: the guest must not run unconfined.
+                    // Both threads are told to end; the loop ends with the vCPU's report or
+                    // when both have gone.
+                    seccomp_error.get_or_insert(e);
+                    halt.store(true, Ordering::SeqCst);
+                    signals::kick(&vcpu_thread);
+                    let _ = stop.write(1);
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if signals::stop_signal().is_some() || halt.load(Ordering::SeqCst) {
@@ -405,10 +484,16 @@ impl Vm {
             }
         };
         let _ = stop.write(1);
-        let _ = vcpu_thread.join();
-        let _ = backend.join();
+        let vcpu_parts = vcpu_thread.join();
+        let backend_parts = backend.join();
         signals::uninstall();
+        // The VM's memory and devices go here: the vCPU fd and the bus, then the event loop
+        // (the console's last reference removes the server sockets), then the VM and its RAM.
+        drop((vcpu_parts, backend_parts));
         drop((vm, mem));
+        if let Some(e) = seccomp_error {
+            return Err(e.into());
+        }
         if let Some(e) = loop_error {
             return Err(e.into());
         }

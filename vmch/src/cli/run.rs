@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use vmm::{PortSpec, RunReport, SerialOutput, VcpuStop, Vm, VmConfig};
+use vmm::{PortSpec, RunReport, SeccompMode, SerialOutput, VcpuStop, Vm, VmConfig};
 
 use host_device::block::image::BackingPolicy;
 use vmch::launch::BUILT_KERNEL;
@@ -48,6 +48,19 @@ pub struct RunArgs {
     /// Exit when the guest resets instead of rebooting it (as QEMU's -no-reboot).
     #[arg(long)]
     no_reboot: bool,
+    /// Confine the VMM's threads with seccomp filters (off: for debugging only). A forbidden
+    /// system call ends vmch with status 148 and a line naming the thread and the call.
+    #[arg(long, value_enum, default_value_t = Seccomp::On)]
+    seccomp: Seccomp,
+}
+
+/// `--seccomp`'s values.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Seccomp {
+    /// Each VMM thread runs under its own filter.
+    On,
+    /// No filters.
+    Off,
 }
 
 /// Runs `vmch run`.
@@ -66,6 +79,13 @@ pub fn run(args: RunArgs, started: Instant) -> ExitCode {
         serial: args.serial,
         max_ports: args.max_ports,
         kvm_device: args.kvm_device,
+        // The waiting thread keeps what building the next VM needs only when a reset reboots.
+        seccomp: match args.seccomp {
+            Seccomp::On => SeccompMode::On {
+                rebuild: !args.no_reboot,
+            },
+            Seccomp::Off => SeccompMode::Off,
+        },
     };
     // A reset reboots: the VM is built again from the same configuration (fresh RAM, the
     // kernel reloaded, devices reset). Port sockets are made anew, so hosts reconnect, as
