@@ -552,10 +552,33 @@ pub const LVM_PV_UUID: &str = "AbCdEf0123456789GhIjKlMnOpQrStUv";
 /// The LUKS UUID in [`DiskSet::multi`].
 pub const LUKS_UUID: &str = "0f0e0d0c-0b0a-4908-8706-050403020100";
 
-/// The test disks, built on first use and shared by every test in the binary.
+/// The test disks, built on first use and shared by every test in the binary; removed when
+/// the test binary exits (a static is never dropped, and each set is some 460 MB of /tmp).
 pub fn shared() -> &'static DiskSet {
     static SET: std::sync::OnceLock<DiskSet> = std::sync::OnceLock::new();
-    SET.get_or_init(|| DiskSet::build().expect("building the test disks"))
+    SET.get_or_init(|| {
+        let set = DiskSet::build().expect("building the test disks");
+        remove_at_exit(set.dir.path());
+        set
+    })
+}
+
+/// Removes `dir` (recursively) when the process exits normally.
+fn remove_at_exit(dir: &Path) {
+    static DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    extern "C" fn remove_all() {
+        let dirs = DIRS.lock().map(|d| d.clone()).unwrap_or_default();
+        for d in dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+    let mut dirs = DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    if dirs.is_empty() {
+        // SAFETY: atexit registers a plain extern "C" function that takes no arguments; it
+        // runs once at exit, when no test thread uses the disks any more.
+        unsafe { libc::atexit(remove_all) };
+    }
+    dirs.push(dir.to_owned());
 }
 
 impl DiskSet {

@@ -191,7 +191,10 @@ fn build_ioctls() -> Vec<u64> {
 /// (the kick, SIGINT/SIGTERM), thread exit (sigaltstack, rt_sigprocmask, munmap of the stacks),
 /// stderr (panic messages, the log, the SIGSYS line), closing descriptors, the clock when the
 /// vDSO falls back to the system call, and the first `HashMap` of a thread (getrandom).
+/// fcntl only as `F_GETFD`/`F_GETFL` (see [`FCNTL_QUERIES`]): a debug build's std checks that
+/// a descriptor is open before it closes it.
 const COMMON: &[i64] = &[
+    libc::SYS_fcntl,
     libc::SYS_brk,
     libc::SYS_mmap,
     libc::SYS_munmap,
@@ -294,21 +297,29 @@ const REBUILD: &[i64] = &[
     libc::SYS_seccomp,
 ];
 
+/// The fcntl commands every thread may use: queries only.
+const FCNTL_QUERIES: &[u64] = &[libc::F_GETFD as u64, libc::F_GETFL as u64];
+
+/// Rules allowing `nr` only when its argument `arg` is one of `values`.
+fn arg_rules(arg: u8, values: &[u64]) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
+    values
+        .iter()
+        .map(|&v| {
+            SeccompRule::new(vec![SeccompCondition::new(
+                arg,
+                SeccompCmpArgLen::Dword,
+                SeccompCmpOp::Eq,
+                v,
+            )?])
+        })
+        .collect()
+}
+
 fn ioctl_rules(requests: &[u64]) -> Result<Vec<SeccompRule>, seccompiler::BackendError> {
     let mut requests = requests.to_vec();
     requests.sort_unstable();
     requests.dedup();
-    requests
-        .into_iter()
-        .map(|r| {
-            SeccompRule::new(vec![SeccompCondition::new(
-                1,
-                SeccompCmpArgLen::Dword,
-                SeccompCmpOp::Eq,
-                r,
-            )?])
-        })
-        .collect()
+    arg_rules(1, &requests)
 }
 
 fn syscalls(kind: ThreadKind) -> (Vec<i64>, Vec<u64>) {
@@ -349,6 +360,9 @@ pub fn filter(kind: ThreadKind) -> Result<BpfProgram, SeccompError> {
     for nr in calls {
         let chain = if nr == libc::SYS_ioctl {
             ioctl_rules(&ioctls).map_err(err)?
+        } else if nr == libc::SYS_fcntl && kind != ThreadKind::MainRebuild {
+            // Building a VM sets descriptor flags; running one only queries them.
+            arg_rules(1, FCNTL_QUERIES).map_err(err)?
         } else {
             Vec::new()
         };
