@@ -13,7 +13,7 @@ logs=$(mktemp -d)
 img_seeds=$logs/image-seeds
 mkdir -p "$img_seeds"
 qemu-img create -q -f qcow2 -o cluster_size=512 "$img_seeds/empty.qcow2" 1M
-qemu-img create -q -f qcow2 -o cluster_size=512 -F raw -b base.raw "$img_seeds/overlay.qcow2" 64K
+qemu-img create -q -f qcow2 -o cluster_size=512 -u -F raw -b base.raw "$img_seeds/overlay.qcow2" 64K
 qemu-img create -q -f qcow2 -o cluster_size=512 -u -F qcow2 -b self.qcow2 "$img_seeds/loop.qcow2" 1M
 head -c 65536 /dev/urandom > "$logs/data.raw"
 qemu-img convert -O qcow2 -o cluster_size=512 -f raw "$logs/data.raw" "$img_seeds/data.qcow2"
