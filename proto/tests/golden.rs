@@ -337,3 +337,12 @@ fn constants() {
     assert_eq!(caps::ALL, 0x3f);
     assert_eq!(MAX_READ, 1 << 20);
 }
+
+/// The session preamble and the handshake limit are part of the wire protocol
+/// (docs/PROTOCOL.md, section 5, step 0).
+#[test]
+fn session_preamble_is_pinned() {
+    assert_eq!(vmchannel_proto::frame::HANDSHAKE_MAX_FRAME, 1024);
+    assert_eq!(vmchannel_proto::frame::PREAMBLE.len(), 1032);
+    assert!(vmchannel_proto::frame::PREAMBLE.iter().all(|&b| b == 0));
+}
