@@ -15,6 +15,7 @@ pub mod hosts;
 pub mod images;
 pub mod inproc;
 pub mod outcome;
+pub mod procs;
 pub mod qemu;
 pub mod scenarios;
 pub mod vm;

@@ -16,8 +16,9 @@ fn disks() -> &'static DiskSet {
     vmchannel_tests::images::shared()
 }
 
-/// Boots the in-process appliance over `images` and connects a client.
-fn appliance(images: Vec<PathBuf>) -> (InProcVm, Client<UnixStream>, tempfile::TempDir) {
+/// Boots the in-process appliance over `images`, its port on a socket (in the returned
+/// directory) that clients connect to.
+fn serve(images: Vec<PathBuf>) -> (InProcVm, PathBuf, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let sock = dir.path().join("appliance.sock");
     let ports = vec![(
@@ -25,6 +26,12 @@ fn appliance(images: Vec<PathBuf>) -> (InProcVm, Client<UnixStream>, tempfile::T
         Backend::Socket(SocketBackend::server(&sock).unwrap()),
     )];
     let vm = InProcVm::start_with_disks(ConsoleConfig::default(), ports, images).unwrap();
+    (vm, sock, dir)
+}
+
+/// Boots the in-process appliance over `images` and connects a client.
+fn appliance(images: Vec<PathBuf>) -> (InProcVm, Client<UnixStream>, tempfile::TempDir) {
+    let (vm, sock, dir) = serve(images);
     let stream = UnixStream::connect(&sock).unwrap();
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     let client = Client::connect(stream).expect("handshake");
@@ -170,18 +177,7 @@ fn hello(version: u16) -> vmchannel_proto::ClientMessage {
 
 #[test]
 fn reconnecting_starts_a_fresh_session() {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("appliance.sock");
-    let ports = vec![(
-        PortConfig::new(PORT),
-        Backend::Socket(SocketBackend::server(&sock).unwrap()),
-    )];
-    let _vm = InProcVm::start_with_disks(
-        ConsoleConfig::default(),
-        ports,
-        vec![disks().debian.clone()],
-    )
-    .unwrap();
+    let (_vm, sock, _dir) = serve(vec![disks().debian.clone()]);
     for _ in 0..3 {
         let stream = UnixStream::connect(&sock).unwrap();
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
@@ -228,18 +224,7 @@ fn reconnecting_starts_a_fresh_session() {
 #[test]
 fn reconnecting_after_a_cut_download_greets_the_new_session() {
     use vmchannel_proto::{PROTOCOL_VERSION, Reply, Request, ServerMessage, Target};
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("appliance.sock");
-    let ports = vec![(
-        PortConfig::new(PORT),
-        Backend::Socket(SocketBackend::server(&sock).unwrap()),
-    )];
-    let vm = InProcVm::start_with_disks(
-        ConsoleConfig::default(),
-        ports,
-        vec![disks().debian.clone()],
-    )
-    .unwrap();
+    let (vm, sock, _dir) = serve(vec![disks().debian.clone()]);
     for round in 0..3 {
         let mut raw = Raw::connect(&sock);
         // Bytes the guest had queued before it learnt of the hang-up may still come (chunks,
@@ -284,18 +269,7 @@ fn reconnecting_after_a_cut_download_greets_the_new_session() {
 
 #[test]
 fn cuts_at_every_point_of_every_request_leave_the_next_session_clean() {
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("appliance.sock");
-    let ports = vec![(
-        PortConfig::new(PORT),
-        Backend::Socket(SocketBackend::server(&sock).unwrap()),
-    )];
-    let vm = InProcVm::start_with_disks(
-        ConsoleConfig::default(),
-        ports,
-        vec![disks().debian.clone()],
-    )
-    .unwrap();
+    let (vm, sock, _dir) = serve(vec![disks().debian.clone()]);
     appliance::cut_sessions(
         || UnixStream::connect(&sock).unwrap(),
         // Every other hang-up, reconnect only once the device has seen it.
@@ -392,18 +366,7 @@ fn a_long_checksum_does_not_stall_another_port() {
 #[test]
 fn requests_before_hello_are_refused() {
     use vmchannel_proto::{ErrorKind, PROTOCOL_VERSION, Reply, Request, ServerMessage};
-    let dir = tempfile::tempdir().unwrap();
-    let sock = dir.path().join("appliance.sock");
-    let ports = vec![(
-        PortConfig::new(PORT),
-        Backend::Socket(SocketBackend::server(&sock).unwrap()),
-    )];
-    let _vm = InProcVm::start_with_disks(
-        ConsoleConfig::default(),
-        ports,
-        vec![disks().alpine.clone()],
-    )
-    .unwrap();
+    let (_vm, sock, _dir) = serve(vec![disks().alpine.clone()]);
     let mut raw = Raw::connect(&sock);
     // The appliance greets as soon as the host connects.
     assert_eq!(raw.greeting().version, PROTOCOL_VERSION);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use vmch::launch::{Accel, Appliance, Backend, LaunchOptions};
 use vmchannel_tests::hosts::{kvm_usable, qemu_path};
+use vmchannel_tests::procs::children;
 
 /// A figure from /proc/PID/status, in KiB.
 fn status_kib(pid: u32, field: &str) -> Option<u64> {
@@ -23,32 +24,6 @@ fn open_fds() -> usize {
     std::fs::read_dir("/proc/self/fd")
         .map(|d| d.count())
         .unwrap_or(0)
-}
-
-/// Processes whose parent is this one.
-fn children() -> Vec<u32> {
-    let me = std::process::id().to_string();
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // Fields after the command name: state, ppid ...
-        let Some(rest) = stat.rsplit_once(") ").map(|(_, r)| r) else {
-            continue;
-        };
-        if rest.split_whitespace().nth(1) == Some(me.as_str()) {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 fn entries(dir: &Path) -> usize {

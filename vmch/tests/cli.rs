@@ -7,6 +7,7 @@ use std::process::{Command, Output};
 
 use vmchannel_tests::hosts::{require_kvm, require_qemu};
 use vmchannel_tests::images::{DiskSet, ids};
+use vmchannel_tests::procs::assert_status as status;
 
 const QEMU: &[&str] = &["--backend", "qemu", "--accel", "tcg"];
 const VMM: &[&str] = &["--backend", "vmm"];
@@ -31,18 +32,6 @@ fn text(b: &[u8]) -> String {
 
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
-}
-
-/// Asserts the status, quoting stderr when it is not the one expected.
-#[track_caller]
-fn status(out: &Output, expected: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(expected),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
 }
 
 /// The Debian test disk as qcow2 (compressed), beside the raw one.

@@ -5,7 +5,7 @@
 //! processes, temporary directories, partial downloads).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vmch::launch::{Appliance, Backend, LaunchOptions};
@@ -13,6 +13,7 @@ use vmchannel_proto::Target;
 use vmchannel_proto::client::ClientError;
 use vmchannel_tests::hosts::{require_kvm, require_qemu};
 use vmchannel_tests::images::{self, DiskSet};
+use vmchannel_tests::procs::{assert_status as status, mentioning as processes_mentioning};
 
 const QEMU: &[&str] = &["--backend", "qemu", "--accel", "tcg"];
 const VMM: &[&str] = &["--backend", "vmm"];
@@ -35,42 +36,6 @@ fn vmch_in(tmp: &Path, sub: &str, backend: &[&str], args: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_vmch"));
     c.env("TMPDIR", tmp).arg(sub).args(backend).args(args);
     c
-}
-
-#[track_caller]
-fn status(out: &Output, expected: i32) {
-    assert_eq!(
-        out.status.code(),
-        Some(expected),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-}
-
-/// Processes whose command line mentions `needle` (a test's private temporary directory,
-/// which every VM it starts names in its arguments).
-fn processes_mentioning(needle: &str) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == std::process::id() {
-            continue;
-        }
-        let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
-            continue;
-        };
-        if String::from_utf8_lossy(&cmdline).contains(needle) {
-            found.push(pid);
-        }
-    }
-    found
 }
 
 /// Waits (up to 10 s) until no process mentions `tmp` and `tmp` is empty.
@@ -353,7 +318,7 @@ fn a_guest_that_stops_answering_times_out_under_the_vmm() {
     stalled_guest_checks(Backend::Vmm);
     // Through the command: --timeout fires, status 5, nothing left.
     let tmp = tempfile::tempdir().unwrap();
-    let mut child = vmch_in(
+    let child = vmch_in(
         tmp.path(),
         "inspect",
         VMM,
