@@ -15,13 +15,14 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use host_device::block::image::{self, BackingPolicy, ImageError, ImageFormat, Layer};
+use host_device::block::image::{self, BackingPolicy, ImageError, ImageFormat, Layer, LayerFiles};
 use vmchannel_proto::client::{Client, ClientError};
 
 use crate::cleanup;
@@ -179,6 +180,10 @@ pub struct Image {
     /// The files it is read from, itself first, then each backing file (see
     /// [`image::OpenedImage::chain`]).
     pub chain: Vec<Layer>,
+    /// The same files, open: QEMU inherits these descriptors and reads through them, so a
+    /// file swapped in at a checked path after the check is never what it opens. Empty for an
+    /// `Image` made by hand (QEMU then opens `path`).
+    pub files: Vec<LayerFiles>,
 }
 
 impl Image {
@@ -196,6 +201,7 @@ impl Image {
             path: path.to_owned(),
             format: opened.format,
             chain: opened.chain,
+            files: opened.files,
         })
     }
 }
@@ -264,9 +270,15 @@ impl Appliance {
                 what: "creating the VM's stderr log",
                 source,
             })?;
-        let (program, args) = match options.backend {
-            Backend::Vmm => vmm_command(images, options, &socket, &serial),
-            Backend::Qemu => qemu_command(images, options, &socket, &serial),
+        let (program, args, inherit) = match options.backend {
+            Backend::Vmm => {
+                let (program, args) = vmm_command(images, options, &socket, &serial);
+                (program, args, Vec::new())
+            }
+            Backend::Qemu => {
+                let (args, inherit) = qemu_invocation(images, options, &socket, &serial);
+                (options.qemu_program.clone(), args, inherit)
+            }
         };
         let dir_registered = cleanup::dir(dir.path()).map_err(LaunchError::Stopping)?;
         // The VM dies with us: `vmch run` stops cleanly on SIGTERM; QEMU is killed.
@@ -283,8 +295,19 @@ impl Appliance {
             .stderr(stderr);
         // SAFETY: the closure runs in the forked child before exec and only makes
         // async-signal-safe calls (prctl, getppid, _exit); it allocates nothing.
+        // The image descriptors QEMU is told about (`-add-fd`) stay open across exec.
         unsafe {
-            command.pre_exec(move || cleanup::tie_to_parent(death_signal, parent));
+            command.pre_exec(move || {
+                cleanup::tie_to_parent(death_signal, parent)?;
+                for &fd in &inherit {
+                    // SAFETY: fcntl(F_SETFD) on a descriptor this process holds open (the
+                    // images outlive the spawn); async-signal-safe.
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+                Ok(())
+            });
         }
         let mut child = command.spawn().map_err(|source| LaunchError::Spawn {
             program: program.clone(),
@@ -520,6 +543,18 @@ pub fn qemu_args(
     socket: &Path,
     serial: &Path,
 ) -> Vec<OsString> {
+    qemu_invocation(images, options, socket, serial).0
+}
+
+/// [`qemu_args`], and the descriptors QEMU must inherit for them: each checked image file is
+/// passed open (`-add-fd`, read through `/dev/fdset/N`), never by name.
+pub fn qemu_invocation(
+    images: &[Image],
+    options: &LaunchOptions,
+    socket: &Path,
+    serial: &Path,
+) -> (Vec<OsString>, Vec<RawFd>) {
+    let mut inherit = Vec::new();
     let accel = match options.accel {
         Accel::Kvm => "kvm",
         Accel::Tcg => "tcg,tb-size=64",
@@ -569,26 +604,36 @@ pub fn qemu_args(
         format!("virtserialport,bus=vser0.0,chardev=appl,name={PORT}").into(),
     ]);
     for (i, image) in images.iter().enumerate() {
-        args.extend(blockdevs(&format!("d{i}"), image));
+        args.extend(blockdevs(&format!("d{i}"), image, &mut inherit));
         args.push("-device".into());
         args.push(format!("virtio-blk-pci,drive=d{i},disable-legacy=on").into());
     }
-    args
+    (args, inherit)
 }
 
 /// `-blockdev` options for `image`, its format node named `node`: every file of the chain the
 /// host checked is given explicitly, read-only, and the bottom layer's `backing` is null, so
 /// QEMU opens nothing the header names by itself.
-fn blockdevs(node: &str, image: &Image) -> Vec<OsString> {
-    // A file node: its path verbatim (not lossily converted), commas doubled for QEMU's
-    // option parser.
-    fn file_node(name: &str, path: &Path) -> OsString {
-        let mut arg = OsString::from(format!("driver=file,node-name={name},filename="));
-        arg.push(double_commas(path.as_os_str()));
-        arg.push(",read-only=on,auto-read-only=off");
-        arg
-    }
+fn blockdevs(node: &str, image: &Image, inherit: &mut Vec<RawFd>) -> Vec<OsString> {
     let mut args = Vec::new();
+    // A file node: the open file as an fd set when there is one (`-add-fd` first), else its
+    // path verbatim (not lossily converted), commas doubled for QEMU's option parser.
+    let mut file_node = |args: &mut Vec<OsString>, name: &str, path: &Path, open: Option<&File>| {
+        let mut arg = OsString::from(format!("driver=file,node-name={name},filename="));
+        match open {
+            Some(file) => {
+                inherit.push(file.as_raw_fd());
+                let set = inherit.len();
+                args.push("-add-fd".into());
+                args.push(format!("fd={},set={set}", file.as_raw_fd()).into());
+                arg.push(format!("/dev/fdset/{set}"));
+            }
+            None => arg.push(double_commas(path.as_os_str())),
+        }
+        arg.push(",read-only=on,auto-read-only=off");
+        args.push("-blockdev".into());
+        args.push(arg);
+    };
     let single;
     let chain: &[Layer] = if image.chain.is_empty() {
         // An `Image` made by hand, not probed: the image alone, without a backing file.
@@ -611,8 +656,8 @@ fn blockdevs(node: &str, image: &Image) -> Vec<OsString> {
     // Bottom up: QEMU resolves `backing` to a node already defined.
     for (j, layer) in chain.iter().enumerate().rev() {
         let file = format!("{}-file", name(j));
-        args.push("-blockdev".into());
-        args.push(file_node(&file, &layer.path));
+        let files = image.files.get(j);
+        file_node(&mut args, &file, &layer.path, files.map(|f| &*f.image));
         // The format node in QEMU's JSON syntax, the only one with a null `backing`; it
         // holds node names only, no paths, so nothing needs escaping.
         let mut format = format!(
@@ -623,8 +668,8 @@ fn blockdevs(node: &str, image: &Image) -> Vec<OsString> {
         if layer.format == ImageFormat::Qcow2 {
             if let Some(data) = &layer.data_file {
                 let data_node = format!("{}-data", name(j));
-                args.push("-blockdev".into());
-                args.push(file_node(&data_node, data));
+                let open = files.and_then(|f| f.data.as_deref());
+                file_node(&mut args, &data_node, data, open);
                 format.push_str(&format!(r#","data-file":"{data_node}""#));
             }
             if j + 1 < chain.len() {
@@ -654,18 +699,6 @@ fn double_commas(s: &OsStr) -> OsString {
     OsString::from_vec(out)
 }
 
-fn qemu_command(
-    images: &[Image],
-    options: &LaunchOptions,
-    socket: &Path,
-    serial: &Path,
-) -> (PathBuf, Vec<OsString>) {
-    (
-        options.qemu_program.clone(),
-        qemu_args(images, options, socket, serial),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -691,6 +724,7 @@ mod tests {
                     data_file: None,
                 },
             ],
+            files: Vec::new(),
         };
         let args = qemu_args(
             &[image],
@@ -722,6 +756,7 @@ mod tests {
             path: PathBuf::from("/img/x.qcow2"),
             format: ImageFormat::Qcow2,
             chain: Vec::new(),
+            files: Vec::new(),
         };
         let args = qemu_args(
             &[lone],
@@ -734,6 +769,35 @@ mod tests {
                 .as_bytes()
                 .ends_with(br#""read-only":true,"backing":null}"#)),
             "{args:?}"
+        );
+    }
+
+    /// A probed image reaches QEMU as the descriptor that was checked, never by its name.
+    #[test]
+    fn qemu_reads_probed_images_through_the_checked_descriptors() {
+        let dir = tempfile::tempdir().unwrap();
+        let raw = dir.path().join("disk,1.img");
+        std::fs::write(&raw, vec![0u8; 1 << 20]).unwrap();
+        let image = Image::probe(&raw).unwrap();
+        let fd = image.files[0].image.as_raw_fd();
+        let (args, inherit) = qemu_invocation(
+            std::slice::from_ref(&image),
+            &LaunchOptions::default(),
+            Path::new("/s"),
+            Path::new("/l"),
+        );
+        assert_eq!(inherit, vec![fd]);
+        let at = args.iter().position(|a| a == "-add-fd").unwrap();
+        assert_eq!(args[at + 1], format!("fd={fd},set=1").as_str());
+        assert_eq!(args[at + 2], "-blockdev");
+        assert_eq!(
+            args[at + 3],
+            "driver=file,node-name=d0-file,filename=/dev/fdset/1,read-only=on,auto-read-only=off"
+        );
+        assert!(
+            !args
+                .iter()
+                .any(|a| a.as_bytes().windows(6).any(|w| w == b"disk,1"))
         );
     }
 }

@@ -30,6 +30,7 @@ use std::io::{self, Read};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use imago::qcow2::Qcow2;
 use imago::raw::Raw;
@@ -343,6 +344,16 @@ pub fn probe(path: &Path) -> Result<ImageFormat, ImageError> {
     }
 }
 
+/// The open files of one [`Layer`]: the very files that were checked, for a reader that must
+/// be handed exactly those (QEMU, through inherited descriptors) rather than their names.
+#[derive(Debug, Clone)]
+pub struct LayerFiles {
+    /// The layer's image file, opened read-only.
+    pub image: Arc<File>,
+    /// Its external data file, opened read-only, if it has one.
+    pub data: Option<Arc<File>>,
+}
+
 /// An image opened for reading.
 pub struct OpenedImage {
     /// Its format.
@@ -352,6 +363,8 @@ pub struct OpenedImage {
     /// The files read, top image first, then each backing file in turn (one layer for a raw
     /// image or a qcow2 without a backing file).
     pub chain: Vec<Layer>,
+    /// The same files, open (as many as `chain`, in the same order).
+    pub files: Vec<LayerFiles>,
 }
 
 impl std::fmt::Debug for OpenedImage {
@@ -379,28 +392,51 @@ pub fn open_with(path: &Path, policy: BackingPolicy) -> Result<OpenedImage, Imag
         source,
     };
     let file = File::open(path).map_err(io_err)?;
-    let (backend, chain): (Box<dyn BlockBackend>, _) = match format {
+    let (backend, chain, files): (Box<dyn BlockBackend>, _, _) = match format {
         ImageFormat::Raw => {
             let layer = Layer {
                 path: path.to_owned(),
                 format,
                 data_file: None,
             };
+            let files = LayerFiles {
+                image: Arc::new(file.try_clone().map_err(io_err)?),
+                data: None,
+            };
             (
                 Box::new(FileBackend::open(file).map_err(io_err)?),
                 vec![layer],
+                vec![files],
             )
         }
         ImageFormat::Qcow2 => {
             let open = walk(path, file, policy)?;
             let chain = open.iter().map(|l| l.layer.clone()).collect();
-            (Box::new(Qcow2Backend::assemble(open)?), chain)
+            let files = open
+                .iter()
+                .map(|l| {
+                    let dup = |f: &File| {
+                        f.try_clone()
+                            .map(Arc::new)
+                            .map_err(|source| ImageError::Io {
+                                path: l.layer.path.clone(),
+                                source,
+                            })
+                    };
+                    Ok(LayerFiles {
+                        image: dup(&l.file)?,
+                        data: l.data.as_ref().map(dup).transpose()?,
+                    })
+                })
+                .collect::<Result<Vec<_>, ImageError>>()?;
+            (Box::new(Qcow2Backend::assemble(open)?), chain, files)
         }
     };
     Ok(OpenedImage {
         format,
         backend,
         chain,
+        files,
     })
 }
 
