@@ -287,4 +287,18 @@ mod tests {
             run(&data);
         }
     }
+
+    /// Found by fuzzing (a timeout): a restored snapshot whose transmit queue's used ring lies
+    /// over its available ring, so each chain returned made another available, and
+    /// `process_tx` never ended. Each pass now takes at most a queue's worth of chains.
+    #[test]
+    fn a_used_ring_over_the_available_ring_does_not_loop() {
+        let data = include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/console-used-ring-over-avail-ring.bin"
+        ));
+        let started = std::time::Instant::now();
+        run(data);
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    }
 }

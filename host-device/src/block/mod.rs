@@ -321,7 +321,14 @@ impl Block {
             return;
         }
         let mut returned = false;
-        while let Some(chain) = act.queue.pop_descriptor_chain(&act.mem) {
+        // At most one queue's worth per pass: a guest whose used ring overlays its available
+        // ring (each chain returned makes another available) cannot keep the device busy for
+        // ever; chains added meanwhile come with a notification of their own.
+        let mut budget = usize::from(act.queue.size());
+        while budget > 0
+            && let Some(chain) = act.queue.pop_descriptor_chain(&act.mem)
+        {
+            budget -= 1;
             let head = chain.head_index();
             let len = self.engine.handle(&act.mem, chain);
             match act.queue.add_used(&act.mem, head, len) {

@@ -187,12 +187,25 @@ fn pop_chain<'m>(
     queues: &mut [Queue],
     mem: &'m GuestMemoryMmap,
     q: u16,
+    budget: &mut usize,
 ) -> Option<virtio_queue::DescriptorChain<&'m GuestMemoryMmap>> {
     let queue = queues.get_mut(q as usize)?;
-    if !queue.ready() {
+    if !queue.ready() || *budget == 0 {
         return None;
     }
+    *budget -= 1;
     queue.pop_descriptor_chain(mem)
+}
+
+/// How many chains one pass over queue `q` may take: its size. A guest that plays by the rules
+/// never has more available at once (chains it adds meanwhile come with a new notification,
+/// which starts another pass); one that lays its used ring over its available ring, so that
+/// every chain returned makes another available, must not keep the device busy for ever
+/// (found by fuzzing: a restored snapshot looped in `process_tx`).
+fn chain_budget(queues: &[Queue], q: u16) -> usize {
+    queues
+        .get(q as usize)
+        .map_or(0, |queue| usize::from(queue.size()))
 }
 
 /// The receive queue of port `id` (host to guest).
@@ -318,7 +331,8 @@ impl Console {
             if let Some(f) = &port.inflight {
                 act.add_used(q, f.head, 0);
             }
-            while let Some(chain) = pop_chain(&mut act.queues, &act.mem, q) {
+            let mut budget = chain_budget(&act.queues, q);
+            while let Some(chain) = pop_chain(&mut act.queues, &act.mem, q, &mut budget) {
                 let head = chain.head_index();
                 act.add_used(q, head, 0);
             }
@@ -537,8 +551,9 @@ impl Console {
         }
         let q = rx_queue(id);
         let mut moved = 0u64;
+        let mut budget = chain_budget(&act.queues, q);
         while !port.to_guest.is_empty() {
-            let Some(chain) = pop_chain(&mut act.queues, &act.mem, q) else {
+            let Some(chain) = pop_chain(&mut act.queues, &act.mem, q, &mut budget) else {
                 break;
             };
             let head = chain.head_index();
@@ -582,7 +597,8 @@ impl Console {
         let Some(port) = self.ports.get_mut(&id) else {
             // Chains for a port that does not exist: return them unread (as QEMU discards).
             let mut any = false;
-            while let Some(chain) = pop_chain(&mut act.queues, &act.mem, q) {
+            let mut budget = chain_budget(&act.queues, q);
+            while let Some(chain) = pop_chain(&mut act.queues, &act.mem, q, &mut budget) {
                 let head = chain.head_index();
                 act.add_used(q, head, 0);
                 any = true;
@@ -590,13 +606,14 @@ impl Console {
             return any;
         };
         let mut progress = false;
+        let mut budget = chain_budget(&act.queues, q);
         loop {
             let (moved, more) = drain_held(act, q, port);
             progress |= moved;
             if !more {
                 break;
             }
-            let Some(chain) = pop_chain(&mut act.queues, &act.mem, q) else {
+            let Some(chain) = pop_chain(&mut act.queues, &act.mem, q, &mut budget) else {
                 break;
             };
             let head = chain.head_index();
@@ -626,6 +643,10 @@ impl Console {
 
     /// Reads the guest's control messages.
     fn process_ctrl_tx(&mut self) {
+        let mut budget = self
+            .active
+            .as_ref()
+            .map_or(0, |act| chain_budget(&act.queues, CONTROL_TX));
         loop {
             if self.ctrl_out.len() >= self.ctrl_backlog_cap() {
                 break;
@@ -633,7 +654,7 @@ impl Console {
             let Some(act) = self.active.as_mut() else {
                 return;
             };
-            let Some(chain) = pop_chain(&mut act.queues, &act.mem, CONTROL_TX) else {
+            let Some(chain) = pop_chain(&mut act.queues, &act.mem, CONTROL_TX, &mut budget) else {
                 break;
             };
             let head = chain.head_index();
@@ -753,8 +774,9 @@ impl Console {
             self.ctrl_out.clear();
             return;
         }
+        let mut budget = chain_budget(&act.queues, CONTROL_RX);
         while let Some(msg) = self.ctrl_out.front() {
-            let Some(chain) = pop_chain(&mut act.queues, &act.mem, CONTROL_RX) else {
+            let Some(chain) = pop_chain(&mut act.queues, &act.mem, CONTROL_RX, &mut budget) else {
                 break;
             };
             let head = chain.head_index();

@@ -35,6 +35,36 @@ fn read_up_to(file: &File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
     Ok(done)
 }
 
+/// The header extension listing feature names: 48-byte entries.
+const EXT_FEATURE_NAMES: u32 = 0x6803_f857;
+/// Bytes per feature name table entry.
+const FEATURE_NAME_ENTRY: usize = 48;
+
+/// Walks the header extensions of a version 3 header as imago (0.2.6) does, from the end of
+/// the header to the end of the first cluster, and refuses a feature name table that is not a
+/// whole number of 48-byte entries: imago slices each entry unchecked and panics on a short one
+/// (found by fuzzing the image target). qemu-img never writes such a table.
+fn check_feature_tables(file: &File, header_len: u64, cluster: u64) -> Result<(), String> {
+    let mut region = vec![0u8; cluster.saturating_sub(header_len) as usize];
+    // Bytes past the end of the file read as zeros: the end of the extensions.
+    read_up_to(file, &mut region, header_len).map_err(|e| e.to_string())?;
+    let mut at = 0usize;
+    while at + 8 <= region.len() {
+        let (kind, len) = (be32(&region, at), be32(&region, at + 4) as usize);
+        if kind == 0 {
+            break;
+        }
+        if kind == EXT_FEATURE_NAMES && !len.is_multiple_of(FEATURE_NAME_ENTRY) {
+            return Err(format!(
+                "its feature name table is {len} bytes, not a whole number of \
+                 {FEATURE_NAME_ENTRY}-byte entries"
+            ));
+        }
+        at = at.saturating_add(8).saturating_add(len.next_multiple_of(8));
+    }
+    Ok(())
+}
+
 /// Reads the parts of a qcow2 header that name other files. Everything read is bounded by
 /// the first cluster (at most 2 MiB) and the name by [`MAX_BACKING_NAME`].
 fn read_header(file: &File, path: &Path) -> Result<Header, ImageError> {
@@ -120,6 +150,9 @@ fn read_header(file: &File, path: &Path) -> Result<Header, ImageError> {
             _ => {}
         }
         at = at.saturating_add(len.next_multiple_of(8));
+    }
+    if version == 3 {
+        check_feature_tables(file, header_len, cluster).map_err(bad)?;
     }
     header.backing = backing_name.map(|n| (n, backing_format));
     if incompatible & INCOMPAT_DATA_FILE != 0 {

@@ -33,6 +33,25 @@ impl Qcow2Backend {
     /// Builds imago's images from the bottom of a checked chain up, each given its backing
     /// image and data file explicitly; imago may open nothing itself.
     pub(super) fn assemble(chain: Vec<OpenLayer>) -> Result<Self, ImageError> {
+        let top = chain
+            .first()
+            .map(|l| l.layer.path.clone())
+            .unwrap_or_default();
+        // imago is a young crate fed hostile files: a panic in it (one found by fuzzing is
+        // refused before it is reached, see `check_feature_tables`) is an unreadable image,
+        // not a crash of vmch or of the VMM.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            Self::assemble_unguarded(chain)
+        }))
+        .unwrap_or_else(|_| {
+            Err(ImageError::Qcow2 {
+                path: top,
+                source: io::Error::other("the qcow2 reader failed on this image (it panicked)"),
+            })
+        })
+    }
+
+    fn assemble_unguarded(chain: Vec<OpenLayer>) -> Result<Self, ImageError> {
         let mut below: Option<FormatAccess<imago::file::File>> = None;
         for layer in chain.into_iter().rev() {
             let path = layer.layer.path;
@@ -81,6 +100,10 @@ impl BlockBackend for Qcow2Backend {
     }
 
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.access.read(buf, offset)
+        // As in `assemble`: a panic in imago is an I/O error of this read.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.access.read(buf, offset)
+        }))
+        .unwrap_or_else(|_| Err(io::Error::other("the qcow2 reader failed (it panicked)")))
     }
 }

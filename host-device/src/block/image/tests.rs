@@ -476,3 +476,22 @@ fn qcow2_reads_like_its_raw_source_and_names_what_it_cannot_read() {
         Err(ImageError::Io { .. })
     ));
 }
+
+/// Found by fuzzing (a panic in imago 0.2.6): a version 3 header whose feature name table is
+/// not a whole number of 48-byte entries. Refused as a bad header before imago reads it.
+#[test]
+fn a_short_feature_name_table_is_a_bad_header_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("short-table.qcow2");
+    std::fs::write(
+        &path,
+        include_bytes!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/qcow2-short-feature-table.bin"
+        )),
+    )
+    .unwrap();
+    let err = open(&path).unwrap_err();
+    assert!(matches!(err, ImageError::Header { .. }), "{err}");
+    assert!(err.to_string().contains("feature name table"), "{err}");
+}
