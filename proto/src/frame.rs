@@ -490,6 +490,40 @@ pub mod fuzz {
         let max = if first & 1 == 1 { 64 } else { super::MAX_FRAME };
         check::<ClientMessage>(a, b, max);
         check::<ServerMessage>(a, b, max);
+        handshake::<ClientMessage>(a, b);
+        handshake::<ServerMessage>(a, b);
+    }
+
+    /// A session's start: `a` decoded under the handshake limit, then the limit raised (as
+    /// when the handshake ends) and `b` decoded. The buffer stays within one frame of the
+    /// limit in force, and whatever `a` left, the preamble followed by a frame yields that
+    /// frame.
+    fn handshake<T: DeserializeOwned + Serialize + Debug + PartialEq>(a: &[u8], b: &[u8]) {
+        let mut d = Decoder::<T>::with_max_frame(super::HANDSHAKE_MAX_FRAME);
+        d.push(a);
+        assert!(d.buffered() <= HEADER_LEN + super::HANDSHAKE_MAX_FRAME as usize);
+        while d.next().is_some() {}
+        // The preamble ends whatever `a` left: a frame after it always decodes.
+        let mut e = Decoder::<T>::with_max_frame(super::HANDSHAKE_MAX_FRAME);
+        e.push(a);
+        e.push(&super::PREAMBLE);
+        let sync = encode(&ClientMessage::Sync { nonce: 7 }).expect("encodes");
+        let synced = encode(&ServerMessage::Synced { nonce: 7 }).expect("encodes");
+        // Whichever of the two is a `T` decodes as one; the other is garbage to skip.
+        e.push(&sync);
+        e.push(&synced);
+        let mut found = false;
+        while let Some(ev) = e.next() {
+            if let Decoded::Message(m) = ev {
+                let again = encode(&m).expect("re-encodes");
+                found |= again == sync || again == synced;
+            }
+        }
+        assert!(found, "a frame after the preamble was swallowed");
+        d.set_max_frame(super::MAX_FRAME);
+        d.push(b);
+        assert!(d.buffered() <= HEADER_LEN + super::MAX_FRAME as usize);
+        while d.next().is_some() {}
     }
 
     /// Decodes `pieces` in turn, then finishes; returns the events.
