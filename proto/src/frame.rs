@@ -513,7 +513,7 @@ pub mod fuzz {
         e.push(&sync);
         e.push(&synced);
         let mut found = false;
-        while let Some(ev) = e.next() {
+        for ev in e {
             if let Decoded::Message(m) = ev {
                 let again = encode(&m).expect("re-encodes");
                 found |= again == sync || again == synced;
