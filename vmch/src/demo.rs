@@ -1,7 +1,7 @@
 //! The demo disk: what `vmch inspect` inspects when given no image.
 //!
 //! The tree in `vmch/demo/rootfs` (a small Debian 12 system: os-release, hostname, fstab, a
-//! dpkg database, an x86_64 ELF at /usr/bin/bash) is embedded at build time. [`build`] lays it
+//! dpkg database, an x86_64 ELF at /usr/bin/bash) is embedded at build time. [`image`] lays it
 //! out as an ext4 filesystem in the first partition of an MBR disk, in memory, through the
 //! `fstool` crate, and writes the image to a file. It takes milliseconds and needs no external
 //! tool, so the demo works on a machine without e2fsprogs or fdisk.

@@ -4,7 +4,7 @@
 //! clients wait in the listen backlog until the current one disconnects. A client connects to
 //! a path when the port is created. Connecting and disconnecting are the host side opening and
 //! closing the port. Everything is non-blocking: the device's event loop asks
-//! [`SocketBackend::fds`] what to wait for and calls [`super::Console::poll_backends`].
+//! the backend for its descriptors to wait on and calls [`super::Console::poll_backends`].
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};

@@ -289,7 +289,7 @@ fn in_chain(top: &Path, image: &Path) -> String {
     }
 }
 
-/// Tells the format from a file's first bytes (fewer than [`PROBE_BYTES`] if the file is short).
+/// Tells the format from a file's first bytes (its first 512, or fewer if the file is short).
 pub fn probe_bytes(head: &[u8]) -> Probe {
     let at = |offset: usize, magic: &[u8]| head.get(offset..offset + magic.len()) == Some(magic);
     if at(0, b"QFI\xfb") {
