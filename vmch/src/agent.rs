@@ -55,6 +55,9 @@ pub fn has_no_reply(command: &str) -> bool {
     )
 }
 
+/// How long [`AgentClient::connect`] waits for one resync's answer before sending another.
+pub const SYNC_RETRY: Duration = Duration::from_secs(2);
+
 /// A guest agent client over a byte stream.
 pub struct AgentClient<S> {
     stream: S,
@@ -63,11 +66,27 @@ pub struct AgentClient<S> {
 
 impl AgentClient<UnixStream> {
     /// Connects to the agent's socket, with `timeout` for each answer, and resynchronises.
+    /// The resync is sent again every [`SYNC_RETRY`] until answered (each time with a new id;
+    /// answers to the earlier ones are passed over), as libvirt does with qemu-ga: a request
+    /// that reaches the guest while its agent is still switching from the previous client's
+    /// session may be dropped.
     pub fn connect(path: &Path, timeout: Duration) -> Result<Self, AgentError> {
         let stream = UnixStream::connect(path)?;
-        stream.set_read_timeout(Some(timeout))?;
         let mut client = AgentClient::new(stream);
-        client.sync()?;
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(AgentError::Timeout);
+            }
+            client.stream.set_read_timeout(Some(left.min(SYNC_RETRY)))?;
+            match client.sync() {
+                Ok(()) => break,
+                Err(AgentError::Timeout) => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        client.stream.set_read_timeout(Some(timeout))?;
         Ok(client)
     }
 }
