@@ -66,28 +66,36 @@ pub struct AgentClient<S> {
 
 impl AgentClient<UnixStream> {
     /// Connects to the agent's socket, with `timeout` for each answer, and resynchronises.
-    /// The resync is sent again every [`SYNC_RETRY`] until answered (each time with a new id;
-    /// answers to the earlier ones are passed over), as libvirt does with qemu-ga: a request
-    /// that reaches the guest while its agent is still switching from the previous client's
-    /// session may be dropped.
+    /// The resync is as [`AgentClient::resync`].
     pub fn connect(path: &Path, timeout: Duration) -> Result<Self, AgentError> {
         let stream = UnixStream::connect(path)?;
         let mut client = AgentClient::new(stream);
+        client.resync(timeout)?;
+        Ok(client)
+    }
+
+    /// [`AgentClient::sync`], sent again every [`SYNC_RETRY`] until answered or `timeout`
+    /// has passed (each time with a new id; answers to the earlier ones are passed over), as
+    /// libvirt does with qemu-ga: a request that reaches the guest while its agent is still
+    /// draining the previous client's session is answered to nobody, and the guest cannot
+    /// tell (virtio-serial orders nothing between its control queue and a port's data). The
+    /// read timeout is `timeout` afterwards.
+    pub fn resync(&mut self, timeout: Duration) -> Result<(), AgentError> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
             if left.is_zero() {
                 return Err(AgentError::Timeout);
             }
-            client.stream.set_read_timeout(Some(left.min(SYNC_RETRY)))?;
-            match client.sync() {
+            self.stream.set_read_timeout(Some(left.min(SYNC_RETRY)))?;
+            match self.sync() {
                 Ok(()) => break,
                 Err(AgentError::Timeout) => continue,
                 Err(e) => return Err(e),
             }
         }
-        client.stream.set_read_timeout(Some(timeout))?;
-        Ok(client)
+        self.stream.set_read_timeout(Some(timeout))?;
+        Ok(())
     }
 }
 
@@ -344,5 +352,40 @@ mod tests {
         // A marker followed by the wrong id is not taken for the sync.
         let mut c = client(b"{\"return\": 1}\n\xff{\"return\": 7}\n");
         assert!(matches!(c.sync(), Err(AgentError::Closed)));
+    }
+
+    /// A first resync that the agent never answers (drained as the previous client's) is
+    /// sent again, and the second one's answer ends the resync.
+    #[test]
+    fn an_unanswered_resync_is_sent_again() {
+        let (ours, mut theirs) = UnixStream::pair().unwrap();
+        let agent = std::thread::spawn(move || {
+            let mut seen = Vec::new();
+            let mut buf = [0u8; 512];
+            // Ignore everything until the second request, then answer its id.
+            loop {
+                let n = theirs.read(&mut buf).unwrap();
+                assert!(n > 0, "the client hung up");
+                seen.extend_from_slice(&buf[..n]);
+                let requests: Vec<&[u8]> = seen
+                    .split(|&b| b == DELIMITER)
+                    .filter(|r| r.ends_with(b"\n"))
+                    .collect();
+                if let [_, second, ..] = requests.as_slice() {
+                    let v: Value = serde_json::from_slice(second).unwrap();
+                    let id = v["arguments"]["id"].as_u64().unwrap();
+                    theirs.write_all(&[DELIMITER]).unwrap();
+                    theirs
+                        .write_all(format!("{{\"return\": {id}}}\n").as_bytes())
+                        .unwrap();
+                    return requests.len();
+                }
+            }
+        });
+        let mut c = AgentClient::new(ours);
+        let started = std::time::Instant::now();
+        c.resync(Duration::from_secs(20)).unwrap();
+        assert!(started.elapsed() >= SYNC_RETRY);
+        assert_eq!(agent.join().unwrap(), 2);
     }
 }

@@ -123,7 +123,7 @@ fn agent(g: &dyn Guest) -> AgentClient<UnixStream> {
     let stream = g.connect(AGENT);
     stream.set_read_timeout(Some(TIMEOUT)).unwrap();
     let mut c = AgentClient::new(stream);
-    c.sync()
+    c.resync(TIMEOUT)
         .unwrap_or_else(|e| panic!("sync: {e}\n{}", g.log()));
     c
 }
