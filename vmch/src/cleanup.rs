@@ -130,9 +130,9 @@ pub fn clean_all() -> usize {
         if let Item::Process(pid) = item
             && let Ok(pid) = i32::try_from(*pid)
         {
-            // SAFETY: kill(2) and waitpid(2) on a child this process started and has not
-            // reaped (reaping happens under this same lock, in `stop_process`), so the id
-            // still names that child.
+            // A child this process started and has not reaped (reaping happens under this
+            // same lock, in `stop_process`), so the id still names that child.
+            // SAFETY: kill(2) and waitpid(2) on that child; no memory of ours is passed.
             unsafe {
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, std::ptr::null_mut(), 0);
@@ -157,28 +157,35 @@ pub fn clean_all() -> usize {
 static SIGNALLED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 /// Cleans up ([`clean_all`]) and exits with 128 + `signal`, as a shell reports a process
-/// killed by it. The other threads see the VMs die first: so that none of them reports that
-/// as a failure or exits with its own status meanwhile, this holds stdout and stderr, and
-/// [`finish`] parks a main thread that got there first.
+/// killed by it. The other threads see their VMs die first: so that none of them reports
+/// that as a failure or exits with its own status meanwhile, they call
+/// [`hold_if_stopping`] before reporting (stdout and stderr are not locked here: a thread
+/// blocked writing to a stalled pipe holds them, and the signal must still end the process).
 pub fn terminate(signal: i32) -> ! {
     SIGNALLED.store(signal, std::sync::atomic::Ordering::SeqCst);
-    let out = io::stdout().lock();
-    let err = io::stderr().lock();
     clean_all();
-    drop((out, err));
     // SAFETY: _exit ends the process at once, without atexit handlers that another
     // thread's exit could be running concurrently.
     unsafe { libc::_exit(128 + signal) }
 }
 
-/// What `main` returns through: `code`, unless a signal is being handled, in which case the
-/// signal's thread ends the process (with 128 + the signal) and this never returns.
-pub fn finish<T>(code: T) -> T {
-    if SIGNALLED.load(std::sync::atomic::Ordering::SeqCst) != 0 {
-        loop {
-            std::thread::park();
-        }
+/// True once a signal is being handled ([`terminate`]).
+pub fn stopping() -> bool {
+    SIGNALLED.load(std::sync::atomic::Ordering::SeqCst) != 0
+}
+
+/// Never returns while a signal is being handled: the signal's thread ends the process
+/// (with 128 + the signal). Call it before reporting a failure, which may be only the VM
+/// that thread killed.
+pub fn hold_if_stopping() {
+    while stopping() {
+        std::thread::park();
     }
+}
+
+/// What `main` returns through: `code`, unless a signal is being handled ([`hold_if_stopping`]).
+pub fn finish<T>(code: T) -> T {
+    hold_if_stopping();
     code
 }
 

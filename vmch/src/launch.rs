@@ -293,9 +293,9 @@ impl Appliance {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(stderr);
-        // SAFETY: the closure runs in the forked child before exec and only makes
-        // async-signal-safe calls (prctl, getppid, _exit); it allocates nothing.
         // The image descriptors QEMU is told about (`-add-fd`) stay open across exec.
+        // SAFETY: the closure runs in the forked child before exec and only makes
+        // async-signal-safe calls (prctl, getppid, fcntl, _exit); it allocates nothing.
         unsafe {
             command.pre_exec(move || {
                 cleanup::tie_to_parent(death_signal, parent)?;

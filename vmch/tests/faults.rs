@@ -352,6 +352,8 @@ fn signal_checks(backend: &[&str], delays_ms: &[u64]) {
     let tmp = tempfile::tempdir().unwrap();
     let dest = dir.path().join("initrd");
     let image = p(&disks().debian);
+    // Runs the handler stopped (128 + the signal): some must be, or nothing was tested.
+    let mut handled = 0;
     for (i, &delay) in delays_ms.iter().enumerate() {
         let (sig, name) = if i % 2 == 0 {
             (libc::SIGTERM, "SIGTERM")
@@ -384,6 +386,7 @@ fn signal_checks(backend: &[&str], delays_ms: &[u64]) {
                 out.status,
                 text(&out.stderr)
             );
+            handled += usize::from(code == Some(128 + sig));
             assert_nothing_left(tmp.path(), &context);
             if code != Some(0) {
                 assert!(!dest.exists(), "{context}: a download was left");
@@ -393,6 +396,43 @@ fn signal_checks(backend: &[&str], delays_ms: &[u64]) {
             assert!(partial.is_empty(), "{context}: {partial:?}");
         }
     }
+    assert!(
+        handled >= 2,
+        "only {handled} runs were stopped by vmch's handler"
+    );
+    // `vmch cat` into a pipe nobody reads: it blocks writing the file out, and a signal must
+    // still end it at once, with nothing left.
+    let mut child = vmch_in(
+        tmp.path(),
+        "cat",
+        backend,
+        &["--device", "/dev/sda1", image, INITRD],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while processes_mentioning(p(tmp.path())).is_empty() {
+        assert!(Instant::now() < deadline, "no VM started");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(child.id(), libc::SIGTERM);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let ended = loop {
+        if let Some(ended) = child.try_wait().unwrap() {
+            break ended;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("vmch cat went on for 5 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(ended.code(), Some(128 + libc::SIGTERM), "{ended:?}");
+    assert_nothing_left(tmp.path(), "cat into a stalled pipe");
     // SIGKILL leaves no chance to clean up: the VM still dies (its parent-death signal) and
     // the next vmch removes the dead one's temporary directory.
     let mut child = vmch_in(tmp.path(), "inspect", backend, &[image])

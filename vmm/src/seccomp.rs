@@ -434,9 +434,9 @@ fn report_line(buf: &mut [u8], thread: &str, syscall: i64) -> usize {
 /// The SIGSYS handler: reports the thread and the call on fd 2 and exits with
 /// [`EXIT_SECCOMP`]. Only async-signal-safe work: a stack buffer, write(2), _exit(2).
 extern "C" fn on_sigsys(_: c_int, info: *mut siginfo_t, _: *mut c_void) {
-    // SAFETY: the kernel passes a valid siginfo_t to an SA_SIGINFO handler. For SIGSYS it is
-    // the `_sigsys` member: `_call_addr` (a pointer) at byte 16, then the `int _syscall` at
-    // byte 24 of the structure, as Firecracker reads it.
+    // For SIGSYS the siginfo_t holds the `_sigsys` member: `_call_addr` (a pointer) at byte
+    // 16, then `int _syscall` at byte 24, as Firecracker reads it.
+    // SAFETY: the kernel passes a valid siginfo_t (128 bytes) to an SA_SIGINFO handler.
     let syscall = unsafe { *(info.cast::<u8>().add(24).cast::<c_int>()) };
     let thread = THREAD_NAME.with(|n| n.get());
     let mut buf = [0u8; 256];

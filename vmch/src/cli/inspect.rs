@@ -245,6 +245,8 @@ fn parallel(args: &InspectArgs, jobs: usize) -> ExitCode {
                             line.image
                         )
                     });
+                    // A signal's clean-up killed this image's VM: no line for it.
+                    vmch::cleanup::hold_if_stopping();
                     let mut out = stdout.lock().unwrap_or_else(|e| e.into_inner());
                     let _ = writeln!(out, "{text}").and_then(|_| out.flush());
                 }

@@ -105,12 +105,15 @@ impl ApplianceArgs {
 
 /// Reports a failed start and gives its exit status.
 pub fn fail_launch(e: &LaunchError) -> ExitCode {
+    // A VM killed by a signal's clean-up is not a failure to report.
+    vmch::cleanup::hold_if_stopping();
     eprintln!("vmch: {e}");
     ExitCode::from(vmch::session::launch_status(e))
 }
 
 /// Reports an error with a status.
 pub fn fail(message: impl std::fmt::Display, status: u8) -> ExitCode {
+    vmch::cleanup::hold_if_stopping();
     eprintln!("vmch: {message}");
     ExitCode::from(status)
 }
