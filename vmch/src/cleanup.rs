@@ -111,12 +111,11 @@ pub fn stop_process(child: &mut Child, registration: Option<Registered>) {
         let _ = child.kill();
     }
     let _ = child.wait();
-    if let Some(Registered(id)) = &registration {
-        r.items.remove(id);
+    if let Some(registration) = registration {
+        r.items.remove(&registration.0);
+        // Removed under this lock already: its Drop (which would lock again) must not run.
+        std::mem::forget(registration);
     }
-    drop(r);
-    // Already removed: forget it without locking again.
-    std::mem::forget(registration);
 }
 
 /// Undoes everything registered: kills and reaps the VMs, removes the directories and files.

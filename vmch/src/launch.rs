@@ -316,6 +316,7 @@ impl Appliance {
         let child_registered = cleanup::process(&mut child).map_err(LaunchError::Stopping)?;
         let mut starting = Starting {
             child: Some(child),
+            registered: Some(child_registered),
             backend: options.backend,
             dir: dir.path().to_owned(),
         };
@@ -330,7 +331,9 @@ impl Appliance {
             Ok(c) => c,
             Err(e) => return Err(starting.failed(format!("no greeting from the appliance: {e}"))),
         };
-        let Some(child) = starting.child.take() else {
+        let (Some(child), Some(child_registered)) =
+            (starting.child.take(), starting.registered.take())
+        else {
             return Err(starting.failed("the VM process was lost".into()));
         };
         Ok(Appliance {
@@ -412,6 +415,8 @@ impl Drop for Appliance {
 /// A VM that has not greeted yet: killed if dropped.
 struct Starting {
     child: Option<Child>,
+    /// The child's registration with [`crate::cleanup`], ended as it is reaped.
+    registered: Option<cleanup::Registered>,
     backend: Backend,
     dir: PathBuf,
 }
@@ -441,14 +446,12 @@ impl Starting {
     fn failed(&mut self, reason: String) -> LaunchError {
         let mut reason = reason;
         if let Some(mut child) = self.child.take() {
-            if let Ok(None) = child.try_wait() {
-                let _ = child.kill();
-            } else if let Ok(Some(status)) = child.try_wait()
+            if let Ok(Some(status)) = child.try_wait()
                 && !reason.contains("exited")
             {
                 reason.push_str(&format!(" (the VM exited: {})", describe_status(status)));
             }
-            let _ = child.wait();
+            cleanup::stop_process(&mut child, self.registered.take());
         }
         LaunchError::Boot {
             backend: backend_name(self.backend),
@@ -461,8 +464,7 @@ impl Starting {
 impl Drop for Starting {
     fn drop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            cleanup::stop_process(&mut child, self.registered.take());
         }
     }
 }
