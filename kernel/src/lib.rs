@@ -1,4 +1,6 @@
-//! The vmchannel guest unikernel, as a library.
+//! The vmchannel guest unikernel, as a library: the runtime, the drivers and the agents. The
+//! inspection code it hosts (disks, filesystems, inspection rules, the request handler) is the
+//! portable `vmchannel-inspect` crate.
 //!
 //! Hardware-independent logic (command line, memory map, ACPI tables, self-test runner, log
 //! format) is ordinary `no_std + alloc` code that the host's test suite runs. Code that touches
@@ -10,13 +12,9 @@ extern crate alloc;
 
 pub mod acpi;
 pub mod agents;
-pub mod appliance;
 #[cfg(bare)]
 pub mod arch;
 pub mod cmdline;
-pub mod disk;
-pub mod fs;
-pub mod inspect;
 pub mod klog;
 pub mod memory;
 pub mod pci;

@@ -1,4 +1,4 @@
-//! cargo-fuzz target: superblock detection (`kernel::fs::detect`) on a small arbitrary
+//! cargo-fuzz target: superblock detection (`vmchannel_inspect::fs::detect`) on a small arbitrary
 //! device; cheap, so it runs at a high rate. Inputs up to 68 KiB reach every probe (btrfs
 //! reads 4 KiB at 64 KiB).
 //!
@@ -6,7 +6,7 @@
 //! `cargo fuzz run detect --sanitizer none corpus/detect seeds/detect -- -max_len=69632`
 #![no_main]
 
-use kernel::fs::detect::detect;
+use vmchannel_inspect::fs::detect::detect;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

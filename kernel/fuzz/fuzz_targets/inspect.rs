@@ -14,8 +14,8 @@
 use std::rc::Rc;
 use std::sync::OnceLock;
 
-use kernel::appliance::Appliance;
-use kernel::disk::BlockDevice;
+use vmchannel_inspect::appliance::Appliance;
+use vmchannel_inspect::disk::BlockDevice;
 use libfuzzer_sys::fuzz_target;
 use vmchannel_proto::{Reply, Request, Target};
 

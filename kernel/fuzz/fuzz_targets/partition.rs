@@ -14,10 +14,10 @@
 use std::collections::BTreeSet;
 use std::rc::Rc;
 
-use kernel::disk::cache::CachedDevice;
-use kernel::disk::partition::read_table;
-use kernel::disk::{BlockDevice, SECTOR, Slice};
-use kernel::fs::detect::detect;
+use vmchannel_inspect::disk::cache::CachedDevice;
+use vmchannel_inspect::disk::partition::read_table;
+use vmchannel_inspect::disk::{BlockDevice, SECTOR, Slice};
+use vmchannel_inspect::fs::detect::detect;
 use libfuzzer_sys::fuzz_target;
 
 const MIN_DISK: usize = 1024;

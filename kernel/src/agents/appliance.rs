@@ -24,9 +24,9 @@ use vmchannel_proto::{
 };
 
 use super::{AgentKind, PortAgent};
-use crate::appliance::Appliance;
-use crate::appliance::handler::OpenFile;
 use crate::virtio_console::ports::{Multiport, PortEvent, PortHandle};
+use vmchannel_inspect::appliance::Appliance;
+use vmchannel_inspect::appliance::handler::OpenFile;
 
 /// The port the appliance serves, as in libguestfs.
 pub const PORT_NAME: &str = "org.libguestfs.channel.0";

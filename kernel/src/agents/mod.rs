@@ -159,12 +159,12 @@ impl Supervisor {
 /// the guest agent answers with `guest_agent`'s host name and clock and records power
 /// actions in its cell.
 pub fn builtin(
-    disks: Vec<alloc::rc::Rc<dyn crate::disk::BlockDevice>>,
+    disks: Vec<alloc::rc::Rc<dyn vmchannel_inspect::disk::BlockDevice>>,
     guest_agent: guest_agent::Config,
 ) -> Vec<AgentKind> {
-    let appliance = alloc::rc::Rc::new(core::cell::RefCell::new(crate::appliance::Appliance::new(
-        disks,
-    )));
+    let appliance = alloc::rc::Rc::new(core::cell::RefCell::new(
+        vmchannel_inspect::appliance::Appliance::new(disks),
+    ));
     alloc::vec![
         echo::kind(),
         bulk::sink(),

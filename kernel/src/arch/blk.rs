@@ -18,8 +18,8 @@ use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 
 use super::pci::PortIoConfig;
 use super::virtio::{KernelHal, PioCam, bars_in_use};
-use crate::disk::{BlockDevice, DiskError, check_range};
 use crate::pci::{self, enumerate};
+use vmchannel_inspect::disk::{BlockDevice, DiskError, check_range};
 
 /// Largest request sent to the device.
 const MAX_REQUEST: usize = 256 * 1024;

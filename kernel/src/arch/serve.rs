@@ -18,8 +18,8 @@ use super::virtio::{Console, VECTOR};
 use super::{apic, boot, clock, interrupts, power, rtc, serial};
 use crate::agents::{self, Supervisor, guest_agent};
 use crate::cmdline::Cmdline;
-use crate::disk::BlockDevice;
 use crate::power::{PowerAction, PowerRequests};
+use vmchannel_inspect::disk::BlockDevice;
 
 static INTERRUPTS: AtomicU64 = AtomicU64::new(0);
 

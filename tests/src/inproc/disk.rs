@@ -4,7 +4,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use kernel::disk::{BlockDevice, DiskError, check_range};
+use vmchannel_inspect::disk::{BlockDevice, DiskError, check_range};
 
 /// An image opened read-only; reads are `pread`s.
 pub struct FileDisk {

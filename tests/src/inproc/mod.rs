@@ -179,7 +179,10 @@ impl InProcVm {
                         .expect("the guest driver starts");
                     let disks = opened
                         .into_iter()
-                        .map(|d| std::rc::Rc::new(d) as std::rc::Rc<dyn kernel::disk::BlockDevice>)
+                        .map(|d| {
+                            std::rc::Rc::new(d)
+                                as std::rc::Rc<dyn vmchannel_inspect::disk::BlockDevice>
+                        })
                         .collect();
                     let power = PowerRequests::new();
                     let guest_agent = guest_agent::Config {
