@@ -564,7 +564,7 @@ pub fn shared() -> &'static DiskSet {
 }
 
 /// Removes `dir` (recursively) when the process exits normally.
-fn remove_at_exit(dir: &Path) {
+pub(crate) fn remove_at_exit(dir: &Path) {
     static DIRS: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
     extern "C" fn remove_all() {
         let dirs = DIRS.lock().map(|d| d.clone()).unwrap_or_default();

@@ -14,6 +14,7 @@ pub mod echo;
 pub mod hosts;
 pub mod images;
 pub mod inproc;
+pub mod layouts;
 pub mod outcome;
 pub mod procs;
 pub mod qemu;

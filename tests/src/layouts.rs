@@ -1,0 +1,1136 @@
+//! The layouts of real Linux cloud images (../shared/FIELD-NOTES.md, "Real-world disks"),
+//! built by the tests with the real tools: GPT by `sfdisk` with fixed GUIDs, EFI system
+//! partitions by `mkfs.vfat` and mtools' `mcopy`, ext4 by `mkfs.ext4 -d`, XFS by
+//! `mkfs.xfs -p` (a protofile made from the tree), btrfs by `mkfs.btrfs --rootdir` with
+//! `--subvol` and `--compress`, LVM2 by `pvcreate`/`vgcreate`/`lvcreate` on a loop device.
+//!
+//! Every identity is fixed, so virt-inspector's XML for these disks is reproducible: it is
+//! recorded in `tests/data/inspector/<layout>.xml` (`bin/record-inspector` writes it again).
+//! The package databases of the rpm and pacman systems are absent (they come with the rpm
+//! and pacman readers); their trees hold what libguestfs's rules need to find a root.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::images::{EM_X86_64, ImageError, MIB, Tree, elf, place, pseudo_random};
+
+/// GPT type GUIDs.
+mod types {
+    /// BIOS boot partition.
+    pub const BIOS: &str = "21686148-6449-6E6F-744E-656564454649";
+    /// EFI system partition.
+    pub const ESP: &str = "C12A7328-F81F-11D2-BA4B-00A0C93EC93B";
+    /// Linux filesystem.
+    pub const LINUX: &str = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
+    /// Linux LVM.
+    pub const LVM: &str = "E6D6D379-F507-44C2-A23C-238F2A3DF928";
+    /// Linux /boot (XBOOTLDR).
+    pub const XBOOTLDR: &str = "BC13C2FF-59E6-4262-A352-B275FD6F7172";
+}
+
+/// One of the layouts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Fedora Cloud 40: BIOS boot, ESP (/boot/efi), ext4 /boot, btrfs with subvolumes
+    /// `root`, `home`, `var`, compress=zstd:1.
+    Fedora,
+    /// RHEL 9 with LVM: BIOS boot, ESP, XFS /boot, PV with VG `rhel`: LVs `root` (XFS) and
+    /// `swap`; fstab by /dev/mapper names.
+    Rhel,
+    /// openSUSE Leap 15.6 Minimal-VM: BIOS boot, ESP, XFS root, /etc/HOSTNAME.
+    Opensuse,
+    /// Arch (arch-boxes): BIOS boot, ESP at /efi, btrfs root with zstd.
+    Arch,
+    /// Ubuntu 24.04 cloud: p1 ext4 root, p14 BIOS boot, p15 ESP (/boot/efi), p16 ext4 /boot,
+    /// all by LABEL.
+    Ubuntu,
+}
+
+impl Layout {
+    /// Every layout.
+    pub const ALL: [Layout; 5] = [
+        Layout::Fedora,
+        Layout::Rhel,
+        Layout::Opensuse,
+        Layout::Arch,
+        Layout::Ubuntu,
+    ];
+
+    /// Its name, as in file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Layout::Fedora => "fedora",
+            Layout::Rhel => "rhel",
+            Layout::Opensuse => "opensuse",
+            Layout::Arch => "arch",
+            Layout::Ubuntu => "ubuntu",
+        }
+    }
+
+    /// True for the layouts with an rpm database, whose virt-inspector XML is recorded with
+    /// `--no-applications`: Debian's libguestfs looks for rpm databases at Debian's rpm
+    /// default (`%_dbpath` is `~/.rpmdb` there), so it lists no guest's rpm packages.
+    pub fn has_rpmdb(self) -> bool {
+        matches!(self, Layout::Fedora | Layout::Rhel | Layout::Opensuse)
+    }
+
+    /// virt-inspector's XML for it, as recorded.
+    pub fn inspector_xml(self) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("data/inspector")
+            .join(format!("{}.xml", self.name()))
+    }
+
+    /// Builds it at `path`; `scratch` is a directory for the trees and filesystems.
+    pub fn build(self, path: &Path, scratch: &Path) -> Result<(), ImageError> {
+        let s = scratch.join(self.name());
+        fs::create_dir_all(&s)?;
+        match self {
+            Layout::Fedora => fedora(path, &s),
+            Layout::Rhel => rhel(path, &s),
+            Layout::Opensuse => opensuse(path, &s),
+            Layout::Arch => arch(path, &s),
+            Layout::Ubuntu => ubuntu(path, &s),
+        }
+    }
+}
+
+/// Fixed identities of the layouts' filesystems and partitions.
+pub mod ids {
+    /// Fedora: ESP volume id and its UUID as blkid prints it.
+    pub const FEDORA_ESP: (&str, &str) = ("F0ED0001", "F0ED-0001");
+    /// Fedora: /boot.
+    pub const FEDORA_BOOT: &str = "f0ed0000-0000-4000-8000-000000000002";
+    /// Fedora: the btrfs filesystem.
+    pub const FEDORA_BTRFS: &str = "f0ed0000-0000-4000-8000-000000000003";
+    /// RHEL: ESP.
+    pub const RHEL_ESP: (&str, &str) = ("7E1E0001", "7E1E-0001");
+    /// RHEL: XFS /boot.
+    pub const RHEL_BOOT: &str = "7e1e0000-0000-4000-8000-000000000002";
+    /// RHEL: XFS root on LV rhel/root.
+    pub const RHEL_ROOT: &str = "7e1e0000-0000-4000-8000-000000000003";
+    /// RHEL: swap on LV rhel/swap.
+    pub const RHEL_SWAP: &str = "7e1e0000-0000-4000-8000-000000000004";
+    /// RHEL: the PV's UUID (LVM's 32 characters, dashed as LVM prints it).
+    pub const RHEL_PV: &str = "RhElPv-0000-1111-2222-3333-4444-555555";
+    /// openSUSE: ESP.
+    pub const SUSE_ESP: (&str, &str) = ("5E5E0001", "5E5E-0001");
+    /// openSUSE: XFS root.
+    pub const SUSE_ROOT: &str = "5e5e0000-0000-4000-8000-000000000002";
+    /// Arch: ESP.
+    pub const ARCH_ESP: (&str, &str) = ("A4C40001", "A4C4-0001");
+    /// Arch: btrfs root.
+    pub const ARCH_ROOT: &str = "a4c40000-0000-4000-8000-000000000002";
+    /// Ubuntu: root.
+    pub const UBUNTU_ROOT: &str = "0b0b0000-0000-4000-8000-000000000001";
+    /// Ubuntu: /boot.
+    pub const UBUNTU_BOOT: &str = "0b0b0000-0000-4000-8000-000000000002";
+    /// Ubuntu: ESP.
+    pub const UBUNTU_ESP: (&str, &str) = ("0B0B0003", "0B0B-0003");
+}
+
+/// What a partition holds.
+enum Fs<'a> {
+    /// Nothing (a BIOS boot partition).
+    Empty,
+    /// vfat with volume id and label, files from a tree.
+    Vfat {
+        id: &'a str,
+        label: &'a str,
+        tree: &'a Path,
+    },
+    /// ext4 from a tree.
+    Ext4 {
+        uuid: &'a str,
+        label: Option<&'a str>,
+        tree: &'a Path,
+    },
+    /// XFS from a tree.
+    Xfs {
+        uuid: &'a str,
+        label: Option<&'a str>,
+        tree: &'a Path,
+    },
+    /// btrfs from a tree whose top-level directories `subvols` become subvolumes (the first
+    /// of them the default when `default` is set), compressed with `compress`.
+    Btrfs {
+        uuid: &'a str,
+        label: Option<&'a str>,
+        tree: &'a Path,
+        subvols: &'a [&'a str],
+        compress: &'a str,
+    },
+    /// An LVM2 PV: a VG of LVs, each with its content.
+    Lvm {
+        pv_uuid: &'a str,
+        vg: &'a str,
+        lvs: &'a [(&'a str, u64, Fs<'a>)],
+    },
+    /// Linux swap.
+    Swap { uuid: &'a str },
+}
+
+/// One GPT partition: number, size in MiB, type GUID, PARTUUID, name, content.
+struct Part<'a> {
+    number: u32,
+    mib: u64,
+    kind: &'a str,
+    uuid: &'a str,
+    name: &'a str,
+    fs: Fs<'a>,
+}
+
+fn tool(cmd: &mut Command) -> Result<String, ImageError> {
+    let name = format!("{cmd:?}");
+    let out = cmd.output().map_err(|e| ImageError::Tool {
+        tool: name.clone(),
+        message: format!("cannot run: {e} (is it installed? .ci/run installs it)"),
+    })?;
+    if !out.status.success() {
+        return Err(ImageError::Tool {
+            tool: name,
+            message: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn new_file(path: &Path, size: u64) -> Result<(), ImageError> {
+    let f = fs::File::create(path)?;
+    f.set_len(size)?;
+    Ok(())
+}
+
+/// A GPT disk of `mib` MiB with a fixed disk GUID; partitions placed in order from 1 MiB.
+fn gpt_disk(
+    path: &Path,
+    mib: u64,
+    guid: &str,
+    parts: &[Part<'_>],
+    s: &Path,
+) -> Result<(), ImageError> {
+    new_file(path, mib * MIB)?;
+    let mut script = format!("label: gpt\nlabel-id: {guid}\n");
+    let mut at = MIB;
+    let mut placed = Vec::new();
+    for p in parts {
+        let _ = writeln!(
+            script,
+            "{}{} : start={}, size={}, type={}, uuid={}, name=\"{}\"",
+            path.display(),
+            p.number,
+            at / 512,
+            p.mib * MIB / 512,
+            p.kind,
+            p.uuid,
+            p.name
+        );
+        placed.push(at);
+        at += p.mib * MIB;
+    }
+    let mut child = Command::new("sfdisk")
+        .args(["--no-reread", "--no-tell-kernel", "-q"])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| ImageError::Tool {
+            tool: "sfdisk".into(),
+            message: format!("cannot run: {e} (package fdisk)"),
+        })?;
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(script.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        return Err(ImageError::Tool {
+            tool: format!("sfdisk with script:\n{script}"),
+            message: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    for (p, offset) in parts.iter().zip(placed) {
+        let img = s.join(format!("part{}", p.number));
+        make(&img, p.mib * MIB, &p.fs, s)?;
+        place(path, offset, &img)?;
+        fs::remove_file(&img)?;
+    }
+    Ok(())
+}
+
+/// Makes a `size`-byte filesystem image at `img`.
+fn make(img: &Path, size: u64, content: &Fs<'_>, s: &Path) -> Result<(), ImageError> {
+    new_file(img, size)?;
+    match content {
+        Fs::Empty => {}
+        Fs::Vfat { id, label, tree } => {
+            tool(
+                Command::new("mkfs.vfat")
+                    .args(["-i", id, "-n", label])
+                    .arg(img),
+            )?;
+            for entry in fs::read_dir(tree)? {
+                let entry = entry?;
+                tool(
+                    Command::new("mcopy")
+                        .args(["-s", "-p", "-m", "-i"])
+                        .arg(img)
+                        .arg(entry.path())
+                        .arg("::/"),
+                )?;
+            }
+        }
+        Fs::Ext4 { uuid, label, tree } => {
+            let mut cmd = Command::new("mkfs.ext4");
+            cmd.args(["-q", "-F", "-U", uuid, "-E", "root_owner=0:0", "-d"])
+                .arg(tree);
+            if let Some(l) = label {
+                cmd.args(["-L", l]);
+            }
+            cmd.env("E2FSPROGS_FAKE_TIME", "1700000000");
+            tool(cmd.arg(img))?;
+        }
+        Fs::Xfs { uuid, label, tree } => {
+            let proto = s.join("protofile");
+            fs::write(&proto, protofile(tree)?)?;
+            let mut cmd = Command::new("mkfs.xfs");
+            cmd.args(["-q", "-f", "-m"])
+                .arg(format!("uuid={uuid}"))
+                .arg("-p")
+                .arg(&proto);
+            if let Some(l) = label {
+                cmd.args(["-L", l]);
+            }
+            tool(cmd.arg(img))?;
+        }
+        Fs::Btrfs {
+            uuid,
+            label,
+            tree,
+            subvols,
+            compress,
+        } => {
+            let mut cmd = Command::new("mkfs.btrfs");
+            cmd.args(["-q", "-f", "-U", uuid, "--rootdir"]).arg(tree);
+            for sv in *subvols {
+                cmd.args(["--subvol", &format!("rw:{sv}")]);
+            }
+            cmd.args(["--compress", compress]);
+            if let Some(l) = label {
+                cmd.args(["-L", l]);
+            }
+            tool(cmd.arg(img))?;
+        }
+        Fs::Swap { uuid } => {
+            tool(Command::new("mkswap").args(["-U", uuid]).arg(img))?;
+        }
+        Fs::Lvm { pv_uuid, vg, lvs } => lvm(img, pv_uuid, vg, lvs, s)?,
+    }
+    Ok(())
+}
+
+/// LVM's configuration for building on loop device `dev` with no device-mapper: no activation
+/// (so no udev and no zeroing through dm), no devices file, and no device but `dev` seen (other
+/// PVs on the machine, with VGs of the same name, stay out of it).
+fn lvm_config(dev: &str) -> String {
+    format!(
+        "devices {{ use_devicesfile = 0 filter = [ \"a|^{dev}$|\", \"r|.*|\" ] }} \
+         global {{ activation = 0 }}"
+    )
+}
+
+/// Makes `img` an LVM2 PV with VG `vg` and its LVs, then writes each LV's content at the
+/// extents LVM reports for it.
+fn lvm(
+    img: &Path,
+    pv_uuid: &str,
+    vg: &str,
+    lvs: &[(&str, u64, Fs<'_>)],
+    s: &Path,
+) -> Result<(), ImageError> {
+    let loopdev = tool(Command::new("losetup").args(["-f", "--show"]).arg(img))?;
+    let loopdev = loopdev.trim().to_string();
+    let config = lvm_config(&loopdev);
+    let result = (|| {
+        let lvm = |args: &[&str]| {
+            tool(
+                Command::new(args[0])
+                    .args(&args[1..])
+                    .args(["--config", &config])
+                    .env("LVM_SUPPRESS_FD_WARNINGS", "1"),
+            )
+        };
+        lvm(&[
+            "pvcreate",
+            "-ff",
+            "-y",
+            "--uuid",
+            pv_uuid,
+            "--norestorefile",
+            &loopdev,
+        ])?;
+        lvm(&["vgcreate", vg, &loopdev])?;
+        for (name, mib, _) in lvs {
+            lvm(&[
+                "lvcreate",
+                "-an",
+                "-Zn",
+                "-L",
+                &format!("{mib}M"),
+                "-n",
+                name,
+                vg,
+            ])?;
+        }
+        let pe_start: u64 = lvm(&[
+            "pvs",
+            "--noheadings",
+            "--units",
+            "b",
+            "--nosuffix",
+            "-o",
+            "pe_start",
+            &loopdev,
+        ])?
+        .trim()
+        .parse()
+        .map_err(|e| ImageError::Tool {
+            tool: "pvs".into(),
+            message: format!("pe_start: {e}"),
+        })?;
+        let extent: u64 = lvm(&[
+            "vgs",
+            "--noheadings",
+            "--units",
+            "b",
+            "--nosuffix",
+            "-o",
+            "vg_extent_size",
+            vg,
+        ])?
+        .trim()
+        .parse()
+        .map_err(|e| ImageError::Tool {
+            tool: "vgs".into(),
+            message: format!("extent size: {e}"),
+        })?;
+        let segs = lvm(&[
+            "lvs",
+            "--noheadings",
+            "--segments",
+            "-o",
+            "lv_name,seg_pe_ranges",
+            vg,
+        ])?;
+        lvm(&["vgchange", "-an", vg]).ok();
+        Ok::<_, ImageError>((pe_start, extent, segs))
+    })();
+    let _ = Command::new("losetup").args(["-d", &loopdev]).status();
+    let (pe_start, extent, segs) = result?;
+    for (name, mib, content) in lvs {
+        // One segment each: "root /dev/loop0:0-4095".
+        let line = segs
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .ok_or_else(|| ImageError::Tool {
+                tool: "lvs".into(),
+                message: format!("no segment for {name}: {segs}"),
+            })?;
+        let range = line
+            .split_whitespace()
+            .nth(1)
+            .and_then(|r| r.rsplit(':').next())
+            .unwrap_or("");
+        let first: u64 = range
+            .split('-')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ImageError::Tool {
+                tool: "lvs".into(),
+                message: format!("bad range {line}"),
+            })?;
+        let lv_img = s.join(format!("lv-{name}"));
+        make(&lv_img, mib * MIB, content, s)?;
+        place(img, pe_start + first * extent, &lv_img)?;
+        fs::remove_file(&lv_img)?;
+    }
+    Ok(())
+}
+
+/// An xfsprogs protofile describing `tree`: directories, regular files and symlinks, owned
+/// by root, with the tree's permission bits.
+fn protofile(tree: &Path) -> Result<String, ImageError> {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(dir: &Path, depth: usize, out: &mut String) -> Result<(), ImageError> {
+        let mut entries: Vec<_> = fs::read_dir(dir)?.collect::<Result<_, _>>()?;
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let meta = fs::symlink_metadata(e.path())?;
+            let mode = meta.permissions().mode() & 0o7777;
+            let pad = " ".repeat(depth * 2);
+            if meta.file_type().is_symlink() {
+                let target = fs::read_link(e.path())?;
+                let _ = writeln!(out, "{pad}{name} l--{mode:03o} 0 0 {}", target.display());
+            } else if meta.is_dir() {
+                let _ = writeln!(out, "{pad}{name} d--{mode:03o} 0 0");
+                walk(&e.path(), depth + 1, out)?;
+                let _ = writeln!(out, "{pad}$");
+            } else {
+                let _ = writeln!(out, "{pad}{name} ---{mode:03o} 0 0 {}", e.path().display());
+            }
+        }
+        Ok(())
+    }
+    let mut out = String::from("/dev/null\n0 0\nd--755 0 0\n");
+    walk(tree, 1, &mut out)?;
+    out.push_str("$\n");
+    Ok(out)
+}
+
+/// An rpm package to put in a test database: name, version, release, arch, summary.
+pub type Rpm<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
+
+/// An rpm database (rpm 4.18's default, sqlite) at `dbpath` holding `packages`, each built by
+/// `rpmbuild` from a spec with no files and entered with `rpm --justdb`.
+fn rpmdb(dbpath: &Path, packages: &[Rpm<'_>], s: &Path) -> Result<(), ImageError> {
+    let top = s.join("rpmbuild");
+    fs::create_dir_all(top.join("SPECS"))?;
+    fs::create_dir_all(dbpath)?;
+    tool(
+        Command::new("rpm")
+            .arg("--dbpath")
+            .arg(dbpath)
+            .arg("--initdb"),
+    )?;
+    for (name, version, release, arch, summary) in packages {
+        let spec = top.join("SPECS").join(format!("{name}.spec"));
+        fs::write(
+            &spec,
+            format!(
+                "Name: {name}\nVersion: {version}\nRelease: {release}\nSummary: {summary}\n\
+                 License: MIT\nURL: https://example.org/{name}\nBuildArch: {arch}\n\n\
+                 %description\nThe {name} package, for the tests.\n\n%files\n"
+            ),
+        )?;
+        tool(
+            Command::new("rpmbuild")
+                .arg("--define")
+                .arg(format!("_topdir {}", top.display()))
+                .args([
+                    "--define",
+                    "debug_package %{nil}",
+                    "--define",
+                    "_build_id_links none",
+                ])
+                .args(["--quiet", "-bb"])
+                .arg(&spec),
+        )?;
+        let rpm = top
+            .join("RPMS")
+            .join(arch)
+            .join(format!("{name}-{version}-{release}.{arch}.rpm"));
+        tool(
+            Command::new("rpm")
+                .arg("--dbpath")
+                .arg(dbpath)
+                .args([
+                    "-i",
+                    "--justdb",
+                    "--nodeps",
+                    "--noscripts",
+                    "--ignorearch",
+                    "--ignoreos",
+                ])
+                .arg(&rpm),
+        )?;
+    }
+    Ok(())
+}
+
+fn tree(s: &Path, name: &str) -> Result<Tree, ImageError> {
+    Tree::new(s.join(name))
+}
+
+/// A text file that compresses well (zstd/zlib/lzo extents on btrfs).
+fn compressible(len: usize) -> Vec<u8> {
+    let mut v = Vec::with_capacity(len);
+    let mut i = 0u64;
+    while v.len() < len {
+        let _ = writeln!(v, "line {i}: the quick brown fox jumps over the lazy dog");
+        i += 1;
+    }
+    v.truncate(len);
+    v
+}
+
+fn esp_tree(s: &Path, vendor: &str) -> Result<Tree, ImageError> {
+    let t = tree(s, "esp")?;
+    t.file(
+        &format!("EFI/{vendor}/grub.cfg"),
+        "search --fs-uuid --set=dev x\n",
+    )?
+    .file("EFI/BOOT/BOOTX64.EFI", pseudo_random(70_000, 3))?;
+    Ok(t)
+}
+
+fn fedora(path: &Path, s: &Path) -> Result<(), ImageError> {
+    let esp = esp_tree(s, "fedora")?;
+    let boot = tree(s, "boot")?;
+    boot.file("vmlinuz-6.8.5-301.fc40.x86_64", vec![0x4d; 50_000])?
+        .file("loader/entries/fedora.conf", "title Fedora Linux 40\n")?
+        .dir("efi")?;
+    let top = tree(s, "btrfs")?;
+    let root = tree(&top.path().to_path_buf(), "root")?;
+    root.file(
+        "etc/os-release",
+        "NAME=\"Fedora Linux\"\nVERSION=\"40 (Cloud Edition)\"\nID=fedora\nVERSION_ID=40\n\
+         PRETTY_NAME=\"Fedora Linux 40 (Cloud Edition)\"\nVARIANT_ID=cloud\n",
+    )?
+    .file("etc/fedora-release", "Fedora release 40 (Forty)\n")?
+    .file("etc/hostname", "fedora-cloud\n")?
+    .file(
+        "etc/fstab",
+        format!(
+            "UUID={b} / btrfs subvol=root,compress=zstd:1 0 0\n\
+             UUID={boot} /boot ext4 defaults 1 2\n\
+             UUID={esp} /boot/efi vfat defaults,umask=0077,shortname=winnt 0 2\n\
+             UUID={b} /home btrfs subvol=home,compress=zstd:1 0 0\n\
+             UUID={b} /var btrfs subvol=var,compress=zstd:1 0 0\n",
+            b = ids::FEDORA_BTRFS,
+            boot = ids::FEDORA_BOOT,
+            esp = ids::FEDORA_ESP.1
+        ),
+    )?
+    .file("usr/bin/bash", elf(EM_X86_64))?
+    .link("bin", "usr/bin")?
+    .file("usr/share/doc/fedora/README", compressible(300_000))?
+    .dir("boot/efi")?
+    .dir("home")?
+    .dir("var")?;
+    rpmdb(
+        &root.path().join("usr/lib/sysimage/rpm"),
+        &[
+            (
+                "fedora-release-cloud",
+                "40",
+                "39",
+                "noarch",
+                "Fedora release files",
+            ),
+            (
+                "bash",
+                "5.2.26",
+                "3.fc40",
+                "x86_64",
+                "The GNU Bourne Again shell",
+            ),
+        ],
+        s,
+    )?;
+    let home = tree(&top.path().to_path_buf(), "home")?;
+    home.file("fedora/.bashrc", "# .bashrc\n")?;
+    let var = tree(&top.path().to_path_buf(), "var")?;
+    var.file("log/messages", compressible(200_000))?
+        .link("lib/rpm", "../../usr/lib/sysimage/rpm")?;
+    gpt_disk(
+        path,
+        200,
+        "f0ed0000-aaaa-4000-8000-000000000000",
+        &[
+            Part {
+                number: 1,
+                mib: 1,
+                kind: types::BIOS,
+                uuid: "f0ed0000-aaaa-4000-8000-000000000001",
+                name: "",
+                fs: Fs::Empty,
+            },
+            Part {
+                number: 2,
+                mib: 20,
+                kind: types::ESP,
+                uuid: "f0ed0000-aaaa-4000-8000-000000000002",
+                name: "EFI System Partition",
+                fs: Fs::Vfat {
+                    id: ids::FEDORA_ESP.0,
+                    label: "ESP",
+                    tree: esp.path(),
+                },
+            },
+            Part {
+                number: 3,
+                mib: 24,
+                kind: types::XBOOTLDR,
+                uuid: "f0ed0000-aaaa-4000-8000-000000000003",
+                name: "",
+                fs: Fs::Ext4 {
+                    uuid: ids::FEDORA_BOOT,
+                    label: Some("boot"),
+                    tree: boot.path(),
+                },
+            },
+            Part {
+                number: 4,
+                mib: 150,
+                kind: types::LINUX,
+                uuid: "f0ed0000-aaaa-4000-8000-000000000004",
+                name: "",
+                fs: Fs::Btrfs {
+                    uuid: ids::FEDORA_BTRFS,
+                    label: Some("fedora"),
+                    tree: top.path(),
+                    subvols: &["root", "home", "var"],
+                    compress: "zstd:1",
+                },
+            },
+        ],
+        s,
+    )
+}
+
+fn rhel(path: &Path, s: &Path) -> Result<(), ImageError> {
+    let esp = esp_tree(s, "redhat")?;
+    let boot = tree(s, "boot")?;
+    boot.file("vmlinuz-5.14.0-427.13.1.el9_4.x86_64", vec![0x4d; 50_000])?
+        .file("grub2/grub.cfg", "set default=0\n")?
+        .dir("efi")?;
+    let root = tree(s, "root")?;
+    root.file(
+        "etc/os-release",
+        "NAME=\"Red Hat Enterprise Linux\"\nVERSION=\"9.4 (Plow)\"\nID=\"rhel\"\nID_LIKE=\"fedora\"\n\
+         VERSION_ID=\"9.4\"\nPLATFORM_ID=\"platform:el9\"\nPRETTY_NAME=\"Red Hat Enterprise Linux 9.4 (Plow)\"\n",
+    )?
+    .file("etc/redhat-release", "Red Hat Enterprise Linux release 9.4 (Plow)\n")?
+    .file("etc/hostname", "rhel9.example.com\n")?
+    .file(
+        "etc/fstab",
+        format!(
+            "/dev/mapper/rhel-root   /                       xfs     defaults        0 0\n\
+             UUID={boot} /boot                   xfs     defaults        0 0\n\
+             UUID={esp}          /boot/efi               vfat    umask=0077,shortname=winnt 0 2\n\
+             /dev/mapper/rhel-swap   none                    swap    defaults        0 0\n",
+            boot = ids::RHEL_BOOT,
+            esp = ids::RHEL_ESP.1
+        ),
+    )?
+    .file("usr/bin/bash", elf(EM_X86_64))?
+    .link("bin", "usr/bin")?
+    .dir("boot/efi")?;
+    rpmdb(
+        &root.path().join("var/lib/rpm"),
+        &[
+            (
+                "redhat-release",
+                "9.4",
+                "0.5.el9",
+                "x86_64",
+                "Red Hat Enterprise Linux release file",
+            ),
+            (
+                "bash",
+                "5.1.8",
+                "9.el9",
+                "x86_64",
+                "The GNU Bourne Again shell",
+            ),
+        ],
+        s,
+    )?;
+    gpt_disk(
+        path,
+        740,
+        "7e1e0000-aaaa-4000-8000-000000000000",
+        &[
+            Part {
+                number: 1,
+                mib: 1,
+                kind: types::BIOS,
+                uuid: "7e1e0000-aaaa-4000-8000-000000000001",
+                name: "",
+                fs: Fs::Empty,
+            },
+            Part {
+                number: 2,
+                mib: 20,
+                kind: types::ESP,
+                uuid: "7e1e0000-aaaa-4000-8000-000000000002",
+                name: "EFI System Partition",
+                fs: Fs::Vfat {
+                    id: ids::RHEL_ESP.0,
+                    label: "",
+                    tree: esp.path(),
+                },
+            },
+            Part {
+                number: 3,
+                mib: 320,
+                kind: types::XBOOTLDR,
+                uuid: "7e1e0000-aaaa-4000-8000-000000000003",
+                name: "",
+                fs: Fs::Xfs {
+                    uuid: ids::RHEL_BOOT,
+                    label: None,
+                    tree: boot.path(),
+                },
+            },
+            Part {
+                number: 4,
+                mib: 392,
+                kind: types::LVM,
+                uuid: "7e1e0000-aaaa-4000-8000-000000000004",
+                name: "",
+                fs: Fs::Lvm {
+                    pv_uuid: ids::RHEL_PV,
+                    vg: "rhel",
+                    lvs: &[
+                        (
+                            "root",
+                            320,
+                            Fs::Xfs {
+                                uuid: ids::RHEL_ROOT,
+                                label: None,
+                                tree: root.path(),
+                            },
+                        ),
+                        (
+                            "swap",
+                            64,
+                            Fs::Swap {
+                                uuid: ids::RHEL_SWAP,
+                            },
+                        ),
+                    ],
+                },
+            },
+        ],
+        s,
+    )
+}
+
+fn opensuse(path: &Path, s: &Path) -> Result<(), ImageError> {
+    let esp = esp_tree(s, "opensuse")?;
+    let root = tree(s, "root")?;
+    root.file(
+        "etc/os-release",
+        "NAME=\"openSUSE Leap\"\nVERSION=\"15.6\"\nID=\"opensuse-leap\"\nID_LIKE=\"suse opensuse\"\n\
+         VERSION_ID=\"15.6\"\nPRETTY_NAME=\"openSUSE Leap 15.6\"\nCPE_NAME=\"cpe:/o:opensuse:leap:15.6\"\n",
+    )?
+    .file("etc/HOSTNAME", "leap-vm\n")?
+    .file(
+        "etc/fstab",
+        format!(
+            "UUID={root} / xfs defaults 0 0\nUUID={esp} /boot/efi vfat defaults 0 0\n",
+            root = ids::SUSE_ROOT,
+            esp = ids::SUSE_ESP.1
+        ),
+    )?
+    .file("usr/bin/bash", elf(EM_X86_64))?
+    .link("bin", "usr/bin")?
+    .dir("boot/efi")?;
+    rpmdb(
+        &root.path().join("usr/lib/sysimage/rpm"),
+        &[
+            (
+                "openSUSE-release",
+                "15.6",
+                "lp156.1.1",
+                "x86_64",
+                "openSUSE Leap 15.6",
+            ),
+            (
+                "bash",
+                "4.4",
+                "150400.27.3.2",
+                "x86_64",
+                "The GNU Bourne-Again Shell",
+            ),
+        ],
+        s,
+    )?;
+    gpt_disk(
+        path,
+        360,
+        "5e5e0000-aaaa-4000-8000-000000000000",
+        &[
+            Part {
+                number: 1,
+                mib: 2,
+                kind: types::BIOS,
+                uuid: "5e5e0000-aaaa-4000-8000-000000000001",
+                name: "p.legacy",
+                fs: Fs::Empty,
+            },
+            Part {
+                number: 2,
+                mib: 20,
+                kind: types::ESP,
+                uuid: "5e5e0000-aaaa-4000-8000-000000000002",
+                name: "p.UEFI",
+                fs: Fs::Vfat {
+                    id: ids::SUSE_ESP.0,
+                    label: "EFI",
+                    tree: esp.path(),
+                },
+            },
+            Part {
+                number: 3,
+                mib: 320,
+                kind: types::LINUX,
+                uuid: "5e5e0000-aaaa-4000-8000-000000000003",
+                name: "p.lxroot",
+                fs: Fs::Xfs {
+                    uuid: ids::SUSE_ROOT,
+                    label: Some("ROOT"),
+                    tree: root.path(),
+                },
+            },
+        ],
+        s,
+    )
+}
+
+fn arch(path: &Path, s: &Path) -> Result<(), ImageError> {
+    let esp = esp_tree(s, "arch")?;
+    let root = tree(s, "root")?;
+    root.file(
+        "etc/os-release",
+        "NAME=\"Arch Linux\"\nPRETTY_NAME=\"Arch Linux\"\nID=arch\nBUILD_ID=rolling\n\
+         HOME_URL=\"https://archlinux.org/\"\n",
+    )?
+    .file("etc/arch-release", "")?
+    .file("etc/hostname", "archlinux\n")?
+    .file(
+        "etc/fstab",
+        format!(
+            "# Static information about the filesystems.\n\
+             UUID={root} / btrfs rw,relatime,compress=zstd:1 0 0\n\
+             UUID={esp} /efi vfat rw,relatime,fmask=0022,dmask=0022 0 2\n",
+            root = ids::ARCH_ROOT,
+            esp = ids::ARCH_ESP.1
+        ),
+    )?
+    .file("usr/bin/bash", elf(EM_X86_64))?
+    .link("bin", "usr/bin")?
+    .file("usr/share/licenses/README", compressible(150_000))?
+    .dir("var/lib/pacman/local")?
+    .dir("efi")?;
+    gpt_disk(
+        path,
+        180,
+        "a4c40000-aaaa-4000-8000-000000000000",
+        &[
+            Part {
+                number: 1,
+                mib: 1,
+                kind: types::BIOS,
+                uuid: "a4c40000-aaaa-4000-8000-000000000001",
+                name: "",
+                fs: Fs::Empty,
+            },
+            Part {
+                number: 2,
+                mib: 20,
+                kind: types::ESP,
+                uuid: "a4c40000-aaaa-4000-8000-000000000002",
+                name: "",
+                fs: Fs::Vfat {
+                    id: ids::ARCH_ESP.0,
+                    label: "",
+                    tree: esp.path(),
+                },
+            },
+            Part {
+                number: 3,
+                mib: 150,
+                kind: types::LINUX,
+                uuid: "a4c40000-aaaa-4000-8000-000000000003",
+                name: "",
+                fs: Fs::Btrfs {
+                    uuid: ids::ARCH_ROOT,
+                    label: None,
+                    tree: root.path(),
+                    subvols: &[],
+                    compress: "zstd:1",
+                },
+            },
+        ],
+        s,
+    )
+}
+
+fn ubuntu(path: &Path, s: &Path) -> Result<(), ImageError> {
+    let esp = esp_tree(s, "ubuntu")?;
+    let boot = tree(s, "boot")?;
+    boot.file("vmlinuz-6.8.0-31-generic", vec![0x4d; 50_000])?
+        .file("grub/grub.cfg", "set default=0\n")?;
+    let root = tree(s, "root")?;
+    root.file(
+        "etc/os-release",
+        "PRETTY_NAME=\"Ubuntu 24.04 LTS\"\nNAME=\"Ubuntu\"\nVERSION_ID=\"24.04\"\n\
+         VERSION=\"24.04 LTS (Noble Numbat)\"\nVERSION_CODENAME=noble\nID=ubuntu\nID_LIKE=debian\n",
+    )?
+    .file(
+        "etc/lsb-release",
+        "DISTRIB_ID=Ubuntu\nDISTRIB_RELEASE=24.04\nDISTRIB_CODENAME=noble\nDISTRIB_DESCRIPTION=\"Ubuntu 24.04 LTS\"\n",
+    )?
+    .file("etc/debian_version", "trixie/sid\n")?
+    .file("etc/hostname", "ubuntu\n")?
+    .file(
+        "etc/fstab",
+        "LABEL=cloudimg-rootfs\t/\t ext4\tdiscard,commit=30,errors=remount-ro\t0 1\n\
+         LABEL=BOOT\t/boot\text4\tdefaults\t0 2\n\
+         LABEL=UEFI\t/boot/efi\tvfat\tumask=0077\t0 1\n",
+    )?
+    .file("usr/bin/bash", elf(EM_X86_64))?
+    .link("bin", "usr/bin")?
+    .dir("boot/efi")?
+    .file(
+        "var/lib/dpkg/status",
+        "Package: base-files\nStatus: install ok installed\nArchitecture: amd64\nVersion: 13ubuntu10\n\
+         Description: Debian base system miscellaneous files\n\n",
+    )?;
+    gpt_disk(
+        path,
+        120,
+        "0b0b0000-aaaa-4000-8000-000000000000",
+        &[
+            Part {
+                number: 14,
+                mib: 4,
+                kind: types::BIOS,
+                uuid: "0b0b0000-aaaa-4000-8000-000000000014",
+                name: "",
+                fs: Fs::Empty,
+            },
+            Part {
+                number: 15,
+                mib: 20,
+                kind: types::ESP,
+                uuid: "0b0b0000-aaaa-4000-8000-000000000015",
+                name: "",
+                fs: Fs::Vfat {
+                    id: ids::UBUNTU_ESP.0,
+                    label: "UEFI",
+                    tree: esp.path(),
+                },
+            },
+            Part {
+                number: 16,
+                mib: 24,
+                kind: types::XBOOTLDR,
+                uuid: "0b0b0000-aaaa-4000-8000-000000000016",
+                name: "",
+                fs: Fs::Ext4 {
+                    uuid: ids::UBUNTU_BOOT,
+                    label: Some("BOOT"),
+                    tree: boot.path(),
+                },
+            },
+            Part {
+                number: 1,
+                mib: 64,
+                kind: types::LINUX,
+                uuid: "0b0b0000-aaaa-4000-8000-000000000001",
+                name: "",
+                fs: Fs::Ext4 {
+                    uuid: ids::UBUNTU_ROOT,
+                    label: Some("cloudimg-rootfs"),
+                    tree: root.path(),
+                },
+            },
+        ],
+        s,
+    )
+}
+
+/// The five layout disks, built once per test binary into a temporary directory that is
+/// removed when the binary exits.
+pub struct LayoutSet {
+    /// Keeps the files.
+    pub dir: tempfile::TempDir,
+    /// Each layout's image, in [`Layout::ALL`] order.
+    pub images: Vec<(Layout, PathBuf)>,
+}
+
+impl LayoutSet {
+    /// The image of `layout`.
+    pub fn image(&self, layout: Layout) -> &Path {
+        &self
+            .images
+            .iter()
+            .find(|(l, _)| *l == layout)
+            .expect("every layout is built")
+            .1
+    }
+}
+
+/// The layout disks, built on first use (some 30 s of mkfs) and shared by every test in the
+/// binary.
+pub fn shared() -> &'static LayoutSet {
+    static SET: std::sync::OnceLock<LayoutSet> = std::sync::OnceLock::new();
+    SET.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("vmch-layouts")
+            .tempdir()
+            .expect("a temp dir for the layout disks");
+        crate::images::remove_at_exit(dir.path());
+        let images = Layout::ALL
+            .iter()
+            .map(|&l| {
+                let img = dir.path().join(format!("{}.img", l.name()));
+                l.build(&img, dir.path())
+                    .unwrap_or_else(|e| panic!("building the {} layout disk: {e}", l.name()));
+                let _ = fs::remove_dir_all(dir.path().join(l.name()));
+                (l, img)
+            })
+            .collect();
+        LayoutSet { dir, images }
+    })
+}
+
+/// What virt-inspector's XML says of one operating system that the volume layer decides:
+/// the root, the mountpoints and the filesystems, as their XML lines.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// `<root>` line.
+    pub root: String,
+    /// The lines inside `<mountpoints>`.
+    pub mountpoints: Vec<String>,
+    /// The lines inside `<filesystems>`.
+    pub filesystems: Vec<String>,
+}
+
+/// The [`Placement`] of every operating system in virt-inspector-style `xml`.
+pub fn placements(xml: &str) -> Vec<Placement> {
+    let mut out = Vec::new();
+    let mut section: Option<&str> = None;
+    for line in xml.lines() {
+        let t = line.trim();
+        match t {
+            "<operatingsystem>" => out.push(Placement {
+                root: String::new(),
+                mountpoints: Vec::new(),
+                filesystems: Vec::new(),
+            }),
+            "<mountpoints>" => section = Some("m"),
+            "<filesystems>" => section = Some("f"),
+            "</mountpoints>" | "</filesystems>" => section = None,
+            _ => {
+                let Some(os) = out.last_mut() else { continue };
+                match section {
+                    Some("m") => os.mountpoints.push(t.to_string()),
+                    Some(_) => os.filesystems.push(t.to_string()),
+                    None if t.starts_with("<root>") => os.root = t.to_string(),
+                    None => {}
+                }
+            }
+        }
+    }
+    out
+}
