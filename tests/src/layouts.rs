@@ -586,7 +586,7 @@ fn fedora(path: &Path, s: &Path) -> Result<(), ImageError> {
         .file("loader/entries/fedora.conf", "title Fedora Linux 40\n")?
         .dir("efi")?;
     let top = tree(s, "btrfs")?;
-    let root = tree(&top.path().to_path_buf(), "root")?;
+    let root = tree(top.path(), "root")?;
     root.file(
         "etc/os-release",
         "NAME=\"Fedora Linux\"\nVERSION=\"40 (Cloud Edition)\"\nID=fedora\nVERSION_ID=40\n\
@@ -633,9 +633,9 @@ fn fedora(path: &Path, s: &Path) -> Result<(), ImageError> {
         ],
         s,
     )?;
-    let home = tree(&top.path().to_path_buf(), "home")?;
+    let home = tree(top.path(), "home")?;
     home.file("fedora/.bashrc", "# .bashrc\n")?;
-    let var = tree(&top.path().to_path_buf(), "var")?;
+    let var = tree(top.path(), "var")?;
     var.file("log/messages", compressible(200_000))?
         .link("lib/rpm", "../../usr/lib/sysimage/rpm")?;
     gpt_disk(
