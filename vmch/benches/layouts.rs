@@ -1,0 +1,182 @@
+//! Inspection of the cloud-image layouts (`vmchannel_tests::layouts`), side by side in one
+//! run, and reads per filesystem type:
+//!
+//! - full inspection (disk scan, every filesystem opened, libguestfs's rules, applications)
+//!   in process over the image file (no VM), and `vmch inspect --format xml` end to end under
+//!   QEMU TCG (process start to exit);
+//! - reads per second of a small file (`/etc/os-release`, 4 KiB reads) and throughput of a
+//!   large one (64 KiB reads) on each type: ext4, vfat, XFS, XFS on an LVM LV, btrfs
+//!   (a zstd-compressed file on a subvolume), in process.
+//!
+//! `cargo bench -p vmch --bench layouts [-- RUNS]` (default 5 runs of each).
+
+use std::path::Path;
+use std::process::Command;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use vmchannel_inspect::appliance::Appliance;
+use vmchannel_inspect::disk::BlockDevice;
+use vmchannel_proto::{Reply, Request, Target};
+use vmchannel_tests::inproc::disk::FileDisk;
+use vmchannel_tests::layouts::{Layout, shared};
+
+fn appliance(img: &Path) -> Appliance {
+    let disk = FileDisk::open(img).expect("image opens");
+    Appliance::new(vec![Rc::new(disk) as Rc<dyn BlockDevice>])
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// Reads `path` on `target` `len` bytes at a time until `budget` has passed; returns reads per
+/// second and bytes per second.
+fn reads(
+    a: &mut Appliance,
+    target: &Target,
+    path: &str,
+    len: u32,
+    budget: Duration,
+) -> Option<(f64, f64)> {
+    let start = Instant::now();
+    let (mut n, mut bytes, mut offset) = (0u64, 0u64, 0u64);
+    while start.elapsed() < budget {
+        let req = Request::Read {
+            target: target.clone(),
+            path: path.into(),
+            offset,
+            len,
+        };
+        match a.handle(&req) {
+            Ok(Reply::Data(d)) => {
+                n += 1;
+                bytes += d.len() as u64;
+                offset = if d.len() < len as usize {
+                    0
+                } else {
+                    offset + len as u64
+                };
+            }
+            other => {
+                eprintln!("  {path} on {target:?}: {:?}", other.err());
+                return None;
+            }
+        }
+    }
+    let s = start.elapsed().as_secs_f64();
+    Some((n as f64 / s, bytes as f64 / s))
+}
+
+fn main() {
+    let runs: usize = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with('-'))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(5);
+    let set = shared();
+    let vmch = env!("CARGO_BIN_EXE_vmch");
+
+    println!("full inspection, median of {runs} (in process | vmch inspect under QEMU TCG):");
+    for layout in Layout::ALL {
+        let img = set.image(layout);
+        let mut inproc = Vec::new();
+        let mut qemu = Vec::new();
+        for _ in 0..runs {
+            let t = Instant::now();
+            let mut a = appliance(img);
+            let r = a.handle(&Request::Inspect { applications: true });
+            inproc.push(t.elapsed());
+            assert!(
+                matches!(r, Ok(Reply::Inspection(_))),
+                "{}: {r:?}",
+                layout.name()
+            );
+            let t = Instant::now();
+            let out = Command::new(vmch)
+                .args([
+                    "inspect",
+                    "--backend",
+                    "qemu",
+                    "--accel",
+                    "tcg",
+                    "--format",
+                    "xml",
+                ])
+                .arg(img)
+                .output()
+                .expect("vmch runs");
+            qemu.push(t.elapsed());
+            assert!(
+                out.status.success(),
+                "{}: {}",
+                layout.name(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        println!(
+            "  {:<9} {:>10} | {:>10}",
+            layout.name(),
+            ms(median(inproc)),
+            ms(median(qemu))
+        );
+    }
+
+    println!("reads in process, 1 s each (small: /etc/os-release by 4 KiB; large: by 64 KiB):");
+    let cases: [(&str, Layout, &str, &str, &str); 5] = [
+        (
+            "ext4",
+            Layout::Ubuntu,
+            "/dev/sda1",
+            "/etc/os-release",
+            "/usr/bin/bash",
+        ),
+        (
+            "vfat",
+            Layout::Fedora,
+            "/dev/sda2",
+            "/EFI/fedora/grub.cfg",
+            "/EFI/BOOT/BOOTX64.EFI",
+        ),
+        (
+            "xfs",
+            Layout::Opensuse,
+            "/dev/sda3",
+            "/etc/os-release",
+            "/usr/bin/bash",
+        ),
+        (
+            "xfs on LV",
+            Layout::Rhel,
+            "/dev/rhel/root",
+            "/etc/os-release",
+            "/usr/bin/bash",
+        ),
+        (
+            "btrfs zstd",
+            Layout::Fedora,
+            "btrfsvol:/dev/sda4/root",
+            "/etc/os-release",
+            "/usr/share/doc/fedora/README",
+        ),
+    ];
+    for (kind, layout, dev, small, large) in cases {
+        let mut a = appliance(set.image(layout));
+        let target = Target::Device(dev.into());
+        let s = reads(&mut a, &target, small, 4096, Duration::from_secs(1));
+        let l = reads(&mut a, &target, large, 65536, Duration::from_secs(1));
+        match (s, l) {
+            (Some((sr, _)), Some((_, lb))) => println!(
+                "  {kind:<11} {:>9.0} small reads/s  {:>8.1} MB/s large",
+                sr,
+                lb / 1e6
+            ),
+            _ => println!("  {kind:<11} (not readable)"),
+        }
+    }
+}
