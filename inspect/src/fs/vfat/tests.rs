@@ -535,12 +535,99 @@ fn the_disk_scan_opens_vfat_volumes() {
     img.d[39..43].copy_from_slice(&0x1234_ABCDu32.to_le_bytes());
     img.d[43..54].copy_from_slice(b"BOOTLABEL  ");
     img.d[54..62].copy_from_slice(b"FAT12   ");
+    let at = img.root(2);
+    img.entry(at, b"ESP        ", 0x08, 0, 0);
     let disk: Rc<dyn BlockDevice> = Rc::new(img.d);
     let set = crate::appliance::disks::DiskSet::scan(&[disk]);
     let v = set.volume("/dev/sda").expect("a volume");
     assert_eq!(v.info.fstype, "vfat");
     assert_eq!(v.info.uuid.as_deref(), Some("1234-ABCD"));
-    assert_eq!(v.info.label.as_deref(), Some("BOOTLABEL"));
+    // blkid's LABEL is the root directory's label entry, not the boot sector's.
+    assert_eq!(v.info.label.as_deref(), Some("ESP"));
     let fs = v.fs.as_ref().expect("readable");
     assert_eq!(fs.read_file("/SUB/B.TXT", 10).unwrap(), b"bee");
+}
+
+#[test]
+fn labels_and_serials_as_blkid_gives_them() {
+    use crate::fs::detect::detect;
+    let probe = |f: &dyn Fn(&mut Img)| {
+        let mut img = basic();
+        img.d[38] = 0x29;
+        img.d[39..43].copy_from_slice(&0xDEAD_BEEFu32.to_le_bytes());
+        img.d[43..54].copy_from_slice(b"BPBLBL     ");
+        img.d[54..62].copy_from_slice(b"FAT12   ");
+        f(&mut img);
+        let d = detect(&img.d).unwrap().expect("vfat");
+        assert_eq!(d.fstype, "vfat");
+        (d.label, d.uuid)
+    };
+    let lbl = |l: &[u8; 11]| {
+        let l = *l;
+        move |img: &mut Img| {
+            let at = img.root(2);
+            img.entry(at, &l, 0x08, 0, 0);
+        }
+    };
+    let s = |x: &str| Some(String::from(x));
+    // Only the boot sector's label: blkid 2.38 gives no LABEL (LABEL_FATBOOT only).
+    assert_eq!(probe(&|_| {}), (None, s("DEAD-BEEF")));
+    assert_eq!(probe(&lbl(b"ROOTLBL    ")).0, s("ROOTLBL"));
+    assert_eq!(probe(&lbl(b"NO NAME    ")).0, s("NO NAME"));
+    assert_eq!(probe(&lbl(b"lower case ")).0, s("lower case"));
+    assert_eq!(probe(&lbl(b"\x8eBC        ")).0, None);
+    assert_eq!(probe(&lbl(b"           ")).0, None);
+    // A label after a free record, deleted, with a cluster, or a directory: not found.
+    assert_eq!(
+        probe(&|img| {
+            let at = img.root(3);
+            img.entry(at, b"LATE       ", 0x08, 0, 0);
+            let at = img.root(2);
+            img.d[at..at + 32].fill(0);
+        })
+        .0,
+        None
+    );
+    assert_eq!(probe(&lbl(b"\xe5ONE       ")).0, None);
+    assert_eq!(
+        probe(&|img| {
+            let at = img.root(2);
+            img.entry(at, b"WITHCLUSTER", 0x08, 7, 0);
+        })
+        .0,
+        None
+    );
+    assert_eq!(
+        probe(&|img| {
+            let at = img.root(2);
+            img.entry(at, b"ARCHIVED   ", 0x28, 0, 0);
+        })
+        .0,
+        s("ARCHIVED")
+    );
+    // The serial needs the extended boot signature (0x28 or 0x29) and is not zero.
+    assert_eq!(probe(&|img| img.d[38] = 0).1, None);
+    assert_eq!(probe(&|img| img.d[38] = 0x28).1, s("DEAD-BEEF"));
+    assert_eq!(probe(&|img| img.d[39..43].fill(0)).1, None);
+    // Without a magic string, the jump and the boot signature do.
+    assert!(probe(&|img| img.d[54..62].fill(b' ')).1.is_some());
+    // FAT32: the label in the root cluster chain; FSInfo must be signed or empty.
+    let mut img = Img::fat32();
+    img.d[66] = 0x29;
+    img.d[67..71].copy_from_slice(&0x0102_0304u32.to_le_bytes());
+    img.d[82..90].copy_from_slice(b"FAT32   ");
+    img.chain(&[2, 9]);
+    let at = img.cluster(9);
+    img.entry(at, b"EFI        ", 0x08, 0, 0);
+    let at = img.root(0);
+    img.d[at..at + SS].fill(0xE5);
+    let d = detect(&img.d).unwrap().unwrap();
+    assert_eq!(
+        (d.label.as_deref(), d.uuid.as_deref()),
+        (Some("EFI"), Some("0102-0304"))
+    );
+    img.d[SS] = 0x11;
+    assert_eq!(detect(&img.d).unwrap(), None);
+    img.d[SS..2 * SS].fill(0);
+    assert!(detect(&img.d).unwrap().is_some());
 }
