@@ -61,6 +61,17 @@ pub const MAX_DIR_BYTES: u64 = 65536 * 32;
 /// Cluster chains of recently read files kept mapped.
 const CHAIN_CACHE: usize = 8;
 
+/// Parsed directories kept, and the most entries one may have to be kept (so the cache
+/// holds at most 8 x 4096 entries, a few MiB at worst).
+const DIR_CACHE: usize = 8;
+const DIR_CACHE_ENTRIES: usize = 4096;
+
+/// A directory read and checked: its entries and its size.
+struct Dir {
+    entries: Vec<Entry>,
+    size: u64,
+}
+
 /// FSInfo signatures (at 0 and 484).
 const FSINFO_LEAD: u32 = 0x4161_5252;
 const FSINFO_STRUCT: u32 = 0x6141_7272;
@@ -106,6 +117,8 @@ pub struct VfatFs {
     fat: Fat,
     /// Chains of recently read files by first cluster, the most recent last.
     chains: RefCell<Vec<(u32, Chain)>>,
+    /// Recently read directories by first cluster (0: the fixed root), the most recent last.
+    dirs: RefCell<Vec<(u32, Rc<Dir>)>>,
     /// Free clusters, once counted.
     free: Cell<Option<u64>>,
 }
@@ -130,6 +143,7 @@ impl VfatFs {
             geo,
             fat,
             chains: RefCell::new(Vec::new()),
+            dirs: RefCell::new(Vec::new()),
             free: Cell::new(None),
         };
         if fs.geo.fat_type == FatType::Fat32 {
@@ -185,34 +199,60 @@ impl VfatFs {
         Ok(chain.mapped() as u64 * self.geo.cluster_size as u64)
     }
 
-    /// A directory's records, checked as Linux checks a directory it opens: a
-    /// subdirectory must hold at least two directory records (`.` and `..`).
-    fn dir_data(&self, node: &Node) -> Result<Vec<u8>, FsError> {
-        let Some(start) = self.dir_start(node)? else {
-            let mut data = vec![0u8; self.geo.root_entries as usize * 32];
-            self.dev
-                .read_at(self.geo.root_offset, &mut data)
-                .map_err(|e| io(format!("root directory: {e}")))?;
-            return Ok(data);
-        };
-        let mut chain = Chain::new(&self.fat, start, self.dir_limit())?;
-        let cs = self.geo.cluster_size as u64;
-        let mut data = Vec::new();
-        for r in chain.all(&self.fat)? {
-            let from = data.len();
-            data.resize(from + (r.len as u64 * cs) as usize, 0);
-            self.dev
-                .read_at(self.geo.cluster_offset(r.disk), &mut data[from..])
-                .map_err(|e| io(format!("directory cluster {}: {e}", r.disk)))?;
+    /// A directory's entries and size, checked as Linux checks a directory it opens: a
+    /// subdirectory must hold at least two directory records (`.` and `..`). Recently read
+    /// directories come from a small cache.
+    fn dir(&self, node: &Node) -> Result<Rc<Dir>, FsError> {
+        let start = self.dir_start(node)?;
+        let key = start.unwrap_or(0);
+        {
+            let mut dirs = self.dirs.borrow_mut();
+            if let Some(i) = dirs.iter().position(|(k, _)| *k == key) {
+                let hit = dirs.remove(i);
+                let d = hit.1.clone();
+                dirs.push(hit);
+                return Ok(d);
+            }
         }
+        let (data, size) = match start {
+            None => {
+                let mut data = vec![0u8; self.geo.root_entries as usize * 32];
+                self.dev
+                    .read_at(self.geo.root_offset, &mut data)
+                    .map_err(|e| io(format!("root directory: {e}")))?;
+                let size = data.len() as u64;
+                (data, size)
+            }
+            Some(start) => {
+                let mut chain = Chain::new(&self.fat, start, self.dir_limit())?;
+                let cs = self.geo.cluster_size as u64;
+                let mut data = Vec::new();
+                for r in chain.all(&self.fat)? {
+                    let from = data.len();
+                    data.resize(from + (r.len as u64 * cs) as usize, 0);
+                    self.dev
+                        .read_at(self.geo.cluster_offset(r.disk), &mut data[from..])
+                        .map_err(|e| io(format!("directory cluster {}: {e}", r.disk)))?;
+                }
+                let size = data.len() as u64;
+                (data, size)
+            }
+        };
         if matches!(node, Node::Entry(_)) && dir::subdirs(&data) < 2 {
             return Err(corrupt("directory without its . and .. entries"));
         }
-        Ok(data)
-    }
-
-    fn entries(&self, node: &Node) -> Result<Vec<Entry>, FsError> {
-        Ok(dir::parse(&self.dir_data(node)?, self.fat32()))
+        let d = Rc::new(Dir {
+            entries: dir::parse(&data, self.fat32()),
+            size,
+        });
+        if d.entries.len() <= DIR_CACHE_ENTRIES {
+            let mut dirs = self.dirs.borrow_mut();
+            if dirs.len() >= DIR_CACHE {
+                dirs.remove(0);
+            }
+            dirs.push((key, d.clone()));
+        }
+        Ok(d)
     }
 
     /// The node at absolute `path`. `.` and `..` are taken lexically (vfat has no links);
@@ -243,10 +283,12 @@ impl VfatFs {
             let found = if want.is_empty() {
                 None
             } else {
-                self.entries(&cur)
+                self.dir(&cur)
                     .map_err(|e| at(path, e))?
-                    .into_iter()
+                    .entries
+                    .iter()
                     .find(|e| name::same_name(&e.short, want) || name::same_name(&e.name, want))
+                    .cloned()
             };
             let Some(e) = found else {
                 return Err(FsError::NotFound(String::from(path)));
@@ -373,11 +415,8 @@ impl FileSystem for VfatFs {
         let node = self.resolve(path)?;
         let size = match &node {
             Node::Entry(e) if !e.is_dir() => e.size as u64,
-            dir => {
-                // Linux checks a directory when it builds its inode.
-                self.dir_data(dir).map_err(|e| at(path, e))?;
-                self.dir_size(dir).map_err(|e| at(path, e))?
-            }
+            // Linux checks a directory when it builds its inode.
+            dir => self.dir(dir).map_err(|e| at(path, e))?.size,
         };
         Ok(self.stat_of(&node, size))
     }
@@ -387,9 +426,9 @@ impl FileSystem for VfatFs {
         if !node.is_dir() {
             return Err(FsError::NotADirectory(String::from(path)));
         }
-        let entries = self.entries(&node).map_err(|e| at(path, e))?;
-        let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
+        let dir = self.dir(&node).map_err(|e| at(path, e))?;
+        let mut out = Vec::with_capacity(dir.entries.len());
+        for e in dir.entries.iter().cloned() {
             let size = if e.is_dir() {
                 // One bad subdirectory does not hide the rest of the listing.
                 self.dir_size(&Node::Entry(e.clone()))
