@@ -187,7 +187,9 @@ fn vfat(dev: &dyn BlockDevice) -> Result<Option<Detected>, DiskError> {
         || [&b"FAT16   "[..], b"FAT12   ", b"FAT     "].contains(&&s[0x36..0x3e]);
     let boot_sig = le16(&s, 510) == 0xAA55;
     if !strong {
-        if !(s[0] == 0xEB || s[0] == 0xE9 || boot_sig) || !boot_sig {
+        // blkid's weak magics (the jump byte, the boot signature) all need the boot
+        // signature, so that alone decides.
+        if !boot_sig {
             return Ok(None);
         }
         if &s[0x36..0x3e] == b"JFS     " || &s[0x36..0x3e] == b"HPFS    " {

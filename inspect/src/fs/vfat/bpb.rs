@@ -97,7 +97,7 @@ impl Geometry {
         let fat_length = if fat32 { fat_length32 } else { fat_length16 };
         let ss = sector_size as u64;
         let dir_per_sector = sector_size / 32;
-        if root_entries % dir_per_sector != 0 {
+        if !root_entries.is_multiple_of(dir_per_sector) {
             return Err(corrupt(format!(
                 "boot sector: {root_entries} root directory entries"
             )));

@@ -71,7 +71,7 @@ enum Long {
     /// Not a usable run: go on at record `next`.
     Invalid { next: usize },
     /// A record that is not a slot broke the run: parse it as a record of its own.
-    NotLong { at: usize },
+    Broken { at: usize },
     /// The directory ended inside the run.
     Eof,
     /// A run and its short entry at `short`; the name when the checksum matched.
@@ -118,7 +118,7 @@ fn parse_long(data: &[u8], mut i: usize) -> Long {
                 break;
             }
             if next[11] != ATTR_LFN {
-                return Long::NotLong { at: i };
+                return Long::Broken { at: i };
             }
             if next[0] & !0x40 != slot || next[13] != sum {
                 continue 'run;
@@ -161,7 +161,7 @@ pub fn parse(data: &[u8], fat32: bool) -> Vec<Entry> {
                     i = next;
                     continue;
                 }
-                Long::NotLong { at } => {
+                Long::Broken { at } => {
                     i = at;
                     continue;
                 }

@@ -256,10 +256,10 @@ impl Chain {
                 self.limit
             )));
         }
-        if let Some((&s, &l)) = self.visited.range(..=c).next_back() {
-            if c - s < l {
-                return Err(corrupt(format!("cluster chain loops back to cluster {c}")));
-            }
+        if let Some((&s, &l)) = self.visited.range(..=c).next_back()
+            && c - s < l
+        {
+            return Err(corrupt(format!("cluster chain loops back to cluster {c}")));
         }
         match self.runs.last_mut() {
             Some(r) if r.disk as u64 + r.len as u64 == c as u64 => {

@@ -40,8 +40,8 @@ impl Img {
         img
     }
 
-    /// FAT32: one reserved sector... no: FSInfo at sector 1, two reserved sectors, one
-    /// FAT of one sector (128 entries), 64 sectors (61 clusters), the root at cluster 2.
+    /// FAT32: two reserved sectors (FSInfo in the second), one FAT of one sector (128
+    /// entries), 64 sectors (61 clusters), the root directory at cluster 2.
     fn fat32() -> Img {
         let mut d = vec![0u8; 64 * SS];
         d[0] = 0xEB;
@@ -98,8 +98,8 @@ impl Img {
     }
 
     fn cluster(&self, c: u32) -> usize {
-        let data = if self.fat32 { 3 * SS } else { 3 * SS };
-        data + (c as usize - 2) * SS
+        // FAT12: boot, FAT, root; FAT32: boot, FSInfo, FAT.
+        3 * SS + (c as usize - 2) * SS
     }
 
     /// Byte offset of record `i` of the root directory.

@@ -32,7 +32,7 @@ mod tests {
     use super::to_unix;
 
     fn dos(y: u16, mo: u16, d: u16, h: u16, mi: u16, s: u16) -> (u16, u16) {
-        ((y - 1980) << 9 | mo << 5 | d, h << 11 | mi << 5 | s / 2)
+        ((y - 1980) << 9 | mo << 5 | d, h << 11 | mi << 5 | (s / 2))
     }
 
     #[test]
