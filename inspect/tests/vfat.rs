@@ -19,6 +19,7 @@ use vmchannel_inspect::fs::FileSystem;
 use vmchannel_inspect::fs::detect::detect;
 use vmchannel_inspect::fs::vfat::VfatFs;
 use vmchannel_inspect::fs::vfat::bpb::FatType;
+use vmchannel_inspect::inspect::{inspect, os_tree};
 use vmchannel_proto::FileKind;
 
 /// Every file's mtime (even, as FAT keeps two-second steps): 2023-11-14 22:13:20 UTC.
@@ -444,15 +445,44 @@ fn fat32() {
 }
 
 #[test]
-fn an_efi_system_partition_on_a_gpt_disk_is_a_readable_volume() {
-    if !tools_or_skip() {
+fn an_efi_system_partition_on_a_gpt_disk_is_a_readable_volume_inspection_mounts() {
+    if !tools_or_skip() || !have("mkfs.ext4") {
         return;
     }
     let work = Work::new("gpt");
     let v = make(&work, 32, 40, 1, "EFI", "0A0B0C0D");
+    // A Debian root naming the ESP by UUID at /boot/efi, as Debian's installer writes it.
+    let root = work.0.join("root");
+    fs::create_dir_all(root.join("etc")).unwrap();
+    fs::create_dir_all(root.join("boot/efi")).unwrap();
+    fs::create_dir_all(root.join("bin")).unwrap();
+    fs::write(
+        root.join("etc/os-release"),
+        "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+    )
+    .unwrap();
+    fs::write(root.join("etc/debian_version"), "12.5\n").unwrap();
+    fs::write(
+        root.join("etc/fstab"),
+        "UUID=11111111-2222-3333-4444-555555555555 / ext4 errors=remount-ro 0 1\n\
+         UUID=0A0B-0C0D /boot/efi vfat umask=0077 0 1\n",
+    )
+    .unwrap();
+    let root_img = work.0.join("root.img");
+    run(Command::new("mkfs.ext4")
+        .args([
+            "-q",
+            "-F",
+            "-U",
+            "11111111-2222-3333-4444-555555555555",
+            "-d",
+        ])
+        .arg(&root)
+        .arg(&root_img)
+        .arg("8M"));
     let disk = work.0.join("disk.img");
     let f = fs::File::create(&disk).unwrap();
-    f.set_len(42 << 20).unwrap();
+    f.set_len(52 << 20).unwrap();
     drop(f);
     let mut sf = Command::new("sfdisk");
     sf.args(["--no-reread", "--no-tell-kernel", "-q"])
@@ -464,12 +494,18 @@ fn an_efi_system_partition_on_a_gpt_disk_is_a_readable_volume() {
         .stdin
         .take()
         .unwrap()
-        .write_all(b"label: gpt\nstart=2048, size=81920, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=\"EFI System\"\n")
+        .write_all(
+            b"label: gpt\n\
+              start=2048, size=81920, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name=\"EFI System\"\n\
+              start=83968, size=16384, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name=\"root\"\n",
+        )
         .unwrap();
     assert!(child.wait().unwrap().success());
     let mut data = fs::read(&disk).unwrap();
     let esp = fs::read(&v.image).unwrap();
     data[2048 * 512..2048 * 512 + esp.len()].copy_from_slice(&esp);
+    let ext = fs::read(&root_img).unwrap();
+    data[83968 * 512..83968 * 512 + ext.len()].copy_from_slice(&ext);
     let set = DiskSet::scan(&[Rc::new(data) as Rc<dyn BlockDevice>]);
     let vol = set.volume("/dev/sda1").expect("the ESP");
     assert_eq!(vol.info.fstype, "vfat");
@@ -478,4 +514,29 @@ fn an_efi_system_partition_on_a_gpt_disk_is_a_readable_volume() {
     assert_eq!(vol.partlabel.as_deref(), Some("EFI System"));
     let fs = vol.fs.as_ref().expect("readable");
     compare(&**fs, &v);
+    // Inspection mounts the ESP where fstab says, and reads through it.
+    let oses = inspect(&set.volumes, false);
+    assert_eq!(oses.len(), 1, "{oses:?}");
+    let mounts: Vec<(&str, &str)> = oses[0]
+        .mountpoints
+        .iter()
+        .map(|(d, m)| (d.as_str(), m.as_str()))
+        .collect();
+    assert_eq!(mounts, [("/dev/sda2", "/"), ("/dev/sda1", "/boot/efi")]);
+    let tree = os_tree(&set.volumes, "/dev/sda2").unwrap();
+    let want = v.tree["EFI/BOOT/BOOTX64.EFI"].as_ref().unwrap();
+    assert_eq!(
+        &tree
+            .read_file("/boot/efi/EFI/BOOT/BOOTX64.EFI", 1 << 20)
+            .unwrap(),
+        want
+    );
+    assert_eq!(
+        &tree
+            .read_file("/boot/efi/efi/boot/bootx64.efi", 1 << 20)
+            .unwrap(),
+        want
+    );
+    let u = tree.usage_at("/boot/efi").unwrap();
+    assert_eq!(u.block_size, 512);
 }
