@@ -29,7 +29,15 @@
 //! [`fat::MAX_RUNS`] fragments, and never visits a cluster twice; a subdirectory that
 //! starts at cluster 0, at the root's cluster or at a directory on its own path is corrupt
 //! (Linux's `fat_validate_dir` checks the first two), and so is one without its `.` and
-//! `..` entries. Errors name the path and what was wrong.
+//! `..` entries. A listing sizes its subdirectories by walking their chains, at most
+//! [`MAX_SIZING_STEPS`] FAT entries in all. Errors name the path and what was wrong.
+//!
+//! Costs: a lookup reads and parses each directory on the path (the last
+//! [`DIR_CACHE`] directories are kept parsed); a file's chain is mapped as far as reads
+//! need it and kept for the last [`CHAIN_CACHE`] files, so reading a 1 MiB file in
+//! 64 KiB pieces walks its chain once in all, each piece costing a binary search over the
+//! chain's runs and one device read per run it touches; the free count reads the whole
+//! FAT once, then is remembered.
 
 pub mod bpb;
 pub mod dir;
@@ -58,13 +66,20 @@ use crate::disk::{BlockDevice, le32};
 /// Most bytes a directory may hold: 65536 entries of 32 bytes, the most Linux creates.
 pub const MAX_DIR_BYTES: u64 = 65536 * 32;
 
+/// Most FAT entries one listing reads to size its subdirectories (Linux walks each
+/// subdirectory's chain to give its size): past this, the remaining subdirectories of the
+/// listing show size 0 rather than let a forged directory of 65536 subdirectories, each
+/// on a long chain, cost billions of reads.
+pub const MAX_SIZING_STEPS: u32 = 1 << 20;
+
 /// Cluster chains of recently read files kept mapped.
-const CHAIN_CACHE: usize = 8;
+pub const CHAIN_CACHE: usize = 8;
 
 /// Parsed directories kept, and the most entries one may have to be kept (so the cache
 /// holds at most 8 x 4096 entries, a few MiB at worst).
-const DIR_CACHE: usize = 8;
-const DIR_CACHE_ENTRIES: usize = 4096;
+pub const DIR_CACHE: usize = 8;
+/// Most entries a directory may have to be kept in the cache.
+pub const DIR_CACHE_ENTRIES: usize = 4096;
 
 /// A directory read and checked: its entries and its size.
 struct Dir {
@@ -160,7 +175,7 @@ impl VfatFs {
                     fs.geo.fsinfo_sector
                 );
             }
-            fs.dir_size(&Node::Root).map_err(|e| at("/", e))?;
+            fs.dir(&Node::Root).map_err(|e| at("/", e))?;
         }
         Ok(fs)
     }
@@ -189,13 +204,16 @@ impl VfatFs {
         }
     }
 
-    /// A directory's size as Linux gives it.
-    fn dir_size(&self, node: &Node) -> Result<u64, FsError> {
+    /// A directory's size as Linux gives it, walking at most `budget` FAT entries (less
+    /// what it walked is left in `budget`).
+    fn dir_size(&self, node: &Node, budget: &mut u32) -> Result<u64, FsError> {
         let Some(start) = self.dir_start(node)? else {
             return Ok(self.geo.root_entries as u64 * 32);
         };
-        let mut chain = Chain::new(&self.fat, start, self.dir_limit())?;
-        chain.all(&self.fat)?;
+        let mut chain = Chain::new(&self.fat, start, self.dir_limit().min(*budget))?;
+        let walked = chain.all(&self.fat).map(|_| ());
+        *budget = budget.saturating_sub(chain.mapped().saturating_add(1));
+        walked?;
         Ok(chain.mapped() as u64 * self.geo.cluster_size as u64)
     }
 
@@ -428,10 +446,11 @@ impl FileSystem for VfatFs {
         }
         let dir = self.dir(&node).map_err(|e| at(path, e))?;
         let mut out = Vec::with_capacity(dir.entries.len());
+        let mut budget = MAX_SIZING_STEPS;
         for e in dir.entries.iter().cloned() {
             let size = if e.is_dir() {
                 // One bad subdirectory does not hide the rest of the listing.
-                self.dir_size(&Node::Entry(e.clone()))
+                self.dir_size(&Node::Entry(e.clone()), &mut budget)
                     .unwrap_or_else(|err| {
                         log::debug!("vfat: {path}/{}: {err}", e.name);
                         0
