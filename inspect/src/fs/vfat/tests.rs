@@ -631,3 +631,26 @@ fn labels_and_serials_as_blkid_gives_them() {
     img.d[SS..2 * SS].fill(0);
     assert!(detect(&img.d).unwrap().is_some());
 }
+
+#[test]
+fn long_names_with_surrogate_pairs_and_unpaired_surrogates() {
+    let short = *b"EMOJI~1 TXT";
+    let sum = checksum(&short);
+    let mut img = basic();
+    let name = "emoji 😀 x.txt"; // 14 UTF-16 units: two slots
+    let (a, b) = (img.root(2), img.root(3));
+    img.slot(a, 0x42, name, 1, sum);
+    img.slot(b, 0x01, name, 0, sum);
+    img.entry(img.root(4), &short, 0x20, 0, 0);
+    // A lone high surrogate in a one-slot name: dropped, as Linux drops it.
+    let short2 = *b"LONE    TXT";
+    let sum2 = checksum(&short2);
+    let at = img.root(5);
+    img.slot(at, 0x41, "ab\u{FFFD}cd", 0, sum2);
+    img.d[at + 5..at + 7].copy_from_slice(&0xD800u16.to_le_bytes());
+    img.entry(img.root(6), &short2, 0x20, 0, 0);
+    let fs = img.open().unwrap();
+    assert_eq!(names(&fs, "/"), ["A.TXT", "SUB", name, "abcd"]);
+    assert!(fs.stat("/EMOJI 😀 X.TXT").is_ok());
+    assert!(fs.stat("/abcd").is_ok());
+}
