@@ -654,3 +654,17 @@ fn long_names_with_surrogate_pairs_and_unpaired_surrogates() {
     assert!(fs.stat("/EMOJI 😀 X.TXT").is_ok());
     assert!(fs.stat("/abcd").is_ok());
 }
+
+#[test]
+fn a_repeated_name_is_listed_twice_and_looked_up_first() {
+    // Found while fuzzing (target `vfat`): the harness assumed a listing's stat and a
+    // lookup's agree; with two entries of one name (any case) a lookup finds the first,
+    // as Linux's does.
+    let mut img = basic();
+    img.entry(img.root(2), b"A       TXT", 0x20, 0, 0);
+    let fs = img.open().unwrap();
+    let listing = fs.read_dir("/").unwrap();
+    assert_eq!(listing.len(), 3);
+    assert_eq!((listing[0].stat.size, listing[2].stat.size), (600, 0));
+    assert_eq!(fs.stat("/a.txt").unwrap().size, 600);
+}
