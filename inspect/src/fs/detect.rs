@@ -167,37 +167,168 @@ fn swap(dev: &dyn BlockDevice) -> Result<Option<Detected>, DiskError> {
     Ok(None)
 }
 
+/// vfat as blkid (util-linux 2.38) finds it: a magic string (`MSWIN`/`FAT32   ` at 0x52,
+/// `MSDOS`/`FAT16   `/`FAT12   `/`FAT     ` at 0x36) or, failing that, a jump instruction
+/// or boot signature with the boot signature required; then the boot sector's figures
+/// checked (FAT count, reserved sectors, media byte, sizes, cluster count within the
+/// type's maximum) and on FAT32 an FSInfo sector with a valid or empty signature.
+///
+/// LABEL is the root directory's volume-label entry only (blkid no longer falls back to
+/// the boot sector's label, which it reports apart as LABEL_FATBOOT), trailing spaces
+/// dropped, and only when it is printable ASCII; UUID is the volume serial as `XXXX-XXXX`
+/// when the extended boot signature (0x28 or 0x29) is there and the serial is not zero.
 fn vfat(dev: &dyn BlockDevice) -> Result<Option<Detected>, DiskError> {
     let Some(s) = read(dev, 0, 512)? else {
         return Ok(None);
     };
-    if le16(&s, 510) != 0xAA55 || !(s[0] == 0xEB || s[0] == 0xE9) {
+    let strong = &s[0x52..0x57] == b"MSWIN"
+        || &s[0x52..0x5a] == b"FAT32   "
+        || &s[0x36..0x3b] == b"MSDOS"
+        || [&b"FAT16   "[..], b"FAT12   ", b"FAT     "].contains(&&s[0x36..0x3e]);
+    let boot_sig = le16(&s, 510) == 0xAA55;
+    if !strong {
+        // blkid's weak magics (the jump byte, the boot signature) all need the boot
+        // signature, so that alone decides.
+        if !boot_sig {
+            return Ok(None);
+        }
+        if &s[0x36..0x3e] == b"JFS     " || &s[0x36..0x3e] == b"HPFS    " {
+            return Ok(None);
+        }
+    }
+    let sector_size = le16(&s, 11) as u64;
+    let spc = s[13] as u64;
+    let reserved = le16(&s, 14) as u64;
+    let fats = s[16] as u64;
+    let dir_entries = le16(&s, 17) as u64;
+    let media = s[21];
+    let fat16_length = le16(&s, 22) as u64;
+    let fat32_length = le32(&s, 36) as u64;
+    if fats == 0
+        || reserved == 0
+        || !(media >= 0xf8 || media == 0xf0)
+        || !spc.is_power_of_two()
+        || !sector_size.is_power_of_two()
+        || !(512..=4096).contains(&sector_size)
+    {
         return Ok(None);
     }
-    let bytes_per_sector = le16(&s, 11);
-    if !matches!(bytes_per_sector, 512 | 1024 | 2048 | 4096) || s[13] == 0 || s[16] == 0 {
+    let sectors = match le16(&s, 19) {
+        0 => le32(&s, 32) as u64,
+        n => n as u64,
+    };
+    let fat_length = if fat16_length != 0 {
+        fat16_length
+    } else {
+        fat32_length
+    };
+    let fat_size = fat_length * fats;
+    let dir_size = (dir_entries * 32).div_ceil(sector_size);
+    let Some(data) = sectors.checked_sub(reserved + fat_size + dir_size) else {
+        return Ok(None);
+    };
+    let clusters = data / spc;
+    let fat32 = fat16_length == 0 && fat32_length != 0;
+    let max = if fat32 {
+        0x0FFF_FFF6
+    } else if clusters > 0xFF4 {
+        0xFFF4
+    } else {
+        0xFF4
+    };
+    if clusters > max {
         return Ok(None);
     }
-    // FAT32 keeps its extended BPB at 64, FAT12/16 at 36.
-    let ebpb = if &s[82..87] == b"FAT32" {
-        64
-    } else if &s[54..59] == b"FAT12" || &s[54..59] == b"FAT16" || &s[54..57] == b"FAT" {
-        36
+    let (label_raw, ext_sig, serial) = if !fat32 {
+        let root = (reserved + fat_size) * sector_size;
+        (
+            search_fat_label(dev, root, dir_entries)?,
+            s[38],
+            le32(&s, 39),
+        )
     } else {
-        return Ok(None);
+        let cluster_bytes = spc * sector_size;
+        let entries = fat32_length * sector_size / 4;
+        let mut next = le32(&s, 44) as u64;
+        let mut found = None;
+        // blkid looks at 99 clusters of the root directory at most.
+        for _ in 0..99 {
+            if next < 2 || next >= entries {
+                break;
+            }
+            let off = (reserved + fat_size + (next - 2) * spc) * sector_size;
+            found = search_fat_label(dev, off, cluster_bytes / 32)?;
+            if found.is_some() {
+                break;
+            }
+            let Some(e) = read(dev, reserved * sector_size + next * 4, 4)? else {
+                break;
+            };
+            next = (le32(&e, 0) & 0x0fff_ffff) as u64;
+        }
+        let fsinfo = le16(&s, 48) as u64;
+        if fsinfo != 0 {
+            let Some(info) = read(dev, fsinfo * sector_size, 512)? else {
+                return Ok(None);
+            };
+            if !matches!(&info[0..4], b"RRaA" | b"RRdA" | b"\0\0\0\0")
+                || !matches!(&info[484..488], b"rrAa" | b"\0\0\0\0")
+            {
+                return Ok(None);
+            }
+        }
+        (found, s[66], le32(&s, 67))
     };
-    let has_ids = s[ebpb + 2] == 0x29 || s[ebpb + 2] == 0x28;
-    let id = le32(&s, ebpb + 3);
-    let volume_label = if s[ebpb + 2] == 0x29 {
-        label(&s[ebpb + 7..ebpb + 18]).filter(|l| l != "NO NAME")
-    } else {
-        None
-    };
+    let volume_label = label_raw.and_then(|raw| {
+        let end = raw.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+        let l = &raw[..end];
+        (!l.is_empty() && l.iter().all(|&b| (0x20..0x7f).contains(&b)))
+            .then(|| String::from_utf8_lossy(l).into_owned())
+    });
+    let has_serial = (ext_sig == 0x29 || ext_sig == 0x28) && serial != 0;
     Ok(Some(Detected {
         fstype: "vfat",
         label: volume_label,
-        uuid: has_ids.then(|| format!("{:04X}-{:04X}", id >> 16, id & 0xffff)),
+        uuid: has_serial.then(|| format!("{:04X}-{:04X}", serial >> 16, serial & 0xffff)),
     }))
+}
+
+/// The volume-label entry among the first `entries` records at `offset`, as blkid's
+/// `search_fat_label` finds it: up to the first free record, skipping deleted records,
+/// long-name slots and records with a cluster, an entry with the volume bit and not the
+/// directory bit. Reading stops at the end of the device.
+fn search_fat_label(
+    dev: &dyn BlockDevice,
+    offset: u64,
+    entries: u64,
+) -> Result<Option<[u8; 11]>, DiskError> {
+    const CHUNK: u64 = 128;
+    let mut i = 0;
+    while i < entries {
+        let n = CHUNK.min(entries - i);
+        let Some(buf) = read(dev, offset + i * 32, (n * 32) as usize)? else {
+            return Ok(None);
+        };
+        for r in buf.chunks_exact(32) {
+            if r[0] == 0 {
+                return Ok(None);
+            }
+            let cluster = le16(r, 20) != 0 || le16(r, 26) != 0;
+            if r[0] == 0xE5 || cluster || r[11] & 0x3f == 0x0f {
+                continue;
+            }
+            if r[11] & 0x18 == 0x08 {
+                let mut name = [0u8; 11];
+                name.copy_from_slice(&r[..11]);
+                if name[0] == 0x05 {
+                    name[0] = 0xE5;
+                }
+                return Ok(Some(name));
+            }
+        }
+        i += n;
+    }
+    Ok(None)
 }
 
 fn lvm2(dev: &dyn BlockDevice) -> Result<Option<Detected>, DiskError> {

@@ -1,8 +1,8 @@
 #!/bin/sh
-# Regenerates the checked-in seed inputs in seeds/{partition,inspect,detect}/.
+# Regenerates the checked-in seed inputs in seeds/{partition,inspect,detect,vfat}/.
 #
 # Needs e2fsprogs (mkfs.ext4, mkfs.ext2), util-linux (sfdisk, mkswap), dosfstools
-# (mkfs.vfat) and python3. No root, no loop devices: every image is a plain file.
+# (mkfs.vfat), mtools and python3. No root, no loop devices: every image is a plain file.
 # Output is deterministic (fixed UUIDs, hash seed and timestamps).
 set -eu
 cd "$(dirname "$0")"
@@ -63,6 +63,32 @@ printf 'label: gpt\nlabel-id: 652EC19E-2D0F-AD4D-871D-94DDCD823C4B\nfirst-lba: 3
 dd if=ext4-root.img of=gpt.img bs=512 seek=34 count=60 conv=notrunc status=none
 dd if=swap.img of=gpt.img bs=512 seek=100 count=80 conv=notrunc status=none
 cp mbr.img gpt.img "$SEEDS/partition/"
+
+# vfat: FAT12 (192 KiB), FAT16 (4 MiB, cut at 224 KiB) and FAT32 (33 MiB with one FAT, cut
+# at 288 KiB: mtools takes a FAT32 of fewer than 65525 clusters for FAT12) volumes with
+# long and short names, NT case bits, a nested tree, a directory of two clusters and a
+# fragmented file (mtools; times through mcopy -m and SOURCE_DATE_EPOCH, all but the
+# seconds of the volume-label entry, which mtools stamps itself).
+export MTOOLS_SKIP_CHECK=1 MTOOLSRC=/dev/null TZ=UTC SOURCE_DATE_EPOCH=1700000000
+mkdir -p vf/EFI/BOOT vf/many vf/a/b
+printf 'x' > vf/EFI/BOOT/BOOTX64.EFI; head -c 3000 /dev/zero | tr '\0' 'e' > vf/EFI/BOOT/grubx64.efi
+echo lower > vf/readme.txt; echo upper > vf/README2.TXT; echo mixed > "vf/Long Name.text"
+echo deep > vf/a/b/deep.txt; : > vf/empty
+for i in 0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo "$i" > "vf/many/a long file name $i.txt"; done
+find vf -exec touch -h -d @1700000000 {} +
+head -c 1536 /dev/zero | tr '\0' 'f' > f0; head -c 1536 /dev/zero | tr '\0' 'g' > f1
+head -c 4000 /dev/zero | tr '\0' 'h' > big
+touch -d @1700000000 f0 f1 big
+for spec in "12 192K 1 vfat/fat12.img 0" "16 4M 1 vfat/fat16.img 224" "32 33M 1 vfat/fat32.img 288"; do
+    set -- $spec
+    rm -f v.img; truncate -s "$2" v.img
+    mkfs.vfat -F "$1" -f 1 -s "$3" -n "SEED$1" -i "1234AB$1" v.img > /dev/null 2>&1
+    mcopy -s -m -i v.img vf/* ::/
+    mcopy -m -i v.img f0 ::/f0; mcopy -m -i v.img f1 ::/f1; mdel -i v.img ::/f0
+    mcopy -m -i v.img big ::/fragmented.bin
+    if [ "$5" != 0 ]; then head -c "$5"K v.img > v2.img; mv v2.img v.img; fi
+    cp v.img "$SEEDS/$4"
+done
 
 # detect: the first bytes of each kind of volume.
 D="$SEEDS/detect"
