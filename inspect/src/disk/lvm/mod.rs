@@ -17,10 +17,12 @@
 //! - LVs made of `striped` segments (linear is striped with one stripe) are readable
 //!   ([`device`]).
 //!
-//! What is not: thin pools and thin LVs, RAID, mirrors, old-style snapshots (the
+//! What is not: thin LVs, RAID, mirrors, old-style snapshots (the
 //! copy-on-write store LV), cache and writecache, VDO, LVs mapped onto other LVs (pvmove),
 //! and LVs with an extent on a missing PV. Those are listed with an `Unsupported` error
-//! and never become readable devices; their data is never misread as a filesystem. LVs
+//! and never become readable devices; their data is never misread as a filesystem. Pools
+//! (thin, cache, VDO) are private to LVM2 (`lv_role`), which libguestfs's `lvs` does not
+//! list: they are named in a warning, not listed. LVs
 //! of a VG with a missing PV that lie wholly on the PVs present are readable, as LVM2's
 //! default (`degraded`) activation mode activates them. Hidden sub-LVs (`pool_tmeta`,
 //! `lv_rimage_0`, `lvol0_pmspare`...) and LVs skipped at activation are not listed, as
@@ -86,6 +88,13 @@ pub fn mapper_name(vg: &str, lv: &str) -> String {
         vg.replace('-', "--"),
         lv.replace('-', "--")
     )
+}
+
+/// The device-mapper name (`/dev/mapper/VG-LV`) of LV path `/dev/VG/LV`; `None` when
+/// `path` is not of that form.
+pub fn mapper_of_path(path: &str) -> Option<String> {
+    let (vg, lv) = path.strip_prefix("/dev/")?.split_once('/')?;
+    (vg::valid_name(vg) && vg::valid_name(lv)).then(|| mapper_name(vg, lv))
 }
 
 /// What [`scan`] found.
@@ -186,10 +195,19 @@ pub fn scan(pvs: &[(String, Rc<dyn crate::disk::BlockDevice>)]) -> Scan {
                 vg.name, pv.meta.uuid, pv.meta.key
             ));
         }
+        for lv in vg.lvs.iter().filter(|lv| lv.visible && is_pool(lv)) {
+            let why = LvDevice::build(vg, lv, &pv_devs)
+                .err()
+                .map_or_else(String::new, |e| format!(": {e}"));
+            out.warnings.push(format!(
+                "/dev/{}/{}: a pool, private to LVM2, not listed{why}",
+                vg.name, lv.name
+            ));
+        }
         let mut lvs: Vec<LogicalVolume> = vg
             .lvs
             .iter()
-            .filter(|lv| lv.visible)
+            .filter(|lv| lv.visible && !is_pool(lv))
             .map(|lv| LogicalVolume {
                 vg: vg.name.clone(),
                 name: lv.name.clone(),
@@ -202,6 +220,17 @@ pub fn scan(pvs: &[(String, Rc<dyn crate::disk::BlockDevice>)]) -> Scan {
         out.lvs.extend(lvs);
     }
     out
+}
+
+/// Whether `lv` is a pool (thin, cache or VDO): visible in the metadata but private in
+/// LVM2's `lv_role`, so not among the LVs libguestfs lists (`lvs -S lv_role=public`).
+fn is_pool(lv: &vg::LvMeta) -> bool {
+    lv.segments.as_ref().is_ok_and(|segs| {
+        segs.iter().any(|s| {
+            matches!(&s.kind, vg::SegKind::Other(t)
+                if matches!(t.as_str(), "thin-pool" | "cache-pool" | "vdo-pool"))
+        })
+    })
 }
 
 #[cfg(test)]

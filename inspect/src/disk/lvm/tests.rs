@@ -187,7 +187,7 @@ fn missing_pv_and_types_not_read() {
            extent_count = 1\ntype = \"striped\"\nstripe_count = 1\nstripes = [\"pv0\", 2]\n}\n}\n"
         + "r1 {\nid = \"r\"\nstatus = [\"VISIBLE\"]\nsegment_count = 1\nsegment1 {\nstart_extent = 0\n\
            extent_count = 1\ntype = \"raid1\"\ndevice_count = 2\nraids = [\"r1_rmeta_0\", \"r1_rimage_0\"]\n}\n}\n"
-        + &linear("snap", &[("pv0", 3, 1)])
+        + &linear("snap", &[("pv0", 3, 1)]).replace("\"VISIBLE\"", "\"READ\"")
         + "snapshot0 {\nid = \"s\"\nstatus = [\"READ\"]\nsegment_count = 1\nsegment1 {\nstart_extent = 0\n\
            extent_count = 1\ntype = \"snapshot\"\nchunk_size = 8\norigin = \"home\"\ncow_store = \"snap\"\n}\n}\n"
         + &linear("moving", &[("pvmove0", 0, 1)]);
@@ -204,7 +204,6 @@ fn missing_pv_and_types_not_read() {
         [
             "/dev/vg/home",
             "/dev/vg/moving",
-            "/dev/vg/pool",
             "/dev/vg/r1",
             "/dev/vg/snap",
             "/dev/vg/split",
@@ -213,7 +212,13 @@ fn missing_pv_and_types_not_read() {
     );
     assert!(lv(&s, "/dev/vg/home").device.is_ok());
     assert!(err(&s, "/dev/vg/split").contains("is missing"));
-    assert!(err(&s, "/dev/vg/pool").contains("thin pool"));
+    assert!(
+        s.warnings
+            .iter()
+            .any(|w| w.starts_with("/dev/vg/pool: a pool") && w.contains("thin pool")),
+        "{:?}",
+        s.warnings
+    );
     assert!(err(&s, "/dev/vg/thin").contains("thin LV"));
     assert!(err(&s, "/dev/vg/r1").contains("RAID"));
     assert!(err(&s, "/dev/vg/snap").contains("snapshot of home"));
@@ -362,4 +367,14 @@ fn bad_metadata_is_a_warning() {
 fn mapper_names_double_dashes() {
     assert_eq!(mapper_name("my-vg", "a-b"), "/dev/mapper/my--vg-a--b");
     assert_eq!(mapper_name("rhel", "root"), "/dev/mapper/rhel-root");
+    assert_eq!(
+        mapper_of_path("/dev/my-vg/a-b").as_deref(),
+        Some("/dev/mapper/my--vg-a--b")
+    );
+    assert_eq!(mapper_of_path("/dev/sda1"), None);
+    assert_eq!(mapper_of_path("/dev/a/b/c"), None);
+    assert_eq!(
+        mapper_of_path("/dev/mapper/x"),
+        Some(String::from("/dev/mapper/mapper-x"))
+    );
 }

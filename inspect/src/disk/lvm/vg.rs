@@ -172,12 +172,10 @@ pub fn from_text(top: &Section) -> Result<VgMeta, String> {
             if !valid_name(lv_name) {
                 return Err(format!("{what}: bad LV name {lv_name:?}"));
             }
-            let skip =
-                lv.has_flag("status", "ACTIVATION_SKIP") || lv.has_flag("flags", "ACTIVATION_SKIP");
             out.lvs.push(LvMeta {
                 name: lv_name.to_string(),
                 id: lv.str("id").unwrap_or("").to_string(),
-                visible: lv.has_flag("status", "VISIBLE") && !skip,
+                visible: lv.has_flag("status", "VISIBLE") && !skipped(lv),
                 segments: segments(lv),
                 snapshot_of: None,
             });
@@ -197,12 +195,33 @@ pub fn from_text(top: &Section) -> Result<VgMeta, String> {
             }
         }
     }
+    // LVM2 writes the store hidden but lists it under its own name (lv_role public,
+    // snapshot), as libguestfs does: it is listed, and refused when read.
     for (cow, origin) in cows {
-        if let Some(lv) = out.lvs.iter_mut().find(|l| l.name == cow) {
+        if let Some((lv, sec)) = out
+            .lvs
+            .iter_mut()
+            .zip(lvs_sections(vg))
+            .find(|(l, _)| l.name == cow)
+        {
+            lv.visible = !skipped(sec);
             lv.snapshot_of = Some(origin);
         }
     }
     Ok(out)
+}
+
+/// The LV sections of `vg`, in the order [`from_text`] takes them.
+fn lvs_sections(vg: &Section) -> impl Iterator<Item = &Section> {
+    vg.section("logical_volumes")
+        .into_iter()
+        .flat_map(|l| l.sections().map(|(_, s)| s))
+}
+
+/// Whether LV section `lv` is skipped at activation (thin snapshots by default), which
+/// libguestfs's `lvs` leaves out.
+fn skipped(lv: &Section) -> bool {
+    lv.has_flag("status", "ACTIVATION_SKIP") || lv.has_flag("flags", "ACTIVATION_SKIP")
 }
 
 /// The segments of `lv` (sections named `segment1`, `segment2` ...), sorted by extent.
@@ -298,7 +317,7 @@ pool_tmeta { id = "t" status = ["READ"] segment_count = 1
 pool { id = "p" status = ["VISIBLE"] segment_count = 1
   segment1 { start_extent = 0 extent_count = 1 type = "thin-pool" metadata = "pool_tmeta" }
 }
-snap { id = "s" status = ["VISIBLE"] segment_count = 1
+snap { id = "s" status = ["READ"] segment_count = 1
   segment1 { start_extent = 0 extent_count = 1 type = "striped" stripe_count = 1 stripes = ["pv0", 10] }
 }
 snapshot0 { id = "s0" status = ["READ"] segment_count = 1
@@ -336,6 +355,7 @@ contents = "Text Format Volume Group"
             SegKind::Other(String::from("thin-pool"))
         );
         assert_eq!(lv("snap").snapshot_of.as_deref(), Some("root"));
+        assert!(lv("snap").visible && !lv("snapshot0").visible);
         assert!(
             lv("bad")
                 .segments
