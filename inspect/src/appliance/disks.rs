@@ -206,14 +206,13 @@ impl DiskSet {
     /// `name`, or the `/dev/VG/LV` path of the LV whose device-mapper name it is (as
     /// libguestfs accepts either for an LV).
     fn canonical<'a>(&'a self, name: &'a str) -> &'a str {
-        if name.starts_with("/dev/mapper/") {
-            if let Some(lv) = self
+        if name.starts_with("/dev/mapper/")
+            && let Some(lv) = self
                 .logical_volumes
                 .iter()
                 .find(|p| lvm::mapper_of_path(p).as_deref() == Some(name))
-            {
-                return lv;
-            }
+        {
+            return lv;
         }
         name
     }

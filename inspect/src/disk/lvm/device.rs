@@ -130,9 +130,9 @@ impl LvDevice {
             let chunk = if count == 1 {
                 area_bytes
             } else {
-                let chunk = stripe_size
+                stripe_size
                     .checked_mul(SECTOR)
-                    .filter(|&c| c > 0 && area_bytes % c == 0)
+                    .filter(|&c| c > 0 && area_bytes.is_multiple_of(c))
                     .ok_or_else(|| {
                         corrupt(
                             &name,
@@ -140,8 +140,7 @@ impl LvDevice {
                                 "segment {n}: stripe size {stripe_size} sectors does not divide its {per_stripe} extents"
                             ),
                         )
-                    })?;
-                chunk
+                    })?
             };
             let mut devs = Vec::new();
             for (key, first) in stripes {
