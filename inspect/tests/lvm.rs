@@ -727,3 +727,46 @@ fn fuzz_seeds_hold_readable_lvs() {
     assert_eq!(names, ["/dev/my-vg/data", "/dev/my-vg/lin"]);
     assert!(s.lvs.iter().all(|l| l.device.is_ok()), "{:?}", s.warnings);
 }
+
+/// A small metadata area (32 KiB) the tools have written around its end: the text is read
+/// across the wrap, and every LV is there.
+#[test]
+fn metadata_wrapped_around_the_area() {
+    if !have_tools() {
+        return;
+    }
+    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = Scratch::new("wrap");
+    let img = image(&dir.0, "wrap", 16 * MIB);
+    let mut l = Lvm::new();
+    let pv = l.attach(&img, 0, 16 * MIB);
+    l.lvm(
+        "pvcreate",
+        &["-y", "--metadatasize", "32k", "--dataalignment", "64k", &pv],
+    );
+    l.lvm("vgcreate", &["-y", "-s", "64k", "wrapvg", &pv]);
+    let mut wrapped = false;
+    let mut names = Vec::new();
+    for i in 0..60 {
+        let name = format!("lv{i:02}");
+        l.lvm(
+            "lvcreate",
+            &["-an", "-Zn", "-y", "-L", "64k", "-n", &name, "wrapvg"],
+        );
+        names.push(format!("/dev/wrapvg/{name}"));
+        // The committed text's raw_locn: wrapped once it runs past the area's end.
+        let d = fs::read(&img).unwrap();
+        let mda = 4096usize;
+        let le = |at: usize| u64::from_le_bytes(d[at..at + 8].try_into().unwrap());
+        let (area, off, len) = (le(mda + 32), le(mda + 40), le(mda + 48));
+        if off + len > area {
+            wrapped = true;
+            break;
+        }
+    }
+    assert!(wrapped, "the metadata never wrapped");
+    let s = lvm::scan(&[(String::from("/dev/sda"), disk(&img))]);
+    assert!(s.warnings.is_empty(), "{:?}", s.warnings);
+    let got: Vec<String> = s.lvs.iter().map(|l| l.path()).collect();
+    assert_eq!(got, names);
+}
