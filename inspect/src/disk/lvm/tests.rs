@@ -378,3 +378,67 @@ fn mapper_names_double_dashes() {
         Some(String::from("/dev/mapper/mapper-x"))
     );
 }
+
+/// The disk scan lists the LVs after the partitions, as volumes (not devices), probes what
+/// is on them, and answers the LV's errors; the handler takes the mapper name too.
+#[test]
+fn disk_scan_and_handler_see_lvs() {
+    use crate::appliance::{Appliance, DiskSet};
+    use vmchannel_proto::{ErrorKind, Reply, Request, Target};
+
+    let lvs = linear("swap-lv", &[("pv0", 1, 1)])
+        + "thin {\nid = \"t\"\nstatus = [\"VISIBLE\"]\nsegment_count = 1\nsegment1 {\nstart_extent = 0\n\
+           extent_count = 1\ntype = \"thin\"\nthin_pool = \"pool\"\n}\n}\n";
+    let text = vg_text("my-vg", 1, &[("pv0", U0, 4)], &lvs);
+    let mut img = pv(U0, 4, Some(&text));
+    // A swap signature with a label at the start of extent 1 (the LV's first page).
+    let lv0 = PE_START + EXT;
+    img[lv0 + 1024..lv0 + 1024 + 44].fill(0);
+    img[lv0 + 1024 + 12..lv0 + 1024 + 28].copy_from_slice(&[0x11; 16]);
+    img[lv0 + 1024 + 28..lv0 + 1024 + 32].copy_from_slice(b"swp0");
+    img[lv0 + 4086..lv0 + 4096].copy_from_slice(b"SWAPSPACE2");
+    let disks: Vec<Rc<dyn BlockDevice>> = vec![Rc::new(img)];
+    let set = DiskSet::scan(&disks);
+    let vols: Vec<(&str, &str)> = set
+        .volumes
+        .iter()
+        .map(|v| (v.info.device.as_str(), v.info.fstype.as_str()))
+        .collect();
+    assert_eq!(
+        vols,
+        [
+            ("/dev/sda", "LVM2_member"),
+            ("/dev/my-vg/swap-lv", "swap"),
+            ("/dev/my-vg/thin", "unknown")
+        ]
+    );
+    assert_eq!(
+        set.logical_volumes,
+        ["/dev/my-vg/swap-lv", "/dev/my-vg/thin"]
+    );
+    assert_eq!(set.devices.len(), 1);
+    let swap = set.volume("/dev/mapper/my--vg-swap--lv").unwrap();
+    assert_eq!(swap.info.label.as_deref(), Some("swp0"));
+    assert!(set.open_error("/dev/mapper/my--vg-thin").is_some());
+
+    let mut app = Appliance::new(disks);
+    let Ok(Reply::Filesystems(fs)) = app.handle(&Request::ListFilesystems) else {
+        panic!()
+    };
+    assert_eq!(fs.len(), 3);
+    let Ok(Reply::Devices(devs)) = app.handle(&Request::ListDevices) else {
+        panic!()
+    };
+    assert_eq!(devs.len(), 1);
+    let mut ls = |t: &str| {
+        app.handle(&Request::ReadDir {
+            target: Target::Device(String::from(t)),
+            path: String::from("/"),
+        })
+    };
+    let e = ls("/dev/my-vg/thin").unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unsupported);
+    assert!(e.message.contains("thin LV"), "{}", e.message);
+    let e = ls("/dev/mapper/my--vg-swap--lv").unwrap_err();
+    assert!(e.message.contains("swap"), "{}", e.message);
+}
