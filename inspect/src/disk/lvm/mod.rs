@@ -56,6 +56,8 @@ use vg::VgMeta;
 
 /// Most metadata areas read per PV (LVM2 writes one or two).
 const MAX_MDAS: usize = 2;
+/// Most metadata text read over all PVs (hostile disks with many PVs and huge texts).
+const MAX_TOTAL_TEXT: usize = 32 << 20;
 
 /// A logical volume found on the disks.
 pub struct LogicalVolume {
@@ -117,7 +119,9 @@ struct Pv {
 pub fn scan(pvs: &[(String, Rc<dyn crate::disk::BlockDevice>)]) -> Scan {
     let mut out = Scan::default();
     let mut found: Vec<Pv> = Vec::new();
-    let mut metas: Vec<VgMeta> = Vec::new();
+    // The current metadata of each VG: the highest seqno among its copies.
+    let mut vgs: Vec<VgMeta> = Vec::new();
+    let mut text_read = 0usize;
     for (name, dev) in pvs {
         let label = match label::read(&**dev) {
             Ok(Some(l)) => l,
@@ -135,15 +139,28 @@ pub fn scan(pvs: &[(String, Rc<dyn crate::disk::BlockDevice>)]) -> Scan {
             continue;
         }
         for &(start, size) in label.metadata_areas.iter().take(MAX_MDAS) {
+            if text_read >= MAX_TOTAL_TEXT {
+                out.warnings.push(format!(
+                    "{name}: more than {MAX_TOTAL_TEXT} bytes of LVM metadata on the disks; the rest is not read"
+                ));
+                break;
+            }
             let meta = mda::read_text(&**dev, start, size).and_then(|t| match t {
                 None => Ok(None),
-                Some(t) => text::parse(&t)
-                    .and_then(|top| vg::from_text(&top))
-                    .map(Some)
-                    .map_err(FsError::Corrupt),
+                Some(t) => {
+                    text_read += t.len();
+                    text::parse(&t)
+                        .and_then(|top| vg::from_text(&top))
+                        .map(Some)
+                        .map_err(FsError::Corrupt)
+                }
             });
             match meta {
-                Ok(Some(m)) => metas.push(m),
+                Ok(Some(m)) => match vgs.iter_mut().find(|v| v.uuid == m.uuid) {
+                    Some(v) if v.seqno < m.seqno => *v = m,
+                    Some(_) => {}
+                    None => vgs.push(m),
+                },
                 Ok(None) => {}
                 Err(e) => out.warnings.push(format!("{name}: {e}")),
             }
@@ -153,15 +170,6 @@ pub fn scan(pvs: &[(String, Rc<dyn crate::disk::BlockDevice>)]) -> Scan {
             dev: dev.clone(),
             uuid: label.uuid,
         });
-    }
-    // The current metadata of each VG: the highest seqno among its copies.
-    let mut vgs: Vec<VgMeta> = Vec::new();
-    for m in metas {
-        match vgs.iter_mut().find(|v| v.uuid == m.uuid) {
-            Some(v) if v.seqno < m.seqno => *v = m,
-            Some(_) => {}
-            None => vgs.push(m),
-        }
     }
     vgs.sort_by(|a, b| a.name.cmp(&b.name));
     let mut names: Vec<&str> = Vec::new();
