@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 use vmchannel_proto::{DeviceInfo, FilesystemInfo, PartitionInfo};
 
 use crate::disk::cache::CachedDevice;
+use crate::disk::lvm;
 use crate::disk::names::{disk_name, partition_name};
 use crate::disk::partition::read_table;
 use crate::disk::{BlockDevice, Slice};
@@ -29,8 +30,13 @@ pub struct DiskSet {
     pub volumes: Vec<Volume>,
     /// Problems met on the way (a corrupt table, a filesystem that would not open).
     pub warnings: Vec<String>,
-    /// Why a recognised filesystem could not be opened, by device.
+    /// Why a recognised filesystem could not be opened, or an LV cannot be read, by device.
     pub open_errors: Vec<(String, FsError)>,
+    /// The LVM logical volumes, `/dev/VG/LV`, as libguestfs's `lvs` lists them (sorted by
+    /// VG, then LV). Each is also in [`volumes`](Self::volumes), after the partitions, and
+    /// not in [`devices`](Self::devices): libguestfs's `list_devices` and
+    /// `list_partitions` give disks and partitions only, and LVs come from `lvs`.
+    pub logical_volumes: Vec<String>,
 }
 
 impl DiskSet {
@@ -41,7 +47,10 @@ impl DiskSet {
             volumes: Vec::new(),
             warnings: Vec::new(),
             open_errors: Vec::new(),
+            logical_volumes: Vec::new(),
         };
+        // Devices that carry an LVM2 label, for the volume groups.
+        let mut pvs: Vec<(String, Rc<dyn BlockDevice>)> = Vec::new();
         for (i, raw) in disks.iter().enumerate() {
             let name = disk_name(i);
             let dev: Rc<dyn BlockDevice> = Rc::new(CachedDevice::new(raw.clone(), CACHE_BLOCKS));
@@ -59,7 +68,9 @@ impl DiskSet {
                 table: table.as_ref().map(|t| t.kind.name().to_string()),
             });
             let Some(table) = table else {
-                set.probe(&name, dev.clone(), None, None);
+                if set.probe(&name, dev.clone(), None, None) == Some("LVM2_member") {
+                    pvs.push((name.clone(), dev.clone()));
+                }
                 continue;
             };
             set.warnings
@@ -82,19 +93,64 @@ impl DiskSet {
                     continue;
                 }
                 let slice: Rc<dyn BlockDevice> = Rc::new(Slice::new(dev.clone(), p.start, p.size));
-                set.probe(&pname, slice, p.partuuid.clone(), p.partlabel.clone());
+                let found = set.probe(
+                    &pname,
+                    slice.clone(),
+                    p.partuuid.clone(),
+                    p.partlabel.clone(),
+                );
+                if found == Some("LVM2_member") {
+                    pvs.push((pname, slice));
+                }
             }
         }
+        set.scan_lvm(&pvs);
         set
     }
 
+    /// Assembles the volume groups on `pvs` and probes each LV as a volume of its own; an
+    /// LV that cannot be read is listed as `unknown` with its error. LVs are not scanned
+    /// for PVs again (no LVM on LVM).
+    fn scan_lvm(&mut self, pvs: &[(String, Rc<dyn BlockDevice>)]) {
+        if pvs.is_empty() {
+            return;
+        }
+        let found = lvm::scan(pvs);
+        self.warnings.extend(found.warnings);
+        for lv in found.lvs {
+            let name = lv.path();
+            self.logical_volumes.push(name.clone());
+            match lv.device {
+                Ok(dev) => {
+                    self.probe(&name, dev, None, None);
+                }
+                Err(e) => {
+                    self.warnings.push(format!("{name}: {e}"));
+                    self.open_errors.push((name.clone(), e));
+                    self.volumes.push(Volume {
+                        info: FilesystemInfo {
+                            device: name,
+                            fstype: String::from("unknown"),
+                            label: None,
+                            uuid: None,
+                        },
+                        partuuid: None,
+                        partlabel: None,
+                        fs: None,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Probes `dev` and records a volume for it; gives the detected type.
     fn probe(
         &mut self,
         name: &str,
         dev: Rc<dyn BlockDevice>,
         partuuid: Option<String>,
         partlabel: Option<String>,
-    ) {
+    ) -> Option<&'static str> {
         let detected = match detect(&*dev) {
             Ok(d) => d,
             Err(e) => {
@@ -109,6 +165,7 @@ impl DiskSet {
             uuid: None,
         };
         let mut fs: Option<Rc<dyn FileSystem>> = None;
+        let fstype = detected.as_ref().map(|d| d.fstype);
         if let Some(d) = detected {
             info.fstype = d.fstype.to_string();
             info.label = d.label;
@@ -135,18 +192,35 @@ impl DiskSet {
             partlabel,
             fs,
         });
+        fstype
     }
 
     /// Why the filesystem on `name` could not be opened, if it could not.
     pub fn open_error(&self, name: &str) -> Option<&FsError> {
+        let name = self.canonical(name);
         self.open_errors
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, e)| e)
     }
 
-    /// The volume on device `name`.
+    /// The volume on device `name` (an LV also by its `/dev/mapper/VG-LV` name).
     pub fn volume(&self, name: &str) -> Option<&Volume> {
+        let name = self.canonical(name);
         self.volumes.iter().find(|v| v.info.device == name)
+    }
+
+    /// `name`, or the `/dev/VG/LV` path of the LV whose device-mapper name it is (as
+    /// libguestfs accepts either for an LV).
+    fn canonical<'a>(&'a self, name: &'a str) -> &'a str {
+        if name.starts_with("/dev/mapper/")
+            && let Some(lv) = self
+                .logical_volumes
+                .iter()
+                .find(|p| lvm::mapper_of_path(p).as_deref() == Some(name))
+        {
+            return lv;
+        }
+        name
     }
 }

@@ -5,6 +5,7 @@
 //! and the rest works on that.
 
 pub mod cache;
+pub mod lvm;
 pub mod names;
 pub mod partition;
 

@@ -5,6 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::disk::lvm::mapper_of_path;
 use crate::fs::{FileSystem, Volume};
 
 use super::util::{self, disk_of, shell_unquote};
@@ -234,6 +235,12 @@ fn resolve_spec(spec: &str, volumes: &[Volume], root: usize) -> Option<Device> {
         find(volumes, root, |v| {
             v.partlabel.as_deref() == Some(label.as_str())
         })
+    } else if spec.starts_with("/dev/mapper/") {
+        // Device-mapper's name of an LV, `/dev/mapper/VG-LV` with dashes doubled; libguestfs
+        // asks LVM for the LV (`lv_canonical`), we compare with each LV's mapper name.
+        volumes
+            .iter()
+            .position(|v| mapper_of_path(&v.info.device).as_deref() == Some(spec))
     } else {
         let name = appliance_name(spec);
         let name = name.as_deref().unwrap_or(spec);
@@ -310,6 +317,8 @@ mod tests {
             TestFs::new().volume("/dev/sda2", Some("BBBB-2222"), Some("my boot")),
             TestFs::new().volume("/dev/sdb1", Some("cccc"), None),
             TestFs::new().volume("/dev/sdb2", Some("aaaa-1111"), Some("root")),
+            TestFs::new().volume("/dev/rhel/root", Some("dddd"), Some("lvroot")),
+            TestFs::new().volume("/dev/my-vg/a-b", None, None),
         ];
         v[2].partuuid = Some(String::from("0a0b0c0d-01"));
         v[2].partlabel = Some(String::from("data"));
@@ -383,6 +392,18 @@ mod tests {
         assert_eq!(
             r("/dev/mapper/vg-lv"),
             Some(Device::Unresolved(String::from("/dev/mapper/vg-lv")))
+        );
+        // An LV by each of the names fstab gives it.
+        assert_eq!(r("/dev/mapper/rhel-root"), Some(Device::Volume(4)));
+        assert_eq!(r("/dev/rhel/root"), Some(Device::Volume(4)));
+        assert_eq!(r("UUID=DDDD"), Some(Device::Volume(4)));
+        assert_eq!(r("LABEL=lvroot"), Some(Device::Volume(4)));
+        assert_eq!(r("/dev/disk/by-uuid/dddd"), Some(Device::Volume(4)));
+        assert_eq!(r("/dev/mapper/my--vg-a--b"), Some(Device::Volume(5)));
+        assert_eq!(r("/dev/my-vg/a-b"), Some(Device::Volume(5)));
+        assert_eq!(
+            r("/dev/mapper/my-vg-a-b"),
+            Some(Device::Unresolved(String::from("/dev/mapper/my-vg-a-b")))
         );
         assert_eq!(r("tmpfs"), None);
         assert_eq!(r("proc"), None);
