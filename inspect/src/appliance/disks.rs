@@ -14,6 +14,7 @@ use crate::disk::partition::read_table;
 use crate::disk::{BlockDevice, Slice};
 use crate::fs::detect::detect;
 use crate::fs::ext4::Ext4Fs;
+use crate::fs::xfs::XfsFs;
 use crate::fs::{FileSystem, FsError, Volume};
 
 /// 4 KiB blocks of metadata cached per disk (4 MiB).
@@ -112,14 +113,20 @@ impl DiskSet {
             info.fstype = d.fstype.to_string();
             info.label = d.label;
             info.uuid = d.uuid;
-            if matches!(d.fstype, "ext2" | "ext3" | "ext4") {
-                match Ext4Fs::open(dev) {
-                    Ok(e) => fs = Some(Rc::new(e)),
-                    Err(e) => {
-                        self.warnings.push(format!("{name}: {e}"));
-                        self.open_errors.push((name.to_string(), e));
-                    }
+            let opened: Option<Result<Rc<dyn FileSystem>, FsError>> = match d.fstype {
+                "ext2" | "ext3" | "ext4" => {
+                    Some(Ext4Fs::open(dev).map(|e| Rc::new(e) as Rc<dyn FileSystem>))
                 }
+                "xfs" => Some(XfsFs::open(dev).map(|e| Rc::new(e) as Rc<dyn FileSystem>)),
+                _ => None,
+            };
+            match opened {
+                Some(Ok(f)) => fs = Some(f),
+                Some(Err(e)) => {
+                    self.warnings.push(format!("{name}: {e}"));
+                    self.open_errors.push((name.to_string(), e));
+                }
+                None => {}
             }
         }
         self.volumes.push(Volume {

@@ -1,0 +1,1 @@
+//! Hostile-image unit tests.
