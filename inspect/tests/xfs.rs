@@ -369,6 +369,11 @@ fn variant(name: &str, opts: &[&str]) {
     assert_eq!(types["sda"], want(6));
 
     let ours = describe(&fs);
+    if let Ok(dir) = std::env::var("XFS_SAVE_IMAGES") {
+        // For recording answers elsewhere (tests/data/xfs/README).
+        fs::copy(&img, Path::new(&dir).join(format!("{name}.img"))).unwrap();
+        fs::write(Path::new(&dir).join("describe.sh"), DESCRIBE_SH).unwrap();
+    }
     let recorded = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/data/xfs")
         .join(format!("{name}.txt"));
@@ -421,4 +426,172 @@ fn v4() {
 #[test]
 fn v4_without_ftype() {
     variant("v4-noftype", &["-m", "crc=0", "-n", "ftype=0"]);
+}
+
+/// A whole-tree comparison with Linux through the mount at `m`: every path's `stat`
+/// (times included), readdir order of every directory, every file's bytes, every link.
+fn compare_all(m: &Path, fs: &XfsFs) {
+    let mut paths = vec![String::from("/")];
+    walk(fs, "/", &mut paths);
+    for p in &paths {
+        let host = m.join(p.trim_start_matches('/'));
+        let md = fs::symlink_metadata(&host).unwrap();
+        let st = fs.stat_full(p, false).unwrap();
+        assert_eq!(
+            (
+                st.ino,
+                st.mode,
+                st.nlink as u64,
+                st.uid,
+                st.gid,
+                st.size,
+                st.blocks
+            ),
+            (
+                md.ino(),
+                md.mode(),
+                md.nlink(),
+                md.uid(),
+                md.gid(),
+                md.size(),
+                md.blocks()
+            ),
+            "{p}"
+        );
+        if md.is_dir() {
+            let linux: Vec<String> = fs::read_dir(&host)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            let ours: Vec<String> = fs
+                .read_dir(p)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.name)
+                .collect();
+            assert_eq!(ours, linux, "readdir order of {p}");
+        } else if md.is_file() {
+            assert_eq!(
+                fs.read_file(p, 1 << 30).unwrap(),
+                fs::read(&host).unwrap(),
+                "{p}"
+            );
+        }
+    }
+    compare_times(m, fs);
+}
+
+/// The format of `path`'s data fork, as xfs_db says.
+fn fork_format(img: &Path, path: &str) -> String {
+    run(Command::new("xfs_db")
+        .args(["-r", "-c", &format!("path {path}"), "-c", "p core.format"])
+        .arg(img))
+}
+
+/// Files and directories Linux wrote, which a protofile cannot make: files fragmented into
+/// a bmbt, holes and unwritten extents, a v5 remote symlink, a directory whose entries were
+/// deleted and refilled (readdir order) and fragmented; then a log left dirty.
+#[test]
+fn written_by_linux_btree_holes_remote_symlink_churned_directory_dirty_log() {
+    if !have("mkfs.xfs") || !have("xfs_db") || !have("xfs_io") {
+        skip("mkfs.xfs, xfs_db or xfs_io not found (Debian package xfsprogs)");
+        return;
+    }
+    let tmp = Tmp::new("written");
+    let img = tmp.0.join("xfs.img");
+    fs::File::create(&img).unwrap().set_len(320 << 20).unwrap();
+    run(Command::new("mkfs.xfs").arg("-q").arg(&img));
+    let mnt = tmp.0.join("mnt");
+    {
+        // No speculative preallocation: interleaved appends fragment.
+        let Some(m) = Mount::new(&img, &mnt, "allocsize=4k") else {
+            skip("cannot loop-mount xfs read-write here (needs root, loop devices, xfs)");
+            return;
+        };
+        let root = &m.0;
+        let mut a = fs::File::create(root.join("frag-a")).unwrap();
+        let mut b = fs::File::create(root.join("frag-b")).unwrap();
+        use std::io::Write;
+        for i in 0..300u32 {
+            a.write_all(&content(4096, i)).unwrap();
+            a.sync_all().unwrap();
+            b.write_all(&content(4096, 10_000 + i)).unwrap();
+            b.sync_all().unwrap();
+        }
+        // Holes: a block every 10.
+        let h = fs::File::create(root.join("holes")).unwrap();
+        for i in 0..40u64 {
+            h.write_all_at(&content(4096, i as u32), i * 40960).unwrap();
+            h.sync_all().unwrap();
+        }
+        h.set_len(40 * 40960 + 100).unwrap();
+        // Unwritten: 1 MiB preallocated, a few bytes written in the middle.
+        run(Command::new("xfs_io")
+            .args([
+                "-f",
+                "-c",
+                "falloc 0 1m",
+                "-c",
+                "pwrite -S 0x5a 300000 5000",
+            ])
+            .arg(root.join("prealloc")));
+        std::os::unix::fs::symlink(long_target(), root.join("long")).unwrap();
+        std::os::unix::fs::symlink("frag-a", root.join("short")).unwrap();
+        // A directory grown with file data between its blocks, then thinned and refilled.
+        let churn = root.join("churn");
+        fs::create_dir(&churn).unwrap();
+        for i in 0..2500u32 {
+            let name = format!("entry-with-a-name-long-enough-to-fill-blocks-{i:05}");
+            fs::write(churn.join(&name), content(4096, i)).unwrap();
+            if i % 20 == 0 {
+                fs::File::open(&churn).unwrap().sync_all().unwrap();
+                run(&mut Command::new("sync"));
+            }
+        }
+        for i in (0..2500u32).step_by(3) {
+            fs::remove_file(churn.join(format!(
+                "entry-with-a-name-long-enough-to-fill-blocks-{i:05}"
+            )))
+            .unwrap();
+        }
+        for i in 0..400u32 {
+            fs::write(churn.join(format!("new-{i}")), b"x").unwrap();
+        }
+    }
+    assert!(
+        fork_format(&img, "/frag-a").contains("btree"),
+        "frag-a is not a bmbt file"
+    );
+    eprintln!("churn: {}", fork_format(&img, "/churn").trim());
+    let fs = open(&img);
+    assert!(fs.log_was_clean());
+    assert_eq!(fs.read_link("/long").unwrap(), long_target());
+    assert!(fs.stat_full("/frag-a", false).unwrap().blocks > 300 * 8);
+    let m = Mount::new(&img, &mnt, "ro,norecovery").expect("read-only mount");
+    compare_all(&m.0, &fs);
+    let linux = run(Command::new("stat")
+        .args(["-f", "-c", "%S %b %f %a %c %d"])
+        .arg(&m.0));
+    let u = fs.usage().unwrap();
+    let ours = format!(
+        "{} {} {} {} {} {}",
+        u.block_size, u.blocks, u.blocks_free, u.blocks_available, u.inodes, u.inodes_free
+    );
+    assert_eq!(ours, linux.trim(), "statfs");
+    drop(m);
+
+    // A log left dirty: a shutdown with a file just written.
+    {
+        let m = Mount::new(&img, &mnt, "").expect("read-write mount");
+        fs::write(m.0.join("after-shutdown"), b"lost?").unwrap();
+        fs::File::open(&m.0).unwrap().sync_all().unwrap();
+        run(Command::new("xfs_io")
+            .args(["-x", "-c", "shutdown"])
+            .arg(&m.0));
+    }
+    let fs = open(&img);
+    assert!(!fs.log_was_clean(), "a shut-down filesystem's log is dirty");
+    // What was on disk before still reads.
+    assert_eq!(fs.read_link("/long").unwrap(), long_target());
+    assert_eq!(fs.read_dir("/churn").unwrap().len(), 2500 - 834 + 400);
 }

@@ -57,6 +57,9 @@ use self::sb::Superblock;
 use super::{FileSystem, FsError, MAX_SYMLINKS};
 use crate::disk::BlockDevice;
 
+/// Most allocation groups whose AGF `usage` reads (for Linux's free-space btree count).
+pub const MAX_AGF_READS: u32 = 4096;
+
 /// Most path components walked while resolving one path, link targets included.
 pub const MAX_STEPS: usize = 1000;
 
@@ -220,6 +223,36 @@ impl XfsFs {
     /// The allocation group inode `ino` is in.
     pub fn inode_ag(&self, ino: u64) -> u64 {
         ino >> (self.sb.ag_blk_log + self.sb.inop_blog)
+    }
+
+    /// Linux's `m_allocbt_blks`: free-space btree blocks beyond the roots, summed over the
+    /// groups' AGFs (a group whose AGF is unreadable or not an AGF counts 0; past
+    /// [`MAX_AGF_READS`] groups none are read).
+    fn allocbt_blocks(&self) -> u64 {
+        if self.sb.ag_count > MAX_AGF_READS {
+            return 0;
+        }
+        let mut total = 0u64;
+        for ag in 0..self.sb.ag_count as u64 {
+            let at = (ag * self.sb.ag_blocks as u64) << self.sb.block_log;
+            let mut agf = [0u8; 96];
+            if self
+                .dev
+                .read_at(at + self.sb.sect_size as u64, &mut agf)
+                .is_err()
+                || be32(&agf, 0) != 0x5841_4746
+            {
+                continue;
+            }
+            let mut blks = be32(&agf, 60) as i64;
+            if self.sb.rmapbt {
+                blks -= be32(&agf, 80) as i64 - 1;
+            }
+            if blks > 0 {
+                total += blks as u64;
+            }
+        }
+        total
     }
 
     fn inode(&self, ino: u64) -> Result<Inode, FsError> {
@@ -452,6 +485,6 @@ impl FileSystem for XfsFs {
     }
 
     fn usage(&self) -> Result<Usage, FsError> {
-        Ok(self.sb.usage())
+        Ok(self.sb.usage(self.allocbt_blocks()))
     }
 }
