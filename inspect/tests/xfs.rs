@@ -595,3 +595,124 @@ fn written_by_linux_btree_holes_remote_symlink_churned_directory_dirty_log() {
     assert_eq!(fs.read_link("/long").unwrap(), long_target());
     assert_eq!(fs.read_dir("/churn").unwrap().len(), 2500 - 834 + 400);
 }
+
+/// A RHEL-like disk: GPT, an XFS /boot and an XFS root whose fstab mounts it by UUID.
+/// `DiskSet::scan` must open both as readable volumes and inspection must see through them.
+#[test]
+fn rocky_like_disk_scans_and_inspects() {
+    use vmchannel_inspect::appliance::disks::DiskSet;
+    if !have("mkfs.xfs") || !have("sfdisk") {
+        skip("mkfs.xfs or sfdisk not found (Debian packages xfsprogs, fdisk)");
+        return;
+    }
+    let tmp = Tmp::new("rocky");
+    let src = tmp.0.join("src");
+    fs::create_dir_all(&src).unwrap();
+    let os_release = "NAME=\"Rocky Linux\"\nVERSION=\"9.3 (Blue Onyx)\"\nID=\"rocky\"\n\
+        ID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\nPRETTY_NAME=\"Rocky Linux 9.3 (Blue Onyx)\"\n";
+    let fstab = "UUID=6d2a0c1e-1b7f-4f55-a1c3-0a9e2b4c6d81 / xfs defaults 0 0\n\
+        UUID=0c4e5f8a-3d21-4b6e-9f70-2a8b1c3d4e5f /boot xfs defaults 0 0\n";
+    for (name, body) in [
+        ("os-release", os_release),
+        ("rocky-release", "Rocky Linux release 9.3 (Blue Onyx)\n"),
+        ("redhat-release", "Rocky Linux release 9.3 (Blue Onyx)\n"),
+        ("fstab", fstab),
+        ("hostname", "rocky9.example.com\n"),
+    ] {
+        fs::write(src.join(name), body).unwrap();
+    }
+    let f = |n: &str| src.join(n).display().to_string();
+    let root_proto = format!(
+        "/dev/null\n0 0\nd--555 0 0\nbin l--777 0 0 usr/bin\netc d--755 0 0\n\
+         os-release ---644 0 0 {}\nrocky-release ---644 0 0 {}\nredhat-release ---644 0 0 {}\n\
+         fstab ---644 0 0 {}\nhostname ---644 0 0 {}\n$\nusr d--755 0 0\nbin d--755 0 0\n\
+         ls ---755 0 0 /bin/ls\n$\n$\nboot d--555 0 0\n$\nvar d--755 0 0\n$\n$\n",
+        f("os-release"),
+        f("rocky-release"),
+        f("redhat-release"),
+        f("fstab"),
+        f("hostname"),
+    );
+    fs::write(src.join("vmlinuz"), content(70_000, 9)).unwrap();
+    let boot_proto = format!(
+        "/dev/null\n0 0\nd--555 0 0\nvmlinuz-5.14.0-362.el9.x86_64 ---755 0 0 {}\n\
+         grub2 d--700 0 0\n$\n$\n",
+        f("vmlinuz")
+    );
+    let mib = 1u64 << 20;
+    let mut parts = Vec::new();
+    for (name, proto, uuid) in [
+        ("boot", boot_proto, "0c4e5f8a-3d21-4b6e-9f70-2a8b1c3d4e5f"),
+        ("root", root_proto, "6d2a0c1e-1b7f-4f55-a1c3-0a9e2b4c6d81"),
+    ] {
+        let p = tmp.0.join(format!("{name}.proto"));
+        fs::write(&p, proto).unwrap();
+        let img = tmp.0.join(format!("{name}.img"));
+        fs::File::create(&img).unwrap().set_len(320 * mib).unwrap();
+        run(Command::new("mkfs.xfs")
+            .args(["-q", "-m", &format!("uuid={uuid}"), "-p"])
+            .arg(&p)
+            .arg(&img));
+        parts.push(img);
+    }
+    let disk = tmp.0.join("disk.img");
+    let d = fs::File::create(&disk).unwrap();
+    d.set_len(650 * mib + 2 * mib).unwrap();
+    let mut sf = Command::new("sfdisk");
+    sf.arg("-q").arg(&disk).stdin(std::process::Stdio::piped());
+    let mut child = sf.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: gpt\nstart=2048, size=655360\nstart=657408, size=655360\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    // Copy each filesystem in, skipping zeros (the images are sparse).
+    for (img, start) in parts.iter().zip([2048u64 * 512, 657_408 * 512]) {
+        let src = fs::File::open(img).unwrap();
+        let mut buf = vec![0u8; 1 << 20];
+        for chunk in 0..320 {
+            src.read_exact_at(&mut buf, chunk * mib).unwrap();
+            if buf.iter().any(|&b| b != 0) {
+                d.write_all_at(&buf, start + chunk * mib).unwrap();
+            }
+        }
+    }
+    drop(d);
+    let f = fs::File::open(&disk).unwrap();
+    let size = f.metadata().unwrap().len();
+    let dev: Rc<dyn BlockDevice> = Rc::new(FileDev(f, size));
+    let set = DiskSet::scan(&[dev]);
+    for (name, uuid) in [
+        ("/dev/sda1", "0c4e5f8a-3d21-4b6e-9f70-2a8b1c3d4e5f"),
+        ("/dev/sda2", "6d2a0c1e-1b7f-4f55-a1c3-0a9e2b4c6d81"),
+    ] {
+        let v = set.volume(name).unwrap();
+        assert_eq!(v.info.fstype, "xfs");
+        assert_eq!(v.info.uuid.as_deref(), Some(uuid));
+        assert!(v.fs.is_some(), "{name}: {:?}", set.open_error(name));
+    }
+    let boot = set.volume("/dev/sda1").unwrap().fs.clone().unwrap();
+    assert_eq!(
+        boot.read_file("/vmlinuz-5.14.0-362.el9.x86_64", 1 << 20)
+            .unwrap(),
+        content(70_000, 9)
+    );
+    let os = vmchannel_inspect::inspect::inspect(&set.volumes, false);
+    assert_eq!(os.len(), 1, "{os:?}");
+    let os = &os[0];
+    assert_eq!(os.root, "/dev/sda2");
+    assert_eq!(os.distro.as_deref(), Some("rocky"));
+    assert_eq!((os.major_version, os.minor_version), (9, 3));
+    assert_eq!(os.hostname.as_deref(), Some("rocky9.example.com"));
+    assert_eq!(os.arch.as_deref(), Some("x86_64"));
+    let mut mps: Vec<(&str, &str)> = os
+        .mountpoints
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    mps.sort();
+    assert_eq!(mps, [("/dev/sda1", "/boot"), ("/dev/sda2", "/")]);
+}

@@ -94,7 +94,7 @@ fn crc_ok(b: &[u8], at: usize) -> bool {
     d.update(&b[..at]);
     d.update(&[0; 4]);
     d.update(&b[at + 4..]);
-    d.finalize() == stored
+    d.finalize() == stored || cfg!(feature = "fuzzing")
 }
 
 /// Everything `stat(2)` tells about a file on XFS, as Linux fills it in.
