@@ -66,13 +66,13 @@ impl Collector<'_> {
             if e.len == 0 {
                 return Err(self.bad("an empty extent"));
             }
-            if let Some(last) = self.out.last() {
-                if e.off < last.off + last.len {
-                    return Err(self.bad(&format!(
-                        "extent at file block {} overlaps or precedes the one at {}",
-                        e.off, last.off
-                    )));
-                }
+            if let Some(last) = self.out.last()
+                && e.off < last.off + last.len
+            {
+                return Err(self.bad(&format!(
+                    "extent at file block {} overlaps or precedes the one at {}",
+                    e.off, last.off
+                )));
             }
             if e.off.checked_add(e.len).is_none_or(|end| end > 1 << 54) {
                 return Err(self.bad("an extent past the largest file offset"));

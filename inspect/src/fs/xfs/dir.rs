@@ -216,7 +216,10 @@ fn data_block(
         }
         if be16(b, pos) == 0xffff {
             let len = be16(b, pos + 2) as usize;
-            if len < 8 || len % 8 != 0 || len > end - pos || be16(b, pos + len - 2) as usize != pos
+            if len < 8
+                || !len.is_multiple_of(8)
+                || len > end - pos
+                || be16(b, pos + len - 2) as usize != pos
             {
                 return Err(bad(&format!("free region of {len} bytes at {pos}")));
             }

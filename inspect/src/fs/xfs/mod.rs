@@ -386,10 +386,10 @@ impl XfsFs {
     }
 
     fn file_extents(&self, i: &Inode) -> Result<Rc<Vec<bmap::Extent>>, FsError> {
-        if let Some((ino, e)) = &*self.extents.borrow() {
-            if *ino == i.ino {
-                return Ok(e.clone());
-            }
+        if let Some((ino, e)) = &*self.extents.borrow()
+            && *ino == i.ino
+        {
+            return Ok(e.clone());
         }
         let e = Rc::new(bmap::extents(&*self.dev, &self.sb, i)?);
         *self.extents.borrow_mut() = Some((i.ino, e.clone()));
