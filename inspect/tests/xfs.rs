@@ -812,6 +812,54 @@ fn rocky_like_disk_scans_and_inspects() {
         .collect();
     mps.sort();
     assert_eq!(mps, [("/dev/sda1", "/boot"), ("/dev/sda2", "/")]);
+
+    // The appliance's file requests (what vmch ls, cat, stat, download and df send) on the
+    // OS tree, /boot mounted from the other XFS volume.
+    use vmchannel_proto::{FileKind, Reply, Request, Target};
+    let f = fs::File::open(&disk).unwrap();
+    let dev: Rc<dyn BlockDevice> = Rc::new(FileDev(f, size));
+    let mut app = vmchannel_inspect::appliance::Appliance::new(vec![dev]);
+    let os = || Target::Os(String::from("/dev/sda2"));
+    let Ok(Reply::Entries(e)) = app.handle(&Request::ReadDir {
+        target: os(),
+        path: "/boot".into(),
+    }) else {
+        panic!("readdir /boot");
+    };
+    let names: Vec<&str> = e.iter().map(|e| e.name.as_str()).collect();
+    assert_eq!(names, ["vmlinuz-5.14.0-362.el9.x86_64", "grub2"]);
+    let Ok(Reply::Data(d)) = app.handle(&Request::Read {
+        target: os(),
+        path: "/boot/vmlinuz-5.14.0-362.el9.x86_64".into(),
+        offset: 69_000,
+        len: 5000,
+    }) else {
+        panic!("read");
+    };
+    assert_eq!(d, content(70_000, 9)[69_000..]);
+    let Ok(Reply::Stat(st)) = app.handle(&Request::Stat {
+        target: os(),
+        path: "/bin".into(),
+        follow: false,
+    }) else {
+        panic!("stat");
+    };
+    assert_eq!(
+        (st.kind, st.link_target.as_deref()),
+        (FileKind::Symlink, Some("usr/bin"))
+    );
+    let Ok(Reply::Usage(u)) = app.handle(&Request::Usage {
+        target: os(),
+        path: "/boot".into(),
+    }) else {
+        panic!("usage");
+    };
+    assert_eq!((u.block_size, u.blocks), (4096, 81920 - 16384));
+    let dev_target = Target::Device(String::from("/dev/sda1"));
+    assert!(matches!(
+        app.handle(&Request::Stat { target: dev_target, path: "/grub2".into(), follow: true }),
+        Ok(Reply::Stat(s)) if s.kind == FileKind::Directory && s.mode == 0o40700
+    ));
 }
 
 /// The fuzz target's seeds (`kernel/fuzz/seeds/xfs`, the first 256 KiB of small images,
