@@ -16,6 +16,7 @@ use crate::disk::{BlockDevice, Slice};
 use crate::fs::detect::detect;
 use crate::fs::ext4::Ext4Fs;
 use crate::fs::vfat::VfatFs;
+use crate::fs::xfs::XfsFs;
 use crate::fs::{FileSystem, FsError, Volume};
 
 /// 4 KiB blocks of metadata cached per disk (4 MiB).
@@ -175,6 +176,7 @@ impl DiskSet {
                     Some(Ext4Fs::open(dev).map(|e| Rc::new(e) as Rc<dyn FileSystem>))
                 }
                 "vfat" => Some(VfatFs::open(dev).map(|v| Rc::new(v) as Rc<dyn FileSystem>)),
+                "xfs" => Some(XfsFs::open(dev).map(|e| Rc::new(e) as Rc<dyn FileSystem>)),
                 _ => None,
             };
             match opened {

@@ -7,6 +7,7 @@
 pub mod detect;
 pub mod ext4;
 pub mod vfat;
+pub mod xfs;
 
 use alloc::string::String;
 use alloc::vec::Vec;

@@ -1,5 +1,5 @@
 #!/bin/sh
-# Regenerates the checked-in seed inputs in seeds/{partition,inspect,detect,vfat}/.
+# Regenerates the checked-in seed inputs in seeds/{partition,inspect,detect,vfat,xfs}/.
 #
 # Needs e2fsprogs (mkfs.ext4, mkfs.ext2), util-linux (sfdisk, mkswap), dosfstools
 # (mkfs.vfat), mtools and python3. No root, no loop devices: every image is a plain file.
@@ -117,3 +117,32 @@ k[24:29] = b'crypt'; k[168:204] = str(uuid.UUID(bytes=u)).encode()
 open(f'{d}/luks', 'wb').write(k)
 PY
 ls -l "$SEEDS"/*/
+
+# xfs: the first 256 KiB of small mkfs.xfs (xfsprogs 6.1) images, v4 and v5, with a
+# protofile tree (files, a block directory, a shortform one, symlinks, a fifo). The fuzz
+# target reads zeros past the input. mkfs.xfs makes filesystems below 300 MB only for
+# fstests, hence the three variables. The XFS CRCs are not checked under the fuzz
+# targets' `fuzzing` feature. Not deterministic: mkfs.xfs 6.1 stamps the time of the run.
+if command -v mkfs.xfs > /dev/null; then
+    mkdir -p "$SEEDS/xfs"
+    x=$(mktemp -d)
+    seq 100000 | head -c 3000 > "$x/f1"
+    seq 100000 | head -c 20000 > "$x/f2"
+    {
+        printf '/dev/null\n0 0\nd--755 0 0\nf1 ---644 0 0 %s\nf2 ---644 0 0 %s\n' "$x/f1" "$x/f2"
+        printf 'sub d--755 0 0\n'
+        for i in $(seq -w 0 149); do printf 'name-%s ---644 0 0 /dev/null\n' "$i"; done
+        printf '$\nsm d--755 0 0\na ---644 0 0 /dev/null\n$\n'
+        printf 'long l--777 0 0 /%s\n' "$(printf 'long-component/%.0s' $(seq 60))end"
+        printf 'short l--777 0 0 f1\npipe p--644 0 0\n$\n'
+    } > "$x/proto"
+    for v in "v5:" "v4:-m crc=0" "v5n:-m bigtime=1 -i nrext64=1" "v4nf:-m crc=0 -n ftype=0"; do
+        n=${v%%:*}
+        truncate -s 40M "$x/$n.img"
+        # shellcheck disable=SC2086 # the options are words
+        TEST_DIR=/tmp TEST_DEV=/tmp QA_CHECK_FS=1 mkfs.xfs -q -f -b size=1024 \
+            -d agcount=2 -l agnum=1 ${v#*:} -p "$x/proto" "$x/$n.img" 2> /dev/null
+        head -c 262144 "$x/$n.img" > "$SEEDS/xfs/$n-start.img"
+    done
+    rm -rf "$x"
+fi
