@@ -4,6 +4,7 @@
 //! ext4-view in [`ext4`]); [`detect`] recognises filesystems and other volumes by their
 //! superblocks without mounting them.
 
+pub mod btrfs;
 pub mod detect;
 pub mod ext4;
 
