@@ -12,9 +12,10 @@ use crate::disk::cache::CachedDevice;
 use crate::disk::names::{disk_name, partition_name};
 use crate::disk::partition::read_table;
 use crate::disk::{BlockDevice, Slice};
+use crate::fs::btrfs::Btrfs;
 use crate::fs::detect::detect;
 use crate::fs::ext4::Ext4Fs;
-use crate::fs::{FileSystem, FsError, Volume};
+use crate::fs::{FileSystem, FsError, Subvolume, Volume};
 
 /// 4 KiB blocks of metadata cached per disk (4 MiB).
 pub const CACHE_BLOCKS: usize = 1024;
@@ -112,6 +113,10 @@ impl DiskSet {
             info.fstype = d.fstype.to_string();
             info.label = d.label;
             info.uuid = d.uuid;
+            if d.fstype == "btrfs" {
+                self.probe_btrfs(name, dev, info, partuuid, partlabel);
+                return;
+            }
             if matches!(d.fstype, "ext2" | "ext3" | "ext4") {
                 match Ext4Fs::open(dev) {
                     Ok(e) => fs = Some(Rc::new(e)),
@@ -127,7 +132,87 @@ impl DiskSet {
             partuuid,
             partlabel,
             fs,
+            subvolume: None,
         });
+    }
+
+    /// A btrfs filesystem: the device's volume is its default subvolume, and every other
+    /// subvolume is a volume `btrfsvol:DEVICE/PATH` after it, by id, as libguestfs's
+    /// `list_filesystems` gives them (the default one is left out: it is the device).
+    fn probe_btrfs(
+        &mut self,
+        name: &str,
+        dev: Rc<dyn BlockDevice>,
+        info: FilesystemInfo,
+        partuuid: Option<String>,
+        partlabel: Option<String>,
+    ) {
+        let fail = |set: &mut Self, e: FsError| {
+            set.warnings.push(format!("{name}: {e}"));
+            set.open_errors.push((name.to_string(), e));
+        };
+        let mut device = Volume {
+            info: info.clone(),
+            partuuid,
+            partlabel,
+            fs: None,
+            subvolume: None,
+        };
+        let opened = Btrfs::open(dev).and_then(|b| {
+            let default = b.default_subvolume()?;
+            Ok((b, default))
+        });
+        let (btrfs, default) = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                fail(self, e);
+                self.volumes.push(device);
+                return;
+            }
+        };
+        let subvols = btrfs.subvolumes().unwrap_or_else(|e| {
+            self.warnings.push(format!("{name}: subvolumes: {e}"));
+            Vec::new()
+        });
+        let default_path = subvols
+            .iter()
+            .find(|s| s.id == default)
+            .map_or_else(String::new, |s| s.path.clone());
+        match btrfs.subvolume(default) {
+            Ok(f) => device.fs = Some(Rc::new(f)),
+            Err(e) => fail(self, e),
+        }
+        device.subvolume = Some(Subvolume {
+            device: name.to_string(),
+            id: default,
+            path: default_path,
+        });
+        self.volumes.push(device);
+        for s in subvols.into_iter().filter(|s| s.id != default) {
+            let vname = format!("btrfsvol:{name}/{}", s.path);
+            let fs: Option<Rc<dyn FileSystem>> = match btrfs.subvolume(s.id) {
+                Ok(f) => Some(Rc::new(f)),
+                Err(e) => {
+                    self.warnings.push(format!("{vname}: {e}"));
+                    self.open_errors.push((vname.clone(), e));
+                    None
+                }
+            };
+            self.volumes.push(Volume {
+                info: FilesystemInfo {
+                    device: vname,
+                    ..info.clone()
+                },
+                partuuid: None,
+                partlabel: None,
+                fs,
+                subvolume: Some(Subvolume {
+                    device: name.to_string(),
+                    id: s.id,
+                    path: s.path,
+                }),
+            });
+        }
     }
 
     /// Why the filesystem on `name` could not be opened, if it could not.

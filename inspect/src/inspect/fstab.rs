@@ -64,13 +64,13 @@ impl Resolved {
     }
 
     /// Whether the entry can be mounted into the OS tree: a real filesystem (not swap, not a
-    /// bind mount, not a btrfs subvolume we cannot select) on an absolute path.
+    /// bind mount) on an absolute path. A btrfs entry's `subvol=`/`subvolid=` was resolved
+    /// to its subvolume's volume by [`resolve`].
     pub fn is_mountable(&self) -> bool {
         let opts = || self.options.split(',');
         self.is_mountpoint()
             && self.mountpoint != "/"
             && !opts().any(|o| o == "bind" || o == "rbind")
-            && !opts().any(|o| o.starts_with("subvol=") || o.starts_with("subvolid="))
     }
 }
 
@@ -150,7 +150,10 @@ pub(crate) fn resolve(entries: &[Entry], volumes: &[Volume], root: usize) -> Vec
             if ignored_mountpoint(&mountpoint) {
                 return None;
             }
-            let device = resolve_spec(&e.spec, volumes, root)?;
+            let mut device = resolve_spec(&e.spec, volumes, root)?;
+            if e.vfstype == "btrfs" {
+                device = btrfs_subvolume(device, &e.options, volumes);
+            }
             Some(Resolved {
                 device,
                 mountpoint,
@@ -243,17 +246,62 @@ fn resolve_spec(spec: &str, volumes: &[Volume], root: usize) -> Option<Device> {
 }
 
 /// The volume matching `pred`: the root itself if it matches, else one on the root's disk,
-/// else the first (cloned disks share UUIDs and labels).
+/// else the first (cloned disks share UUIDs and labels). Tags name devices, so btrfs
+/// subvolume volumes (which share their device's UUID and label) never match here.
 fn find(volumes: &[Volume], root: usize, pred: impl Fn(&Volume) -> bool) -> Option<usize> {
-    if volumes.get(root).is_some_and(&pred) {
+    let pred = |v: &Volume| !v.is_subvolume() && pred(v);
+    if volumes.get(root).is_some_and(pred) {
         return Some(root);
     }
-    let root_disk = volumes.get(root).map(|v| disk_of(&v.info.device));
+    let root_disk = volumes.get(root).map(|v| disk_of(v.device()));
     let matching = || volumes.iter().enumerate().filter(|(_, v)| pred(v));
     matching()
-        .find(|(_, v)| Some(disk_of(&v.info.device)) == root_disk)
+        .find(|(_, v)| Some(disk_of(v.device())) == root_disk)
         .or_else(|| matching().next())
         .map(|(i, _)| i)
+}
+
+/// A btrfs entry's subvolume: the first `subvol=PATH` (with or without a leading `/`, as
+/// Linux takes it from the top level) or `subvolid=N` of `options` picks the subvolume
+/// volume on the same device; without either, the device (its default subvolume), as
+/// libguestfs's `get_btrfs_mountable` does. A `subvol=` naming no subvolume the scan found
+/// is reported as libguestfs names it, `btrfsvol:DEVICE/PATH`, and not mounted.
+///
+/// libguestfs ignores `subvolid=`, and keeps a leading `/` in the name
+/// (`btrfsvol:/dev/sda3//root`); here both resolve to the subvolume's one name.
+fn btrfs_subvolume(device: Device, options: &str, volumes: &[Volume]) -> Device {
+    let Device::Volume(i) = device else {
+        return device;
+    };
+    let Some(dev) = volumes.get(i).map(|v| v.device()) else {
+        return device;
+    };
+    let on_dev = |want: &dyn Fn(&crate::fs::Subvolume) -> bool| {
+        volumes.iter().position(|v| {
+            v.subvolume
+                .as_ref()
+                .is_some_and(|s| s.device == dev && want(s))
+        })
+    };
+    for o in options.split(',') {
+        if let Some(p) = o.strip_prefix("subvol=") {
+            let path = canonical_path(p);
+            let path = path.trim_start_matches('/');
+            return match on_dev(&|s| s.path == path) {
+                Some(j) => Device::Volume(j),
+                None => Device::Unresolved(format!("btrfsvol:{dev}/{path}")),
+            };
+        }
+        if let Some(id) = o
+            .strip_prefix("subvolid=")
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            if let Some(j) = on_dev(&|s| s.id == id) {
+                return Device::Volume(j);
+            }
+        }
+    }
+    device
 }
 
 /// UUIDs compare without regard to case (`blkid` prints lower case, FAT ids upper case).
@@ -427,7 +475,7 @@ mod tests {
                 ("/dev/sda2", "/boot", true),
                 ("/dev/sdb2", "none", false),
                 ("/dev/sdb1", "/srv", true),
-                ("/dev/sdb1", "/data", false),
+                ("btrfsvol:/dev/sdb1/@data", "/data", true),
                 ("/dev/vdq1", "/opt", true),
             ]
         );

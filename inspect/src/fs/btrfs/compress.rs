@@ -100,6 +100,9 @@ fn zstd(src: &[u8]) -> Result<Vec<u8>> {
     let mut dec = FrameDecoder::new();
     // Linux's btrfs decodes with a 128 KiB window (ZSTD_BTRFS_MAX_WINDOWLOG 17).
     dec.set_max_window_size(MAX_DECODED as u64);
+    if !src.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        return Err(corrupt("zstd extent: no frame"));
+    }
     // Frames follow one another; zeros pad the last to the sector.
     while input.len() >= 4 && input[..4] == [0x28, 0xb5, 0x2f, 0xfd] {
         dec.reset(&mut input).map_err(|e| bad(&e))?;
@@ -121,9 +124,6 @@ fn zstd(src: &[u8]) -> Result<Vec<u8>> {
                 break;
             }
         }
-    }
-    if out.is_empty() && !src.iter().all(|&b| b == 0) && !src.is_empty() {
-        return Err(corrupt("zstd extent: no frame"));
     }
     Ok(out)
 }
