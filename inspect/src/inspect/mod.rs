@@ -57,9 +57,40 @@ pub fn inspect(volumes: &[Volume], applications: bool) -> Vec<OsInfo> {
         );
         roots.truncate(MAX_ROOTS);
     }
-    roots
+    let found: Vec<OsInfo> = roots
         .into_iter()
         .filter_map(|i| inspect_root(volumes, i, applications))
+        .collect();
+    drop_btrfs_snapshots_of_roots(volumes, found)
+}
+
+/// libguestfs's `check_for_duplicated_btrfs_snapshots_of_root`: a root on a btrfs
+/// subvolume (`btrfsvol:`) that looks like the root on its device's default subvolume (same
+/// type, distribution, product and version) is a snapshot of it, as snapper keeps them on
+/// SUSE, and is not reported. (libguestfs 1.48 still reports them; later versions do not.)
+fn drop_btrfs_snapshots_of_roots(volumes: &[Volume], oses: Vec<OsInfo>) -> Vec<OsInfo> {
+    let similar = |a: &OsInfo, b: &OsInfo| {
+        a.os_type == b.os_type
+            && a.distro == b.distro
+            && a.product_name == b.product_name
+            && (a.major_version, a.minor_version) == (b.major_version, b.minor_version)
+    };
+    let device_of = |root: &str| {
+        volumes
+            .iter()
+            .find(|v| v.info.device == root && v.is_subvolume())
+            .map(|v| v.device())
+    };
+    let keep: Vec<bool> = oses
+        .iter()
+        .map(|os| match device_of(&os.root) {
+            Some(dev) => !oses.iter().any(|o| o.root == dev && similar(o, os)),
+            None => true,
+        })
+        .collect();
+    oses.into_iter()
+        .zip(keep)
+        .filter_map(|(os, k)| k.then_some(os))
         .collect()
 }
 

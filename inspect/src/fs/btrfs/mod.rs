@@ -293,31 +293,70 @@ impl FileSystem for SubvolFs {
         file::read(&self.inner, &f, offset, buf)
     }
 
-    /// statvfs as Linux's `btrfs_statfs` reckons it, from what is on disk: the block size is
-    /// the sector size, the total the device's bytes over the data profile's copies (2 for
-    /// DUP); used bytes are the superblock's, so free and available are approximate (Linux
-    /// also subtracts its in-memory global reserve, and counts unallocated space by chunk);
-    /// btrfs has no inode counts (0, as Linux reports).
+    /// statvfs as Linux's `btrfs_statfs` reckons it, from what is on disk ([`usage`]).
     fn usage(&self) -> Result<Usage> {
-        let sb = &self.inner.sb;
-        let dup_data = self
-            .inner
-            .chunks
-            .chunks()
-            .iter()
-            .any(|c| c.flags & 1 != 0 && c.copies.len() == 2);
-        let factor = if dup_data { 2 } else { 1 };
-        let bs = u64::from(sb.sectorsize);
-        let blocks = sb.total_bytes / factor / bs;
-        let used = sb.bytes_used / bs;
-        let free = blocks.saturating_sub(used);
-        Ok(Usage {
-            block_size: bs,
-            blocks,
-            blocks_free: free,
-            blocks_available: free,
-            inodes: 0,
-            inodes_free: 0,
-        })
+        usage(&self.inner)
     }
+}
+
+/// statvfs as Linux's `btrfs_statfs` reckons it: the block size is the sector size; the
+/// total is the filesystem's bytes over the data profile's copies (2 for DUP); free is the
+/// total less every block group's used bytes (times its copies) and less the global block
+/// reserve, estimated as Linux 6.x sizes it on a small filesystem (`nodesize * 8 * 2` for
+/// each of 10 items, and 6 more, twice with the free-space tree; Linux keeps the real one
+/// in memory); available is the free space in data block groups plus the device space no
+/// chunk holds yet (less the first MiB), over the data copies. btrfs has no inode counts.
+fn usage(fs: &Inner) -> Result<Usage> {
+    const DATA: u64 = 1;
+    let sb = &fs.sb;
+    let chunks = fs.chunks.chunks();
+    let factor = if chunks
+        .iter()
+        .any(|c| c.flags & DATA != 0 && c.copies.len() == 2)
+    {
+        2
+    } else {
+        1
+    };
+    // Block group items: in the block-group tree (id 11) when there is one, else the
+    // extent tree (id 2).
+    let bg_tree_id = if sb.compat_ro & (1 << 3) != 0 { 11 } else { 2 };
+    let bg_tree = subvol::root(fs, bg_tree_id)?.map(|r| r.tree);
+    let (mut used_phys, mut data_total, mut data_used, mut allocated) = (0u64, 0u64, 0u64, 0u64);
+    for c in chunks {
+        let copies = c.copies.len() as u64;
+        allocated = allocated.saturating_add(c.length.saturating_mul(copies));
+        let used = match bg_tree {
+            Some(t) => tree::find(fs, t, tree::Key::new(c.logical, 192, c.length))?
+                .map_or(0, |d| crate::disk::le64(&d, 0).min(c.length)),
+            None => 0,
+        };
+        used_phys = used_phys.saturating_add(used.saturating_mul(copies));
+        if c.flags & DATA != 0 {
+            data_total = data_total.saturating_add(c.length);
+            data_used = data_used.saturating_add(used);
+        }
+    }
+    let bs = u64::from(sb.sectorsize);
+    let units = u64::from(sb.nodesize) * 8 * 2;
+    let fst = if sb.compat_ro & 1 != 0 { 2 } else { 1 };
+    let reserve = (units * 10 + units * 6 * fst).min(512 << 20);
+    let blocks = sb.total_bytes / factor / bs;
+    let free = blocks.saturating_sub(used_phys / factor / bs + reserve / bs);
+    let unallocated = fs
+        .dev
+        .size()
+        .min(sb.total_bytes)
+        .saturating_sub(allocated)
+        .saturating_sub(1 << 20)
+        & !0xffff;
+    let avail = (data_total.saturating_sub(data_used) + unallocated) / factor / bs;
+    Ok(Usage {
+        block_size: bs,
+        blocks,
+        blocks_free: free,
+        blocks_available: avail.min(free),
+        inodes: 0,
+        inodes_free: 0,
+    })
 }

@@ -73,8 +73,6 @@ pub struct Superblock {
     pub log_root: u64,
     /// Bytes of the filesystem (all devices).
     pub total_bytes: u64,
-    /// Bytes in use (logical).
-    pub bytes_used: u64,
     /// Devices the filesystem spans.
     pub num_devices: u64,
     /// Data block size.
@@ -83,6 +81,8 @@ pub struct Superblock {
     pub nodesize: u32,
     /// This device's id.
     pub devid: u64,
+    /// Read-only-compatible features (free-space tree, block-group tree).
+    pub compat_ro: u64,
     /// The bootstrap chunks (`sys_chunk_array`, `sys_chunk_array_size` bytes of it).
     pub sys_chunk_array: Vec<u8>,
 }
@@ -175,11 +175,11 @@ pub fn parse(b: &[u8]) -> Result<Superblock> {
         chunk_root_level: levels[1],
         log_root: le64(b, 0x60),
         total_bytes: le64(b, 0x70),
-        bytes_used: le64(b, 0x78),
         num_devices: le64(b, 0x88),
         sectorsize,
         nodesize,
         devid: le64(b, 0xc9),
+        compat_ro: le64(b, 0xb4),
         sys_chunk_array: b[0x32b..0x32b + array_size].to_vec(),
     })
 }
