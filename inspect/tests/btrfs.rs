@@ -412,82 +412,93 @@ fn fedora_disk(dir: &Path) -> PathBuf {
     disk
 }
 
-/// (roots, mountpoints per root, filesystems per root) from virt-inspector's XML.
-fn parse_inspector(xml: &str) -> Vec<(String, Vec<(String, String)>, Vec<(String, String)>)> {
-    let between = |s: &str, a: &str, b: &str| -> Vec<String> {
-        let mut out = Vec::new();
-        let mut rest = s;
-        while let Some(i) = rest.find(a) {
-            rest = &rest[i + a.len()..];
-            let Some(j) = rest.find(b) else { break };
-            out.push(rest[..j].to_string());
-            rest = &rest[j + b.len()..];
+/// One operating system as libguestfs inspects it: root, (device, mountpoint)s, the
+/// filesystems' devices, and (distro, product name, hostname).
+type OsSummary = (
+    String,
+    Vec<(String, String)>,
+    Vec<String>,
+    [Option<String>; 3],
+);
+
+/// The operating systems in a recorded libguestfs answer (`tests/data/btrfs/<name>.txt`,
+/// made from a guestfish session's `inspect-os`, `inspect-get-mountpoints`,
+/// `inspect-get-filesystems`, `inspect-get-distro`, `-product-name` and `-hostname`, the
+/// calls virt-inspector makes): lines `root R`, then `mountpoint DEV PATH`, `filesystem DEV`,
+/// `distro D`, `product P`, `hostname H` for it.
+fn parse_recorded(text: &str) -> Vec<OsSummary> {
+    let mut out: Vec<OsSummary> = Vec::new();
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (what, rest) = line.split_once(' ').unwrap();
+        if what == "root" {
+            out.push((rest.to_string(), Vec::new(), Vec::new(), [None, None, None]));
+            continue;
         }
-        out
-    };
-    between(xml, "<operatingsystem>", "</operatingsystem>")
-        .into_iter()
-        .map(|os| {
-            let root = between(&os, "<root>", "</root>")[0].clone();
-            let mps = between(&os, "<mountpoint dev=\"", "</mountpoint>")
-                .into_iter()
-                .map(|m| {
-                    let (dev, path) = m.split_once("\">").unwrap();
-                    (dev.to_string(), path.to_string())
-                })
-                .collect();
-            let fss = between(&os, "<filesystem dev=\"", "</filesystem>")
-                .into_iter()
-                .map(|f| {
-                    let (dev, rest) = f.split_once("\">").unwrap();
-                    let ty = between(rest, "<type>", "</type>").pop().unwrap_or_default();
-                    (dev.to_string(), ty)
-                })
-                .collect();
-            (root, mps, fss)
-        })
-        .collect()
+        let os = out.last_mut().unwrap();
+        match what {
+            "mountpoint" => {
+                let (dev, path) = rest.split_once(' ').unwrap();
+                os.1.push((dev.to_string(), path.to_string()));
+            }
+            "filesystem" => os.2.push(rest.to_string()),
+            "distro" => os.3[0] = Some(rest.to_string()),
+            "product" => os.3[1] = Some(rest.to_string()),
+            "hostname" => os.3[2] = Some(rest.to_string()),
+            _ => panic!("{line}"),
+        }
+    }
+    for os in &mut out {
+        os.1.sort();
+        os.2.sort();
+    }
+    out
 }
 
-/// Scans `disk` and inspects it; compares roots, mountpoints and filesystems with the
-/// virt-inspector output recorded in `tests/data/btrfs/<name>.xml`.
+/// Scans `disk` and inspects it; compares roots, mountpoints, filesystems, distribution,
+/// product name and host name with libguestfs's answer recorded in
+/// `tests/data/btrfs/<name>.txt`.
 fn inspect_like_virt_inspector(disk: &Path, name: &str) -> DiskSet {
-    // To record: keep the disk and run virt-inspector and guestfish on it.
+    // To record: keep the disk and run guestfish on it (see the data file's header).
     if let Ok(keep) = std::env::var("VMCH_KEEP_DIR") {
         fs::copy(disk, Path::new(&keep).join(format!("{name}.img"))).unwrap();
     }
     let set = DiskSet::scan(&[open_dev(disk)]);
     let oses = vmchannel_inspect::inspect::inspect(&set.volumes, false);
-    let got: Vec<_> = oses
+    let got: Vec<OsSummary> = oses
         .iter()
         .map(|o| {
+            println!(
+                "{name}: root {} distro {:?} product {:?} version {}.{} hostname {:?} arch {:?} osinfo {:?} format {:?} management {:?}",
+                o.root, o.distro, o.product_name, o.major_version, o.minor_version, o.hostname, o.arch, o.osinfo, o.package_format, o.package_management
+            );
             let mut mps = o.mountpoints.clone();
             mps.sort();
-            let mut fss: Vec<_> = o
-                .filesystems
-                .iter()
-                .map(|f| (f.device.clone(), f.fstype.clone()))
-                .collect();
+            let mut fss: Vec<String> = o.filesystems.iter().map(|f| f.device.clone()).collect();
             fss.sort();
-            (o.root.clone(), mps, fss)
+            (o.root.clone(), mps, fss, [o.distro.clone(), o.product_name.clone(), o.hostname.clone()])
         })
         .collect();
-    let xml_path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/btrfs/{name}.xml"));
-    let xml = fs::read_to_string(&xml_path).unwrap();
-    let want: Vec<_> = parse_inspector(&xml)
-        .into_iter()
-        .map(|(r, mut m, mut f)| {
-            m.sort();
-            f.sort();
-            (r, m, f)
-        })
-        .collect();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/btrfs/{name}.txt"));
+    let want = parse_recorded(&fs::read_to_string(&path).unwrap());
     assert_eq!(
         got, want,
-        "{name}: ours (left) and virt-inspector's (right); warnings {:?}",
+        "{name}: ours (left) and libguestfs's (right); warnings {:?}",
         set.warnings
     );
+    // Every filesystem named has the type libguestfs lists for it.
+    let listed = recorded_list(name);
+    for o in &oses {
+        for f in &o.filesystems {
+            let t = listed
+                .iter()
+                .find(|(d, _)| *d == f.device)
+                .map(|(_, t)| t.as_str());
+            assert_eq!(Some(f.fstype.as_str()), t, "{name}: {}", f.device);
+        }
+    }
     set
 }
 
@@ -499,22 +510,8 @@ fn a_fedora_like_disk_inspects_as_virt_inspector_sees_it() {
     let dir = scratch("fedora");
     let disk = fedora_disk(&dir);
     let set = inspect_like_virt_inspector(&disk, "fedora");
-    // The volumes, as `guestfish list-filesystems` lists them (recorded beside the XML).
-    let listed: Vec<(String, String)> = set
-        .volumes
-        .iter()
-        .map(|v| (v.info.device.clone(), v.info.fstype.clone()))
-        .collect();
-    let want = fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/btrfs/fedora-list-filesystems.txt"),
-    )
-    .unwrap();
-    let want: Vec<(String, String)> = want
-        .lines()
-        .filter_map(|l| l.split_once(": "))
-        .map(|(d, t)| (d.to_string(), t.to_string()))
-        .collect();
-    assert_eq!(listed, want);
+    // The volumes, as `guestfish list-filesystems` lists them.
+    assert_eq!(listed(&set), recorded_list("fedora"));
     // The subvolume volumes read, compressed files included.
     let root = set
         .volume("btrfsvol:/dev/sda3/root")

@@ -295,10 +295,9 @@ fn btrfs_subvolume(device: Device, options: &str, volumes: &[Volume]) -> Device 
         if let Some(id) = o
             .strip_prefix("subvolid=")
             .and_then(|n| n.parse::<u64>().ok())
+            && let Some(j) = on_dev(&|s| s.id == id)
         {
-            if let Some(j) = on_dev(&|s| s.id == id) {
-                return Device::Volume(j);
-            }
+            return Device::Volume(j);
         }
     }
     device

@@ -35,23 +35,31 @@ struct Sparse {
 
 impl Sparse {
     fn get(&self, offset: u64, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
-            let at = offset + i as u64;
-            *b = self
-                .blocks
-                .get(&(at / BLOCK))
-                .map_or(0, |blk| blk[(at % BLOCK) as usize]);
+        let mut done = 0;
+        while done < buf.len() {
+            let at = offset + done as u64;
+            let (blk, within) = (at / BLOCK, (at % BLOCK) as usize);
+            let n = (BLOCK as usize - within).min(buf.len() - done);
+            match self.blocks.get(&blk) {
+                Some(b) => buf[done..done + n].copy_from_slice(&b[within..within + n]),
+                None => buf[done..done + n].fill(0),
+            }
+            done += n;
         }
     }
 
     fn put(&mut self, offset: u64, data: &[u8]) {
-        for (i, &b) in data.iter().enumerate() {
-            let at = offset + i as u64;
-            let blk = self
+        let mut done = 0;
+        while done < data.len() {
+            let at = offset + done as u64;
+            let (blk, within) = (at / BLOCK, (at % BLOCK) as usize);
+            let n = (BLOCK as usize - within).min(data.len() - done);
+            let b = self
                 .blocks
-                .entry(at / BLOCK)
+                .entry(blk)
                 .or_insert_with(|| vec![0; BLOCK as usize]);
-            blk[(at % BLOCK) as usize] = b;
+            b[within..within + n].copy_from_slice(&data[done..done + n]);
+            done += n;
         }
     }
 }

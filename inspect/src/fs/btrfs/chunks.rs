@@ -182,7 +182,7 @@ fn parse(logical: u64, d: &[u8], geo: Geometry) -> Result<Chunk> {
         return Err(bad(&format!("{} bytes for {num_stripes} stripes", d.len())));
     }
     let sector = u64::from(geo.sectorsize);
-    if length == 0 || length % sector != 0 || logical % sector != 0 {
+    if length == 0 || !length.is_multiple_of(sector) || !logical.is_multiple_of(sector) {
         return Err(bad(&format!("length {length}")));
     }
     if logical.checked_add(length).is_none() {

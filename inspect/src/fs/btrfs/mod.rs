@@ -103,7 +103,7 @@ impl Inner {
             }
         }
         let size = u64::from(self.sb.nodesize);
-        if bytenr % u64::from(self.sb.sectorsize) != 0 {
+        if !bytenr.is_multiple_of(u64::from(self.sb.sectorsize)) {
             return Err(corrupt(format!("tree block {bytenr:#x}: unaligned")));
         }
         let copies = self.chunks.map(bytenr, size)?;
