@@ -482,7 +482,29 @@ fn inspect_like_virt_inspector(disk: &Path, name: &str) -> DiskSet {
         })
         .collect();
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/btrfs/{name}.txt"));
-    let want = parse_recorded(&fs::read_to_string(&path).unwrap());
+    let recorded = parse_recorded(&fs::read_to_string(&path).unwrap());
+    // libguestfs 1.48 also reports a btrfs snapshot of a root as a root of its own; later
+    // libguestfs drops one that looks like the root on its device's default subvolume (same
+    // distribution and product), and so does this reader.
+    let is_dropped_snapshot = |w: &OsSummary| {
+        recorded
+            .iter()
+            .any(|o| w.0.starts_with(&format!("btrfsvol:{}/", o.0)) && o.3[..2] == w.3[..2])
+    };
+    let want: Vec<OsSummary> = recorded
+        .iter()
+        .filter(|w| {
+            let drop = is_dropped_snapshot(w);
+            if drop {
+                println!(
+                    "{name}: libguestfs 1.48's snapshot root {} not expected",
+                    w.0
+                );
+            }
+            !drop
+        })
+        .cloned()
+        .collect();
     assert_eq!(
         got, want,
         "{name}: ours (left) and libguestfs's (right); warnings {:?}",

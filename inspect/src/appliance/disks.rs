@@ -225,6 +225,20 @@ impl DiskSet {
 
     /// The volume on device `name`.
     pub fn volume(&self, name: &str) -> Option<&Volume> {
-        self.volumes.iter().find(|v| v.info.device == name)
+        self.volumes
+            .iter()
+            .find(|v| v.info.device == name)
+            .or_else(|| {
+                // `btrfsvol:/dev/sda2//@/var`, as libguestfs names a `subvol=/@/var` mount.
+                let rest = name.strip_prefix("btrfsvol:")?;
+                self.volumes.iter().find(|v| {
+                    v.is_subvolume()
+                        && v.subvolume.as_ref().is_some_and(|s| {
+                            rest.strip_prefix(s.device.as_str()).is_some_and(|p| {
+                                p.starts_with('/') && p.trim_start_matches('/') == s.path
+                            })
+                        })
+                })
+            })
     }
 }

@@ -41,11 +41,17 @@ pub(crate) struct Resolved {
     pub mountpoint: String,
     pub vfstype: String,
     pub options: String,
+    /// The name libguestfs reports for this entry's mountable when it is not the volume's:
+    /// a btrfs `subvol=/PATH` keeps its `/` (`btrfsvol:/dev/sda2//@/var`).
+    pub name: Option<String>,
 }
 
 impl Resolved {
     /// The device name to report: the volume's, or the spec as written.
     pub fn device_name<'a>(&'a self, volumes: &'a [Volume]) -> &'a str {
+        if let Some(n) = &self.name {
+            return n;
+        }
         match &self.device {
             Device::Volume(i) => volumes.get(*i).map_or("", |v| v.info.device.as_str()),
             Device::Unresolved(s) => s,
@@ -151,14 +157,16 @@ pub(crate) fn resolve(entries: &[Entry], volumes: &[Volume], root: usize) -> Vec
                 return None;
             }
             let mut device = resolve_spec(&e.spec, volumes, root)?;
+            let mut name = None;
             if e.vfstype == "btrfs" {
-                device = btrfs_subvolume(device, &e.options, volumes);
+                (device, name) = btrfs_subvolume(device, &e.options, volumes);
             }
             Some(Resolved {
                 device,
                 mountpoint,
                 vfstype: e.vfstype.clone(),
                 options: e.options.clone(),
+                name,
             })
         })
         .collect()
@@ -267,14 +275,16 @@ fn find(volumes: &[Volume], root: usize, pred: impl Fn(&Volume) -> bool) -> Opti
 /// libguestfs's `get_btrfs_mountable` does. A `subvol=` naming no subvolume the scan found
 /// is reported as libguestfs names it, `btrfsvol:DEVICE/PATH`, and not mounted.
 ///
-/// libguestfs ignores `subvolid=`, and keeps a leading `/` in the name
-/// (`btrfsvol:/dev/sda3//root`); here both resolve to the subvolume's one name.
-fn btrfs_subvolume(device: Device, options: &str, volumes: &[Volume]) -> Device {
+/// The second value is the name to report when libguestfs's differs from the volume's: it
+/// writes `btrfsvol:DEVICE/` and the option's value, so `subvol=/@/var` is
+/// `btrfsvol:/dev/sda2//@/var`. libguestfs ignores `subvolid=`; here it selects the
+/// subvolume too.
+fn btrfs_subvolume(device: Device, options: &str, volumes: &[Volume]) -> (Device, Option<String>) {
     let Device::Volume(i) = device else {
-        return device;
+        return (device, None);
     };
     let Some(dev) = volumes.get(i).map(|v| v.device()) else {
-        return device;
+        return (device, None);
     };
     let on_dev = |want: &dyn Fn(&crate::fs::Subvolume) -> bool| {
         volumes.iter().position(|v| {
@@ -285,11 +295,15 @@ fn btrfs_subvolume(device: Device, options: &str, volumes: &[Volume]) -> Device 
     };
     for o in options.split(',') {
         if let Some(p) = o.strip_prefix("subvol=") {
+            let written = format!("btrfsvol:{dev}/{p}");
             let path = canonical_path(p);
             let path = path.trim_start_matches('/');
             return match on_dev(&|s| s.path == path) {
-                Some(j) => Device::Volume(j),
-                None => Device::Unresolved(format!("btrfsvol:{dev}/{path}")),
+                Some(j) => {
+                    let differs = volumes.get(j).is_some_and(|v| v.info.device != written);
+                    (Device::Volume(j), differs.then_some(written))
+                }
+                None => (Device::Unresolved(written), None),
             };
         }
         if let Some(id) = o
@@ -297,10 +311,10 @@ fn btrfs_subvolume(device: Device, options: &str, volumes: &[Volume]) -> Device 
             .and_then(|n| n.parse::<u64>().ok())
             && let Some(j) = on_dev(&|s| s.id == id)
         {
-            return Device::Volume(j);
+            return (Device::Volume(j), None);
         }
     }
-    device
+    (device, None)
 }
 
 /// UUIDs compare without regard to case (`blkid` prints lower case, FAT ids upper case).
@@ -479,5 +493,58 @@ mod tests {
             ]
         );
         assert!(r[2].is_swap() && !r[2].is_mountpoint());
+    }
+
+    #[test]
+    fn btrfs_subvolumes_resolve_by_subvol_and_subvolid() {
+        let sub = |device: &str, id: u64, path: &str| {
+            let mut v = TestFs::new().volume(device, None, None);
+            v.subvolume = Some(crate::fs::Subvolume {
+                device: String::from("/dev/sda2"),
+                id,
+                path: String::from(path),
+            });
+            v
+        };
+        let mut v = alloc::vec![
+            TestFs::new().volume("/dev/sda1", Some("efi"), None),
+            sub("/dev/sda2", 5, ""),
+            sub("btrfsvol:/dev/sda2/root", 256, "root"),
+            sub("btrfsvol:/dev/sda2/@/var", 257, "@/var"),
+        ];
+        for x in &mut v[1..] {
+            x.info.uuid = Some(String::from("b7f5"));
+            x.info.fstype = String::from("btrfs");
+        }
+        let e = parse(
+            b"UUID=b7f5 / btrfs subvol=root,compress=zstd:1 0 0\n\
+              UUID=b7f5 /var btrfs subvol=/@/var 0 0\n\
+              UUID=b7f5 /var2 btrfs compress=zstd,subvolid=257 0 0\n\
+              UUID=b7f5 /top btrfs defaults 0 0\n\
+              UUID=b7f5 /gone btrfs subvol=nope 0 0\n\
+              /dev/sda2 /dev-spec btrfs subvol=root 0 0\n",
+        );
+        let r = resolve(&e, &v, 2);
+        let got: Vec<(&str, &str, Option<usize>)> = r
+            .iter()
+            .map(|r| {
+                let i = match r.device {
+                    Device::Volume(i) => Some(i),
+                    Device::Unresolved(_) => None,
+                };
+                (r.device_name(&v), r.mountpoint.as_str(), i)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("btrfsvol:/dev/sda2/root", "/", Some(2)),
+                ("btrfsvol:/dev/sda2//@/var", "/var", Some(3)),
+                ("btrfsvol:/dev/sda2/@/var", "/var2", Some(3)),
+                ("/dev/sda2", "/top", Some(1)),
+                ("btrfsvol:/dev/sda2/nope", "/gone", None),
+                ("btrfsvol:/dev/sda2/root", "/dev-spec", Some(2)),
+            ]
+        );
     }
 }

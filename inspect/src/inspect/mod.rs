@@ -188,26 +188,29 @@ fn mountpoints(
     out
 }
 
-/// The root's filesystem and every volume its fstab names (swap included), by device name.
-/// An fstab entry for `/` is the root, whatever device it names.
+/// The root's filesystem and every volume its fstab names (swap included), by device name
+/// (as the entry names it: see [`fstab::Resolved::device_name`]). An fstab entry for `/` is
+/// the root, whatever device it names.
 fn filesystems(
     entries: &[fstab::Resolved],
     volumes: &[Volume],
     root: usize,
 ) -> Vec<FilesystemInfo> {
-    let mut idx: Vec<usize> = entries
+    let mut found: Vec<FilesystemInfo> = entries
         .iter()
         .filter(|e| e.mountpoint != "/")
         .filter_map(|e| match e.device {
-            fstab::Device::Volume(i) => Some(i),
+            fstab::Device::Volume(i) => volumes.get(i).map(|v| FilesystemInfo {
+                device: String::from(e.device_name(volumes)),
+                ..v.info.clone()
+            }),
             fstab::Device::Unresolved(_) => None,
         })
-        .chain(core::iter::once(root))
-        .filter(|&i| i < volumes.len())
+        .chain(volumes.get(root).map(|v| v.info.clone()))
         .collect();
-    idx.sort_by(|&a, &b| volumes[a].info.device.cmp(&volumes[b].info.device));
-    idx.dedup_by(|a, b| volumes[*a].info.device == volumes[*b].info.device);
-    idx.into_iter().map(|i| volumes[i].info.clone()).collect()
+    found.sort_by(|a, b| a.device.cmp(&b.device));
+    found.dedup_by(|a, b| a.device == b.device);
+    found
 }
 
 #[cfg(test)]

@@ -503,3 +503,41 @@ fn truncations_of_the_image_never_panic() {
         }
     }
 }
+
+#[test]
+fn the_disk_scan_lists_the_device_and_each_subvolume() {
+    use crate::appliance::disks::DiskSet;
+    let dev: Rc<dyn BlockDevice> = Rc::new(build(&spec()));
+    let set = DiskSet::scan(&[dev]);
+    let names: Vec<(&str, &str)> = set
+        .volumes
+        .iter()
+        .map(|v| (v.info.device.as_str(), v.info.fstype.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [("/dev/sda", "btrfs"), ("btrfsvol:/dev/sda/sub", "btrfs")]
+    );
+    let top = &set.volumes[0];
+    assert!(!top.is_subvolume());
+    assert_eq!(top.subvolume.as_ref().map(|s| s.id), Some(5));
+    let sub = &set.volumes[1];
+    assert!(sub.is_subvolume());
+    assert_eq!(sub.device(), "/dev/sda");
+    assert_eq!(sub.info.uuid, top.info.uuid);
+    let fs = sub.fs.as_ref().unwrap();
+    assert_eq!(fs.stat("/").unwrap().mode, 0o40700);
+    let top_fs = top.fs.as_ref().unwrap();
+    assert_eq!(top_fs.read_file("/hello", 100).unwrap(), b"hello\n");
+    // A broken subvolume list leaves the device readable, with a warning.
+    let mut s = spec();
+    s.root_tree[3].1 = vec![1, 2];
+    let set = DiskSet::scan(&[Rc::new(build(&s)) as Rc<dyn BlockDevice>]);
+    assert_eq!(set.volumes.len(), 1);
+    assert!(set.volumes[0].fs.is_some());
+    assert!(
+        set.warnings.iter().any(|w| w.contains("subvolumes")),
+        "{:?}",
+        set.warnings
+    );
+}
