@@ -514,9 +514,10 @@ fn inspect_like_virt_inspector(disk: &Path, name: &str) -> DiskSet {
     let listed = recorded_list(name);
     for o in &oses {
         for f in &o.filesystems {
+            let v = set.volume(&f.device).unwrap();
             let t = listed
                 .iter()
-                .find(|(d, _)| *d == f.device)
+                .find(|(d, _)| *d == v.info.device)
                 .map(|(_, t)| t.as_str());
             assert_eq!(Some(f.fstype.as_str()), t, "{name}: {}", f.device);
         }
