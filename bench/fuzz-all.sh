@@ -43,4 +43,5 @@ run host-device/fuzz image "$img_seeds" 65536
 run kernel/fuzz detect seeds/detect 69632
 run kernel/fuzz partition seeds/partition 131072
 run kernel/fuzz inspect seeds/inspect 2359296
+run kernel/fuzz btrfs seeds/btrfs 1048576
 echo "logs: $logs"

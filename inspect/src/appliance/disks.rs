@@ -13,11 +13,12 @@ use crate::disk::lvm;
 use crate::disk::names::{disk_name, partition_name};
 use crate::disk::partition::read_table;
 use crate::disk::{BlockDevice, Slice};
+use crate::fs::btrfs::Btrfs;
 use crate::fs::detect::detect;
 use crate::fs::ext4::Ext4Fs;
 use crate::fs::vfat::VfatFs;
 use crate::fs::xfs::XfsFs;
-use crate::fs::{FileSystem, FsError, Volume};
+use crate::fs::{FileSystem, FsError, Subvolume, Volume};
 
 /// 4 KiB blocks of metadata cached per disk (4 MiB).
 pub const CACHE_BLOCKS: usize = 1024;
@@ -171,6 +172,10 @@ impl DiskSet {
             info.fstype = d.fstype.to_string();
             info.label = d.label;
             info.uuid = d.uuid;
+            if d.fstype == "btrfs" {
+                self.probe_btrfs(name, dev, info, partuuid, partlabel);
+                return Some("btrfs");
+            }
             let opened: Option<Result<Rc<dyn FileSystem>, FsError>> = match d.fstype {
                 "ext2" | "ext3" | "ext4" => {
                     Some(Ext4Fs::open(dev).map(|e| Rc::new(e) as Rc<dyn FileSystem>))
@@ -193,8 +198,88 @@ impl DiskSet {
             partuuid,
             partlabel,
             fs,
+            subvolume: None,
         });
         fstype
+    }
+
+    /// A btrfs filesystem: the device's volume is its default subvolume, and every other
+    /// subvolume is a volume `btrfsvol:DEVICE/PATH` after it, by id, as libguestfs's
+    /// `list_filesystems` gives them (the default one is left out: it is the device).
+    fn probe_btrfs(
+        &mut self,
+        name: &str,
+        dev: Rc<dyn BlockDevice>,
+        info: FilesystemInfo,
+        partuuid: Option<String>,
+        partlabel: Option<String>,
+    ) {
+        let fail = |set: &mut Self, e: FsError| {
+            set.warnings.push(format!("{name}: {e}"));
+            set.open_errors.push((name.to_string(), e));
+        };
+        let mut device = Volume {
+            info: info.clone(),
+            partuuid,
+            partlabel,
+            fs: None,
+            subvolume: None,
+        };
+        let opened = Btrfs::open(dev).and_then(|b| {
+            let default = b.default_subvolume()?;
+            Ok((b, default))
+        });
+        let (btrfs, default) = match opened {
+            Ok(o) => o,
+            Err(e) => {
+                fail(self, e);
+                self.volumes.push(device);
+                return;
+            }
+        };
+        let subvols = btrfs.subvolumes().unwrap_or_else(|e| {
+            self.warnings.push(format!("{name}: subvolumes: {e}"));
+            Vec::new()
+        });
+        let default_path = subvols
+            .iter()
+            .find(|s| s.id == default)
+            .map_or_else(String::new, |s| s.path.clone());
+        match btrfs.subvolume(default) {
+            Ok(f) => device.fs = Some(Rc::new(f)),
+            Err(e) => fail(self, e),
+        }
+        device.subvolume = Some(Subvolume {
+            device: name.to_string(),
+            id: default,
+            path: default_path,
+        });
+        self.volumes.push(device);
+        for s in subvols.into_iter().filter(|s| s.id != default) {
+            let vname = format!("btrfsvol:{name}/{}", s.path);
+            let fs: Option<Rc<dyn FileSystem>> = match btrfs.subvolume(s.id) {
+                Ok(f) => Some(Rc::new(f)),
+                Err(e) => {
+                    self.warnings.push(format!("{vname}: {e}"));
+                    self.open_errors.push((vname.clone(), e));
+                    None
+                }
+            };
+            self.volumes.push(Volume {
+                info: FilesystemInfo {
+                    device: vname,
+                    ..info.clone()
+                },
+                partuuid: None,
+                partlabel: None,
+                fs,
+                subvolume: Some(Subvolume {
+                    device: name.to_string(),
+                    id: s.id,
+                    path: s.path,
+                }),
+            });
+        }
     }
 
     /// Why the filesystem on `name` could not be opened, if it could not.
@@ -209,7 +294,21 @@ impl DiskSet {
     /// The volume on device `name` (an LV also by its `/dev/mapper/VG-LV` name).
     pub fn volume(&self, name: &str) -> Option<&Volume> {
         let name = self.canonical(name);
-        self.volumes.iter().find(|v| v.info.device == name)
+        self.volumes
+            .iter()
+            .find(|v| v.info.device == name)
+            .or_else(|| {
+                // `btrfsvol:/dev/sda2//@/var`, as libguestfs names a `subvol=/@/var` mount.
+                let rest = name.strip_prefix("btrfsvol:")?;
+                self.volumes.iter().find(|v| {
+                    v.is_subvolume()
+                        && v.subvolume.as_ref().is_some_and(|s| {
+                            rest.strip_prefix(s.device.as_str()).is_some_and(|p| {
+                                p.starts_with('/') && p.trim_start_matches('/') == s.path
+                            })
+                        })
+                })
+            })
     }
 
     /// `name`, or the `/dev/VG/LV` path of the LV whose device-mapper name it is (as

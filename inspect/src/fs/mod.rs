@@ -4,6 +4,7 @@
 //! ext4-view in [`ext4`]); [`detect`] recognises filesystems and other volumes by their
 //! superblocks without mounting them.
 
+pub mod btrfs;
 pub mod detect;
 pub mod ext4;
 pub mod vfat;
@@ -122,4 +123,38 @@ pub struct Volume {
     pub partlabel: Option<String>,
     /// The readable filesystem, when this type has a driver and it opened cleanly.
     pub fs: Option<alloc::rc::Rc<dyn FileSystem>>,
+    /// For btrfs: which subvolume this volume is. The device's own volume (`/dev/sda3`) is
+    /// the default subvolume; every other subvolume is a volume of its own named as
+    /// libguestfs names it, `btrfsvol:/dev/sda3/PATH`.
+    pub subvolume: Option<Subvolume>,
+}
+
+/// A btrfs subvolume as a volume: the device holding the filesystem and the subvolume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Subvolume {
+    /// The device (`/dev/sda3`).
+    pub device: String,
+    /// The subvolume's id (5 for the top level).
+    pub id: u64,
+    /// Its path from the top level (`root`, `@/.snapshots/1/snapshot`; empty for the top
+    /// level).
+    pub path: String,
+}
+
+impl Volume {
+    /// Whether this is a btrfs subvolume other than its device's default (a
+    /// `btrfsvol:` volume): tags like `UUID=` name the device, never these.
+    pub fn is_subvolume(&self) -> bool {
+        self.subvolume
+            .as_ref()
+            .is_some_and(|s| s.device != self.info.device)
+    }
+
+    /// The device this volume is on: itself, or for a subvolume the btrfs device.
+    pub fn device(&self) -> &str {
+        match &self.subvolume {
+            Some(s) => &s.device,
+            None => &self.info.device,
+        }
+    }
 }

@@ -42,11 +42,17 @@ pub(crate) struct Resolved {
     pub mountpoint: String,
     pub vfstype: String,
     pub options: String,
+    /// The name libguestfs reports for this entry's mountable when it is not the volume's:
+    /// a btrfs `subvol=/PATH` keeps its `/` (`btrfsvol:/dev/sda2//@/var`).
+    pub name: Option<String>,
 }
 
 impl Resolved {
     /// The device name to report: the volume's, or the spec as written.
     pub fn device_name<'a>(&'a self, volumes: &'a [Volume]) -> &'a str {
+        if let Some(n) = &self.name {
+            return n;
+        }
         match &self.device {
             Device::Volume(i) => volumes.get(*i).map_or("", |v| v.info.device.as_str()),
             Device::Unresolved(s) => s,
@@ -65,13 +71,13 @@ impl Resolved {
     }
 
     /// Whether the entry can be mounted into the OS tree: a real filesystem (not swap, not a
-    /// bind mount, not a btrfs subvolume we cannot select) on an absolute path.
+    /// bind mount) on an absolute path. A btrfs entry's `subvol=`/`subvolid=` was resolved
+    /// to its subvolume's volume by [`resolve`].
     pub fn is_mountable(&self) -> bool {
         let opts = || self.options.split(',');
         self.is_mountpoint()
             && self.mountpoint != "/"
             && !opts().any(|o| o == "bind" || o == "rbind")
-            && !opts().any(|o| o.starts_with("subvol=") || o.starts_with("subvolid="))
     }
 }
 
@@ -151,12 +157,17 @@ pub(crate) fn resolve(entries: &[Entry], volumes: &[Volume], root: usize) -> Vec
             if ignored_mountpoint(&mountpoint) {
                 return None;
             }
-            let device = resolve_spec(&e.spec, volumes, root)?;
+            let mut device = resolve_spec(&e.spec, volumes, root)?;
+            let mut name = None;
+            if e.vfstype == "btrfs" {
+                (device, name) = btrfs_subvolume(device, &e.options, volumes);
+            }
             Some(Resolved {
                 device,
                 mountpoint,
                 vfstype: e.vfstype.clone(),
                 options: e.options.clone(),
+                name,
             })
         })
         .collect()
@@ -250,17 +261,67 @@ fn resolve_spec(spec: &str, volumes: &[Volume], root: usize) -> Option<Device> {
 }
 
 /// The volume matching `pred`: the root itself if it matches, else one on the root's disk,
-/// else the first (cloned disks share UUIDs and labels).
+/// else the first (cloned disks share UUIDs and labels). Tags name devices, so btrfs
+/// subvolume volumes (which share their device's UUID and label) never match here.
 fn find(volumes: &[Volume], root: usize, pred: impl Fn(&Volume) -> bool) -> Option<usize> {
-    if volumes.get(root).is_some_and(&pred) {
+    let pred = |v: &Volume| !v.is_subvolume() && pred(v);
+    if volumes.get(root).is_some_and(pred) {
         return Some(root);
     }
-    let root_disk = volumes.get(root).map(|v| disk_of(&v.info.device));
+    let root_disk = volumes.get(root).map(|v| disk_of(v.device()));
     let matching = || volumes.iter().enumerate().filter(|(_, v)| pred(v));
     matching()
-        .find(|(_, v)| Some(disk_of(&v.info.device)) == root_disk)
+        .find(|(_, v)| Some(disk_of(v.device())) == root_disk)
         .or_else(|| matching().next())
         .map(|(i, _)| i)
+}
+
+/// A btrfs entry's subvolume: the first `subvol=PATH` (with or without a leading `/`, as
+/// Linux takes it from the top level) or `subvolid=N` of `options` picks the subvolume
+/// volume on the same device; without either, the device (its default subvolume), as
+/// libguestfs's `get_btrfs_mountable` does. A `subvol=` naming no subvolume the scan found
+/// is reported as libguestfs names it, `btrfsvol:DEVICE/PATH`, and not mounted.
+///
+/// The second value is the name to report when libguestfs's differs from the volume's: it
+/// writes `btrfsvol:DEVICE/` and the option's value, so `subvol=/@/var` is
+/// `btrfsvol:/dev/sda2//@/var`. libguestfs ignores `subvolid=`; here it selects the
+/// subvolume too.
+fn btrfs_subvolume(device: Device, options: &str, volumes: &[Volume]) -> (Device, Option<String>) {
+    let Device::Volume(i) = device else {
+        return (device, None);
+    };
+    let Some(dev) = volumes.get(i).map(|v| v.device()) else {
+        return (device, None);
+    };
+    let on_dev = |want: &dyn Fn(&crate::fs::Subvolume) -> bool| {
+        volumes.iter().position(|v| {
+            v.subvolume
+                .as_ref()
+                .is_some_and(|s| s.device == dev && want(s))
+        })
+    };
+    for o in options.split(',') {
+        if let Some(p) = o.strip_prefix("subvol=") {
+            let written = format!("btrfsvol:{dev}/{p}");
+            let path = canonical_path(p);
+            let path = path.trim_start_matches('/');
+            return match on_dev(&|s| s.path == path) {
+                Some(j) => {
+                    let differs = volumes.get(j).is_some_and(|v| v.info.device != written);
+                    (Device::Volume(j), differs.then_some(written))
+                }
+                None => (Device::Unresolved(written), None),
+            };
+        }
+        if let Some(id) = o
+            .strip_prefix("subvolid=")
+            .and_then(|n| n.parse::<u64>().ok())
+            && let Some(j) = on_dev(&|s| s.id == id)
+        {
+            return (Device::Volume(j), None);
+        }
+    }
+    (device, None)
 }
 
 /// UUIDs compare without regard to case (`blkid` prints lower case, FAT ids upper case).
@@ -448,10 +509,63 @@ mod tests {
                 ("/dev/sda2", "/boot", true),
                 ("/dev/sdb2", "none", false),
                 ("/dev/sdb1", "/srv", true),
-                ("/dev/sdb1", "/data", false),
+                ("btrfsvol:/dev/sdb1/@data", "/data", true),
                 ("/dev/vdq1", "/opt", true),
             ]
         );
         assert!(r[2].is_swap() && !r[2].is_mountpoint());
+    }
+
+    #[test]
+    fn btrfs_subvolumes_resolve_by_subvol_and_subvolid() {
+        let sub = |device: &str, id: u64, path: &str| {
+            let mut v = TestFs::new().volume(device, None, None);
+            v.subvolume = Some(crate::fs::Subvolume {
+                device: String::from("/dev/sda2"),
+                id,
+                path: String::from(path),
+            });
+            v
+        };
+        let mut v = alloc::vec![
+            TestFs::new().volume("/dev/sda1", Some("efi"), None),
+            sub("/dev/sda2", 5, ""),
+            sub("btrfsvol:/dev/sda2/root", 256, "root"),
+            sub("btrfsvol:/dev/sda2/@/var", 257, "@/var"),
+        ];
+        for x in &mut v[1..] {
+            x.info.uuid = Some(String::from("b7f5"));
+            x.info.fstype = String::from("btrfs");
+        }
+        let e = parse(
+            b"UUID=b7f5 / btrfs subvol=root,compress=zstd:1 0 0\n\
+              UUID=b7f5 /var btrfs subvol=/@/var 0 0\n\
+              UUID=b7f5 /var2 btrfs compress=zstd,subvolid=257 0 0\n\
+              UUID=b7f5 /top btrfs defaults 0 0\n\
+              UUID=b7f5 /gone btrfs subvol=nope 0 0\n\
+              /dev/sda2 /dev-spec btrfs subvol=root 0 0\n",
+        );
+        let r = resolve(&e, &v, 2);
+        let got: Vec<(&str, &str, Option<usize>)> = r
+            .iter()
+            .map(|r| {
+                let i = match r.device {
+                    Device::Volume(i) => Some(i),
+                    Device::Unresolved(_) => None,
+                };
+                (r.device_name(&v), r.mountpoint.as_str(), i)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("btrfsvol:/dev/sda2/root", "/", Some(2)),
+                ("btrfsvol:/dev/sda2//@/var", "/var", Some(3)),
+                ("btrfsvol:/dev/sda2/@/var", "/var2", Some(3)),
+                ("/dev/sda2", "/top", Some(1)),
+                ("btrfsvol:/dev/sda2/nope", "/gone", None),
+                ("btrfsvol:/dev/sda2/root", "/dev-spec", Some(2)),
+            ]
+        );
     }
 }

@@ -57,9 +57,40 @@ pub fn inspect(volumes: &[Volume], applications: bool) -> Vec<OsInfo> {
         );
         roots.truncate(MAX_ROOTS);
     }
-    roots
+    let found: Vec<OsInfo> = roots
         .into_iter()
         .filter_map(|i| inspect_root(volumes, i, applications))
+        .collect();
+    drop_btrfs_snapshots_of_roots(volumes, found)
+}
+
+/// libguestfs's `check_for_duplicated_btrfs_snapshots_of_root`: a root on a btrfs
+/// subvolume (`btrfsvol:`) that looks like the root on its device's default subvolume (same
+/// type, distribution, product and version) is a snapshot of it, as snapper keeps them on
+/// SUSE, and is not reported. (libguestfs 1.48 still reports them; later versions do not.)
+fn drop_btrfs_snapshots_of_roots(volumes: &[Volume], oses: Vec<OsInfo>) -> Vec<OsInfo> {
+    let similar = |a: &OsInfo, b: &OsInfo| {
+        a.os_type == b.os_type
+            && a.distro == b.distro
+            && a.product_name == b.product_name
+            && (a.major_version, a.minor_version) == (b.major_version, b.minor_version)
+    };
+    let device_of = |root: &str| {
+        volumes
+            .iter()
+            .find(|v| v.info.device == root && v.is_subvolume())
+            .map(|v| v.device())
+    };
+    let keep: Vec<bool> = oses
+        .iter()
+        .map(|os| match device_of(&os.root) {
+            Some(dev) => !oses.iter().any(|o| o.root == dev && similar(o, os)),
+            None => true,
+        })
+        .collect();
+    oses.into_iter()
+        .zip(keep)
+        .filter_map(|(os, k)| k.then_some(os))
         .collect()
 }
 
@@ -157,26 +188,29 @@ fn mountpoints(
     out
 }
 
-/// The root's filesystem and every volume its fstab names (swap included), by device name.
-/// An fstab entry for `/` is the root, whatever device it names.
+/// The root's filesystem and every volume its fstab names (swap included), by device name
+/// (as the entry names it: see [`fstab::Resolved::device_name`]). An fstab entry for `/` is
+/// the root, whatever device it names.
 fn filesystems(
     entries: &[fstab::Resolved],
     volumes: &[Volume],
     root: usize,
 ) -> Vec<FilesystemInfo> {
-    let mut idx: Vec<usize> = entries
+    let mut found: Vec<FilesystemInfo> = entries
         .iter()
         .filter(|e| e.mountpoint != "/")
         .filter_map(|e| match e.device {
-            fstab::Device::Volume(i) => Some(i),
+            fstab::Device::Volume(i) => volumes.get(i).map(|v| FilesystemInfo {
+                device: String::from(e.device_name(volumes)),
+                ..v.info.clone()
+            }),
             fstab::Device::Unresolved(_) => None,
         })
-        .chain(core::iter::once(root))
-        .filter(|&i| i < volumes.len())
+        .chain(volumes.get(root).map(|v| v.info.clone()))
         .collect();
-    idx.sort_by(|&a, &b| volumes[a].info.device.cmp(&volumes[b].info.device));
-    idx.dedup_by(|a, b| volumes[*a].info.device == volumes[*b].info.device);
-    idx.into_iter().map(|i| volumes[i].info.clone()).collect()
+    found.sort_by(|a, b| a.device.cmp(&b.device));
+    found.dedup_by(|a, b| a.device == b.device);
+    found
 }
 
 #[cfg(test)]

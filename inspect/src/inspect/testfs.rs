@@ -98,6 +98,7 @@ impl TestFs {
             partuuid: None,
             partlabel: None,
             fs: Some(self.rc()),
+            subvolume: None,
         }
     }
 

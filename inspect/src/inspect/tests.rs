@@ -327,6 +327,7 @@ fn two_roots_and_other_volumes() {
             partuuid: None,
             partlabel: None,
             fs: None,
+            subvolume: None,
         },
         debian_root().volume("/dev/sda1", Some("1111-root"), None),
         TestFs::new().file("/grub/grub.cfg", b"").volume(
