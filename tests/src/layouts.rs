@@ -558,7 +558,7 @@ fn tree(s: &Path, name: &str) -> Result<Tree, ImageError> {
 }
 
 /// A text file that compresses well (zstd/zlib/lzo extents on btrfs).
-fn compressible(len: usize) -> Vec<u8> {
+pub fn compressible(len: usize) -> Vec<u8> {
     let mut v = Vec::with_capacity(len);
     let mut i = 0u64;
     while v.len() < len {

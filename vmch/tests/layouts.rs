@@ -10,7 +10,9 @@
 use std::process::Command;
 
 use vmchannel_tests::hosts::{require_kvm, require_qemu};
-use vmchannel_tests::layouts::{Layout, placements, shared};
+use vmchannel_tests::images::pseudo_random;
+use vmchannel_tests::layouts::{Layout, compressible, placements, shared};
+use vmchannel_tests::procs::assert_status as status;
 
 const QEMU: &[&str] = &["--backend", "qemu", "--accel", "tcg"];
 const VMM: &[&str] = &["--backend", "vmm"];
@@ -50,6 +52,139 @@ fn check(backend: &[&str]) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Runs `vmch SUB [backend] ARGS...`.
+fn vmch(sub: &str, backend: &[&str], args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vmch"))
+        .arg(sub)
+        .args(backend)
+        .args(args)
+        .output()
+        .expect("vmch runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `ls`, `cat`, `stat`, `download` and `df` on vfat, btrfs (a named subvolume and the OS tree
+/// over three subvolumes, /boot and the ESP), XFS and XFS on an LV.
+fn files(backend: &[&str]) {
+    let set = shared();
+    let img = |l: Layout| set.image(l).to_str().expect("UTF-8 temp path").to_string();
+    let (fedora, rhel, suse) = (
+        img(Layout::Fedora),
+        img(Layout::Rhel),
+        img(Layout::Opensuse),
+    );
+    let dir = tempfile::tempdir().unwrap();
+
+    // vfat on its own, and as /boot/efi inside Fedora's tree (btrfs root, ext4 /boot).
+    let out = vmch("ls", backend, &["--device", "/dev/sda2", &fedora, "/EFI"]);
+    status(&out, 0);
+    assert_eq!(text(&out.stdout), "BOOT\nfedora\n");
+    let out = vmch("cat", backend, &[&fedora, "/boot/efi/EFI/fedora/grub.cfg"]);
+    status(&out, 0);
+    assert_eq!(out.stdout, b"search --fs-uuid --set=dev x\n");
+    let dest = dir.path().join("BOOTX64.EFI");
+    let dest_s = dest.to_str().unwrap();
+    let out = vmch(
+        "download",
+        backend,
+        &[&fedora, "/boot/efi/EFI/BOOT/BOOTX64.EFI", dest_s],
+    );
+    status(&out, 0);
+    assert_eq!(std::fs::read(&dest).unwrap(), pseudo_random(70_000, 3));
+
+    // btrfs: a named subvolume on its own, and zstd-compressed files through the OS tree
+    // (root and var subvolumes).
+    let out = vmch(
+        "ls",
+        backend,
+        &["--device", "btrfsvol:/dev/sda4/home", &fedora, "/"],
+    );
+    status(&out, 0);
+    assert_eq!(text(&out.stdout), "fedora\n");
+    let dest = dir.path().join("README");
+    let out = vmch(
+        "download",
+        backend,
+        &[
+            &fedora,
+            "/usr/share/doc/fedora/README",
+            dest.to_str().unwrap(),
+        ],
+    );
+    status(&out, 0);
+    assert!(
+        std::fs::read(&dest).unwrap() == compressible(300_000),
+        "compressed file differs"
+    );
+    let out = vmch("stat", backend, &[&fedora, "/var/log/messages"]);
+    status(&out, 0);
+    let s = text(&out.stdout);
+    assert!(s.contains("  Type: regular file\n  Size: 200000\n"), "{s}");
+
+    // XFS root (openSUSE), and XFS on the LV rhel/root by every name.
+    let out = vmch("cat", backend, &[&suse, "/etc/HOSTNAME"]);
+    status(&out, 0);
+    assert_eq!(out.stdout, b"leap-vm\n");
+    let out = vmch("ls", backend, &["-l", &suse, "/etc"]);
+    status(&out, 0);
+    assert!(
+        text(&out.stdout)
+            .lines()
+            .any(|l| l.ends_with(" os-release")),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = vmch("cat", backend, &[&rhel, "/etc/hostname"]);
+    status(&out, 0);
+    assert_eq!(out.stdout, b"rhel9.example.com\n");
+    for dev in ["/dev/rhel/root", "/dev/mapper/rhel-root"] {
+        let out = vmch(
+            "cat",
+            backend,
+            &["--device", dev, &rhel, "/etc/redhat-release"],
+        );
+        status(&out, 0);
+        assert_eq!(
+            out.stdout, b"Red Hat Enterprise Linux release 9.4 (Plow)\n",
+            "{dev}"
+        );
+    }
+
+    // df over every readable filesystem, the LV and the subvolumes included.
+    let out = vmch("df", backend, &[&rhel]);
+    status(&out, 0);
+    let df = text(&out.stdout);
+    for dev in ["/dev/sda2", "/dev/sda3", "/dev/rhel/root"] {
+        assert!(df.contains(&format!("{rhel}:{dev} ")), "{dev}: {df}");
+    }
+    let out = vmch("df", backend, &[&fedora]);
+    status(&out, 0);
+    let df = text(&out.stdout);
+    assert!(
+        df.contains(&format!("{fedora}:btrfsvol:/dev/sda4/root ")),
+        "{df}"
+    );
+}
+
+#[test]
+fn files_on_every_new_type_under_qemu() {
+    if !require_qemu("files_on_every_new_type_under_qemu") {
+        return;
+    }
+    files(QEMU);
+}
+
+#[test]
+fn files_on_every_new_type_under_the_vmm() {
+    if !require_kvm("files_on_every_new_type_under_the_vmm") {
+        return;
+    }
+    files(VMM);
 }
 
 #[test]

@@ -139,6 +139,7 @@ impl DiskSet {
                         partuuid: None,
                         partlabel: None,
                         fs: None,
+                        subvolume: None,
                     });
                 }
             }
