@@ -7,7 +7,12 @@
 //! whose package format is read today, the whole document must be. The distribution fields of
 //! the rpm and pacman systems come with their readers.
 
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use vmchannel_inspect::disk::partition::read_table;
+use vmchannel_tests::inproc::disk::FileDisk;
 
 use vmchannel_tests::hosts::{require_kvm, require_qemu};
 use vmchannel_tests::images::pseudo_random;
@@ -169,6 +174,146 @@ fn files(backend: &[&str]) {
         df.contains(&format!("{fedora}:btrfsvol:/dev/sda4/root ")),
         "{df}"
     );
+}
+
+/// Byte offset of partition `number` of `img`.
+fn partition_start(img: &Path, number: u32) -> u64 {
+    let disk = FileDisk::open(img).unwrap();
+    let table = read_table(&disk).unwrap().expect("a partition table");
+    table
+        .partitions
+        .iter()
+        .find(|p| p.number == number)
+        .expect("the partition")
+        .start
+}
+
+fn patch(img: &Path, offset: u64, bytes: &[u8]) {
+    let f = std::fs::OpenOptions::new().write(true).open(img).unwrap();
+    f.write_all_at(bytes, offset).unwrap();
+}
+
+/// Copies of the Fedora and RHEL layouts made hostile:
+/// - Fedora: the ESP's FAT has every entry pointing at cluster 2 (chains that loop); all of
+///   the btrfs filesystem past its superblock is garbage (checksums that fail, trees that
+///   are not trees);
+/// - RHEL: XFS /boot's allocation-group headers and first inodes are garbage; the LVM
+///   metadata area is garbage (its checksum fails).
+fn hostile(dir: &Path) -> (PathBuf, PathBuf) {
+    let set = shared();
+    let fedora = dir.join("fedora-hostile.img");
+    let rhel = dir.join("rhel-hostile.img");
+    std::fs::copy(set.image(Layout::Fedora), &fedora).unwrap();
+    std::fs::copy(set.image(Layout::Rhel), &rhel).unwrap();
+
+    let esp = partition_start(&fedora, 2);
+    let mut bpb = [0u8; 64];
+    std::fs::File::open(&fedora)
+        .unwrap()
+        .read_exact_at(&mut bpb, esp)
+        .unwrap();
+    let sector = u16::from_le_bytes([bpb[11], bpb[12]]) as u64;
+    let reserved = u16::from_le_bytes([bpb[14], bpb[15]]) as u64;
+    let fat_sectors = u16::from_le_bytes([bpb[22], bpb[23]]) as u64;
+    assert!(fat_sectors > 0, "the test ESP is FAT12/16");
+    let mut fat = vec![0u8; (fat_sectors * sector) as usize];
+    for (i, pair) in fat.chunks_exact_mut(2).enumerate() {
+        let v: u16 = if i < 2 { 0xfff8 } else { 2 };
+        pair.copy_from_slice(&v.to_le_bytes());
+    }
+    patch(&fedora, esp + reserved * sector, &fat);
+    let btrfs = partition_start(&fedora, 4);
+    patch(
+        &fedora,
+        btrfs + (128 << 10),
+        &pseudo_random((150 << 20) - (128 << 10), 11),
+    );
+
+    let boot = partition_start(&rhel, 3);
+    patch(&rhel, boot + 512, &pseudo_random((4 << 20) - 512, 12));
+    let pv = partition_start(&rhel, 4);
+    patch(
+        &rhel,
+        pv + 4096 + 512,
+        &pseudo_random((1 << 20) - 4096 - 512, 13),
+    );
+    (fedora, rhel)
+}
+
+/// Hostile filesystems and volumes beside a good disk: the good OS is still found with
+/// its placements, each hostile one answers a clear error (status 4), in bounded time.
+fn hostile_checks(backend: &[&str]) {
+    let set = shared();
+    let dir = tempfile::tempdir().unwrap();
+    let (fedora, rhel) = hostile(dir.path());
+    let ubuntu = set.image(Layout::Ubuntu).to_str().unwrap().to_string();
+    let (fedora, rhel) = (fedora.to_str().unwrap(), rhel.to_str().unwrap());
+    let add = ["--add", fedora, "--add", rhel];
+
+    let start = std::time::Instant::now();
+    // Without -j, several images are the disks of one machine.
+    let out = vmch(
+        "inspect",
+        backend,
+        &["--format", "xml", &ubuntu, fedora, rhel],
+    );
+    status(&out, 0);
+    let want = std::fs::read_to_string(Layout::Ubuntu.inspector_xml()).unwrap();
+    let (got, want) = (placements(&text(&out.stdout)), placements(&want));
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        (&got[0].root, &got[0].mountpoints),
+        (&want[0].root, &want[0].mountpoints)
+    );
+    let log = text(&out.stderr);
+
+    // /dev/sdb2: the looping ESP; sdb4: the garbage btrfs; sdc3: the garbage XFS; the LVs of
+    // sdc4 are gone with the metadata.
+    for (dev, path) in [
+        ("/dev/sdb2", "/EFI/BOOT"),
+        ("/dev/sdb4", "/"),
+        ("/dev/sdc3", "/"),
+        ("/dev/rhel/root", "/"),
+    ] {
+        let out = vmch(
+            "ls",
+            backend,
+            &[&["--device", dev, &ubuntu, path][..], &add].concat(),
+        );
+        let err = text(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(1) | Some(4)),
+            "{dev}: {:?}: {err}",
+            out.status
+        );
+        let want = if dev.starts_with("/dev/rhel") {
+            "no device"
+        } else {
+            "corrupt"
+        };
+        assert!(err.contains(want), "{dev}: wanted {want:?}: {err}");
+    }
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(300),
+        "took {:?}; {log}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn hostile_volumes_under_qemu() {
+    if !require_qemu("hostile_volumes_under_qemu") {
+        return;
+    }
+    hostile_checks(QEMU);
+}
+
+#[test]
+fn hostile_volumes_under_the_vmm() {
+    if !require_kvm("hostile_volumes_under_the_vmm") {
+        return;
+    }
+    hostile_checks(VMM);
 }
 
 #[test]
