@@ -31,8 +31,10 @@
 //! unreplayable (any v4) dirty logs, where the appliance must read what is on disk; its
 //! bmbt walk pops child pointers last-first (a btree directory's blocks come out in the
 //! wrong readdir order) with no level check; and it collects up to 4M extents (128 MiB)
-//! for one file. Its scale (3.5k lines, half of them log replay) made writing the
-//! read path here (GRUB-sized) the smaller risk.
+//! for one file. It did survive fuzzing (300,000 runs from this module's seeds, no crash,
+//! about 120 MB resident); the reasons are its API and its log policy, not its safety.
+//! Its scale (3.5k lines, half of them log replay) made writing the read path here
+//! (GRUB-sized) the smaller risk.
 
 mod bmap;
 mod dir;
