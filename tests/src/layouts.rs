@@ -569,13 +569,20 @@ pub fn compressible(len: usize) -> Vec<u8> {
     v
 }
 
+/// A 1 MiB file of pseudo-random bytes at `/usr/share/bench.bin` on the root filesystems
+/// (and `/bench.bin` on the ESPs), the same on every type, for the read benchmarks.
+pub fn bench_file() -> Vec<u8> {
+    pseudo_random(MIB as usize, 21)
+}
+
 fn esp_tree(s: &Path, vendor: &str) -> Result<Tree, ImageError> {
     let t = tree(s, "esp")?;
-    t.file(
-        &format!("EFI/{vendor}/grub.cfg"),
-        "search --fs-uuid --set=dev x\n",
-    )?
-    .file("EFI/BOOT/BOOTX64.EFI", pseudo_random(70_000, 3))?;
+    t.file("bench.bin", bench_file())?
+        .file(
+            &format!("EFI/{vendor}/grub.cfg"),
+            "search --fs-uuid --set=dev x\n",
+        )?
+        .file("EFI/BOOT/BOOTX64.EFI", pseudo_random(70_000, 3))?;
     Ok(t)
 }
 
@@ -608,6 +615,7 @@ fn fedora(path: &Path, s: &Path) -> Result<(), ImageError> {
         ),
     )?
     .file("usr/bin/bash", elf(EM_X86_64))?
+    .file("usr/share/bench.bin", bench_file())?
     .link("bin", "usr/bin")?
     .file("usr/share/doc/fedora/README", compressible(300_000))?
     .dir("boot/efi")?
@@ -720,6 +728,7 @@ fn rhel(path: &Path, s: &Path) -> Result<(), ImageError> {
         ),
     )?
     .file("usr/bin/bash", elf(EM_X86_64))?
+    .file("usr/share/bench.bin", bench_file())?
     .link("bin", "usr/bin")?
     .dir("boot/efi")?;
     rpmdb(
@@ -831,6 +840,7 @@ fn opensuse(path: &Path, s: &Path) -> Result<(), ImageError> {
         ),
     )?
     .file("usr/bin/bash", elf(EM_X86_64))?
+    .file("usr/share/bench.bin", bench_file())?
     .link("bin", "usr/bin")?
     .dir("boot/efi")?;
     rpmdb(
@@ -916,6 +926,7 @@ fn arch(path: &Path, s: &Path) -> Result<(), ImageError> {
         ),
     )?
     .file("usr/bin/bash", elf(EM_X86_64))?
+    .file("usr/share/bench.bin", bench_file())?
     .link("bin", "usr/bin")?
     .file("usr/share/licenses/README", compressible(150_000))?
     .dir("var/lib/pacman/local")?
@@ -988,6 +999,7 @@ fn ubuntu(path: &Path, s: &Path) -> Result<(), ImageError> {
          LABEL=UEFI\t/boot/efi\tvfat\tumask=0077\t0 1\n",
     )?
     .file("usr/bin/bash", elf(EM_X86_64))?
+    .file("usr/share/bench.bin", bench_file())?
     .link("bin", "usr/bin")?
     .dir("boot/efi")?
     .file(
