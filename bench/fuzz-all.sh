@@ -44,4 +44,7 @@ run kernel/fuzz detect seeds/detect 69632
 run kernel/fuzz partition seeds/partition 131072
 run kernel/fuzz inspect seeds/inspect 2359296
 run kernel/fuzz btrfs seeds/btrfs 1048576
+run kernel/fuzz xfs seeds/xfs 262144
+run kernel/fuzz vfat seeds/vfat 300000
+run kernel/fuzz lvm seeds/lvm 300000
 echo "logs: $logs"
