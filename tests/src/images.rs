@@ -417,6 +417,18 @@ pub fn make_disk(path: &Path, mib: u64, label: &str, parts: &[Part<'_>]) -> Resu
         offsets.push(at);
         at += p.mib * MIB;
     }
+    sfdisk(path, &script)?;
+    let scratch = path.with_extension("part");
+    for (p, offset) in parts.iter().zip(offsets) {
+        make_fs(&scratch, p.mib * MIB, &p.content)?;
+        place(path, offset, &scratch)?;
+    }
+    let _ = fs::remove_file(scratch);
+    Ok(())
+}
+
+/// Partitions the disk image at `path` by the sfdisk `script`.
+pub(crate) fn sfdisk(path: &Path, script: &str) -> Result<(), ImageError> {
     let mut child = Command::new("sfdisk")
         .args(["--no-reread", "--no-tell-kernel", "-q"])
         .arg(path)
@@ -440,12 +452,6 @@ pub fn make_disk(path: &Path, mib: u64, label: &str, parts: &[Part<'_>]) -> Resu
             message: String::from_utf8_lossy(&out.stderr).into_owned(),
         });
     }
-    let scratch = path.with_extension("part");
-    for (p, offset) in parts.iter().zip(offsets) {
-        make_fs(&scratch, p.mib * MIB, &p.content)?;
-        place(path, offset, &scratch)?;
-    }
-    let _ = fs::remove_file(scratch);
     Ok(())
 }
 

@@ -13,9 +13,9 @@ use std::fmt::Write as _;
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use crate::images::{EM_X86_64, ImageError, MIB, Tree, elf, place, pseudo_random};
+use crate::images::{EM_X86_64, ImageError, MIB, Tree, elf, place, pseudo_random, sfdisk};
 
 /// GPT type GUIDs.
 mod types {
@@ -231,29 +231,7 @@ fn gpt_disk(
         placed.push(at);
         at += p.mib * MIB;
     }
-    let mut child = Command::new("sfdisk")
-        .args(["--no-reread", "--no-tell-kernel", "-q"])
-        .arg(path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| ImageError::Tool {
-            tool: "sfdisk".into(),
-            message: format!("cannot run: {e} (package fdisk)"),
-        })?;
-    child
-        .stdin
-        .take()
-        .expect("stdin is piped")
-        .write_all(script.as_bytes())?;
-    let out = child.wait_with_output()?;
-    if !out.status.success() {
-        return Err(ImageError::Tool {
-            tool: format!("sfdisk with script:\n{script}"),
-            message: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
+    sfdisk(path, &script)?;
     for (p, offset) in parts.iter().zip(placed) {
         let img = s.join(format!("part{}", p.number));
         make(&img, p.mib * MIB, &p.fs, s)?;

@@ -1,44 +1,28 @@
 //! CRC-32C (Castagnoli), as btrfs uses it for superblock and tree-block checksums and, with
 //! a different seed and no final inversion, for directory-name hashes.
 
-/// The reflected CRC-32C table, built at compile time.
-const TABLE: [u32; 256] = {
-    let mut t = [0u32; 256];
-    let mut i = 0;
-    while i < 256 {
-        let mut c = i as u32;
-        let mut k = 0;
-        while k < 8 {
-            c = if c & 1 != 0 {
-                (c >> 1) ^ 0x82F6_3B78
-            } else {
-                c >> 1
-            };
-            k += 1;
-        }
-        t[i] = c;
-        i += 1;
-    }
-    t
-};
+/// Standard CRC-32C, from the `crc` crate.
+const CRC32C: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISCSI);
 
-/// Linux's `crc32c(seed, data)`: the raw register update, no inversion on either side.
-pub(crate) fn crc32c_raw(seed: u32, data: &[u8]) -> u32 {
-    let mut c = seed;
-    for &b in data {
-        c = TABLE[((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
-    }
-    c
-}
+/// CRC-32C with btrfs's name-hash seed (`~1` in the register) and no final inversion. The
+/// crate takes `init` unreflected and reflects it for a reflected algorithm, hence the
+/// `reverse_bits`.
+const NAME_HASH: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::Algorithm {
+    init: (!1u32).reverse_bits(),
+    xorout: 0,
+    check: 0,
+    residue: 0,
+    ..crc::CRC_32_ISCSI
+});
 
 /// The checksum btrfs stores for metadata: standard CRC-32C (seed !0, inverted at the end).
 pub(crate) fn csum(data: &[u8]) -> u32 {
-    !crc32c_raw(!0, data)
+    CRC32C.checksum(data)
 }
 
 /// `btrfs_name_hash`: the key offset of a `DIR_ITEM` for `name`.
 pub(crate) fn name_hash(name: &[u8]) -> u64 {
-    u64::from(crc32c_raw(!1, name))
+    u64::from(NAME_HASH.checksum(name))
 }
 
 #[cfg(test)]
