@@ -7,40 +7,19 @@
 //!
 //! Without `mkfs.btrfs` the tests print `SKIPPED: <why>` and pass, unless `CI=true`.
 
+mod support;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::rc::Rc;
 
+use support::open_dev;
 use vmchannel_inspect::appliance::disks::DiskSet;
-use vmchannel_inspect::disk::{BlockDevice, DiskError};
 use vmchannel_inspect::fs::FileSystem;
 use vmchannel_inspect::fs::btrfs::Btrfs;
 use vmchannel_proto::FileKind;
-
-/// An image file read in place.
-struct FileDev(fs::File, u64);
-
-impl BlockDevice for FileDev {
-    fn size(&self) -> u64 {
-        self.1
-    }
-
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
-        vmchannel_inspect::disk::check_range(offset, buf.len(), self.1)?;
-        self.0
-            .read_exact_at(buf, offset)
-            .map_err(|e| DiskError::Device(e.to_string()))
-    }
-}
-
-fn open_dev(path: &Path) -> Rc<dyn BlockDevice> {
-    let f = fs::File::open(path).unwrap();
-    let len = f.metadata().unwrap().len();
-    Rc::new(FileDev(f, len))
-}
 
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {

@@ -5,6 +5,8 @@
 //! (`tests/data/xfs/`). A tool or a mount that is missing skips loudly, and fails under
 //! `CI=true`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -12,29 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
 
+use support::open_dev;
 use vmchannel_inspect::disk::{BlockDevice, DiskError};
 use vmchannel_inspect::fs::xfs::XfsFs;
 use vmchannel_inspect::fs::{FileSystem, FsError};
 
-/// A file as a block device.
-struct FileDev(fs::File, u64);
-
-impl BlockDevice for FileDev {
-    fn size(&self) -> u64 {
-        self.1
-    }
-    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
-        vmchannel_inspect::disk::check_range(offset, buf.len(), self.1)?;
-        self.0
-            .read_exact_at(buf, offset)
-            .map_err(|e| DiskError::Device(e.to_string()))
-    }
-}
-
 fn open(img: &Path) -> XfsFs {
-    let f = fs::File::open(img).unwrap();
-    let size = f.metadata().unwrap().len();
-    XfsFs::open(Rc::new(FileDev(f, size))).expect("the image opens")
+    XfsFs::open(open_dev(img)).expect("the image opens")
 }
 
 fn skip(why: &str) -> bool {
@@ -778,9 +764,7 @@ fn rocky_like_disk_scans_and_inspects() {
         }
     }
     drop(d);
-    let f = fs::File::open(&disk).unwrap();
-    let size = f.metadata().unwrap().len();
-    let dev: Rc<dyn BlockDevice> = Rc::new(FileDev(f, size));
+    let dev = open_dev(&disk);
     let set = DiskSet::scan(&[dev]);
     for (name, uuid) in [
         ("/dev/sda1", "0c4e5f8a-3d21-4b6e-9f70-2a8b1c3d4e5f"),
@@ -816,8 +800,7 @@ fn rocky_like_disk_scans_and_inspects() {
     // The appliance's file requests (what vmch ls, cat, stat, download and df send) on the
     // OS tree, /boot mounted from the other XFS volume.
     use vmchannel_proto::{FileKind, Reply, Request, Target};
-    let f = fs::File::open(&disk).unwrap();
-    let dev: Rc<dyn BlockDevice> = Rc::new(FileDev(f, size));
+    let dev = open_dev(&disk);
     let mut app = vmchannel_inspect::appliance::Appliance::new(vec![dev]);
     let os = || Target::Os(String::from("/dev/sda2"));
     let Ok(Reply::Entries(e)) = app.handle(&Request::ReadDir {

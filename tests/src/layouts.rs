@@ -405,7 +405,6 @@ fn lvm(
             "lv_name,seg_pe_ranges",
             vg,
         ])?;
-        lvm(&["vgchange", "-an", vg]).ok();
         Ok::<_, ImageError>((pe_start, extent, segs))
     })();
     let _ = Command::new("losetup").args(["-d", &loopdev]).status();
