@@ -827,13 +827,17 @@ fn describe_ours(fs: &dyn FileSystem) -> Vec<String> {
     out
 }
 
-/// Whether this process can loop-mount (root, with `mount`).
+/// Whether this process can loop-mount (root, with `mount`); under `CI=true` it must.
 fn can_mount() -> bool {
     let root = Command::new("id")
         .arg("-u")
         .output()
         .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
     if !root {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "not root, cannot loop-mount (required under CI=true)"
+        );
         println!("SKIPPED (live part): not root, cannot loop-mount");
     }
     root
