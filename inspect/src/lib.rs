@@ -16,3 +16,4 @@ pub mod appliance;
 pub mod disk;
 pub mod fs;
 pub mod inspect;
+pub mod pkgdb;
