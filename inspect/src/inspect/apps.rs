@@ -8,7 +8,7 @@ use vmchannel_proto::Application;
 
 use crate::fs::{FileSystem, FsError};
 
-use super::{apk, dpkg};
+use super::{apk, dpkg, pacman, rpm};
 
 /// A package database parser.
 type Parser = fn(&[u8]) -> Vec<Application>;
@@ -18,34 +18,37 @@ pub(crate) const MAX_DB_FILE: u64 = 64 * 1024 * 1024;
 /// Most packages listed from one database; the rest are dropped with a warning.
 pub(crate) const MAX_PACKAGES: usize = 100_000;
 
-/// The installed packages of the OS in `fs` for `package_format` (`deb`, `apk`), sorted by
-/// name then version; empty for other formats, or when the database is missing, too large
-/// or unreadable.
+/// The installed packages of the OS in `fs` for `package_format` (`deb`, `apk`, `rpm`,
+/// `pacman`), in libguestfs's order (see [`sort`]); empty for other formats, or when the
+/// database is missing, too large or unreadable.
 pub(crate) fn list(fs: &dyn FileSystem, package_format: Option<&str>) -> Vec<Application> {
-    let (path, parse): (&str, Parser) = match package_format {
-        Some("deb") => ("/var/lib/dpkg/status", dpkg::parse),
-        Some("apk") => ("/lib/apk/db/installed", apk::parse),
-        _ => return Vec::new(),
+    let mut apps = match package_format {
+        Some("deb") => whole_file(fs, "/var/lib/dpkg/status", dpkg::parse),
+        Some("apk") => whole_file(fs, "/lib/apk/db/installed", apk::parse),
+        Some("rpm") => rpm::list(fs),
+        Some("pacman") => pacman::list(fs),
+        _ => Vec::new(),
     };
-    let data = match fs.read_file(path, MAX_DB_FILE) {
-        Ok(d) => d,
-        Err(FsError::NotFound(_)) => return Vec::new(),
-        Err(e) => {
-            log::warn!("inspect: {path}: {e}; no applications listed");
-            return Vec::new();
-        }
-    };
-    let mut apps = parse(&data);
     sort(&mut apps);
     apps
 }
 
-/// Sorts by name, then version, epoch and release.
+/// The packages a database held in one file lists.
+fn whole_file(fs: &dyn FileSystem, path: &str, parse: Parser) -> Vec<Application> {
+    match fs.read_file(path, MAX_DB_FILE) {
+        Ok(data) => parse(&data),
+        Err(FsError::NotFound(_)) => Vec::new(),
+        Err(e) => {
+            log::warn!("inspect: {path}: {e}; no applications listed");
+            Vec::new()
+        }
+    }
+}
+
+/// Sorts by name as libguestfs does (`strcmp` in a stable sort): packages of the same name
+/// keep the order their database lister gave them.
 pub(crate) fn sort(apps: &mut [Application]) {
-    apps.sort_by(|a, b| {
-        (&a.name, &a.version, a.epoch, &a.release, &a.arch)
-            .cmp(&(&b.name, &b.version, b.epoch, &b.release, &b.arch))
-    });
+    apps.sort_by(|a, b| a.name.as_bytes().cmp(b.name.as_bytes()));
 }
 
 /// Splits `epoch:version-release`: the epoch is before the first `:` (0 when there is none),

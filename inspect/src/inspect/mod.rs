@@ -4,8 +4,8 @@
 //! one's /etc/fstab filesystems around it into an [`OsTree`] ([`fstab`], [`vfs`]), and reads
 //! from that tree the distribution and version ([`release`], [`distro`]), architecture
 //! ([`arch`]), host name ([`hostname`]) and, on request, the installed packages ([`apps`]:
-//! [`dpkg`], [`apk`]). [`os_tree`] gives the same tree to file requests that address an
-//! operating system.
+//! [`dpkg`], [`apk`], [`rpm`] over the stores of [`crate::pkgdb`], [`pacman`]). [`os_tree`]
+//! gives the same tree to file requests that address an operating system.
 //!
 //! Everything read from the disks is untrusted: files are read with size limits, parsers
 //! accept any bytes, and a probe that fails leaves its field unknown rather than failing
@@ -18,8 +18,10 @@ mod distro;
 mod dpkg;
 mod fstab;
 mod hostname;
+mod pacman;
 mod release;
 mod root;
+mod rpm;
 #[cfg(test)]
 mod testfs;
 mod util;
@@ -39,8 +41,8 @@ pub use vfs::{MAX_PATH, OsTree};
 pub const MAX_ROOTS: usize = 32;
 
 /// Inspects `volumes` for Linux installations: one [`OsInfo`] per root filesystem, sorted by
-/// root device. With `applications`, each lists its installed packages (dpkg and apk
-/// databases; other formats give an empty list).
+/// root device. With `applications`, each lists its installed packages (dpkg, apk, rpm and
+/// pacman databases; other formats give an empty list).
 pub fn inspect(volumes: &[Volume], applications: bool) -> Vec<OsInfo> {
     let mut roots: Vec<usize> = volumes
         .iter()
