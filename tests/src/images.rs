@@ -124,6 +124,46 @@ pub fn elf(machine: u16) -> Vec<u8> {
     h
 }
 
+/// A `w` x `h` 8-bit RGB PNG made from scratch (IHDR, one zlib IDAT, IEND): a checker of
+/// 8-pixel squares tinted by `tint`, so it compresses well and each image differs.
+pub fn png(w: u32, h: u32, tint: u8) -> Vec<u8> {
+    const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut d = CRC.digest();
+        d.update(kind);
+        d.update(data);
+        out.extend(kind);
+        out.extend(data);
+        out.extend(d.finalize().to_be_bytes());
+    };
+    let mut raw = Vec::with_capacity(((w * 3 + 1) * h) as usize);
+    for y in 0..h {
+        raw.push(0); // filter: none
+        for x in 0..w {
+            let on = ((x / 8) + (y / 8)) % 2 == 0;
+            raw.extend(if on {
+                [tint, 0x20, 0xff - tint]
+            } else {
+                [0xf0; 3]
+            });
+        }
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]); // 8 bits, RGB, deflate, adaptive filtering, no interlace
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &miniz_oxide::deflate::compress_to_vec_zlib(&raw, 9),
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
 /// `len` bytes of a fixed pseudo-random sequence (xorshift from `seed`).
 pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;

@@ -6,8 +6,14 @@
 //!
 //! Every identity is fixed, so virt-inspector's XML for these disks is reproducible: it is
 //! recorded in `tests/data/inspector/<layout>.xml` (`bin/record-inspector` writes it again).
-//! The package databases of the rpm and pacman systems are absent (they come with the rpm
-//! and pacman readers); their trees hold what libguestfs's rules need to find a root.
+//! Each system has its package database as its distribution keeps it, written by the real
+//! tools where they exist: rpm's sqlite database by `rpmbuild` and `rpm --justdb` (Fedora in
+//! /usr/lib/sysimage/rpm with /var/lib/rpm a link from the `var` subvolume, RHEL in
+//! /var/lib/rpm), CentOS 7's Berkeley DB `Packages` by `db5.3_load` from those header blobs,
+//! openSUSE's ndb `Packages.db` laid out from rpm's description of the format around them
+//! (no tool here writes ndb), Arch's pacman `desc` files as pacman writes them, Ubuntu's dpkg
+//! status. The rpm systems carry rpm's own configuration (/usr/lib/rpm/macros), which librpm
+//! reads from the guest when libguestfs lists its packages.
 
 use std::fmt::Write as _;
 use std::fs;
@@ -15,7 +21,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::images::{EM_X86_64, ImageError, MIB, Tree, elf, place, pseudo_random, sfdisk};
+use crate::images::{EM_X86_64, ImageError, MIB, Tree, elf, place, png, pseudo_random, sfdisk};
 
 /// GPT type GUIDs.
 mod types {
@@ -47,16 +53,20 @@ pub enum Layout {
     /// Ubuntu 24.04 cloud: p1 ext4 root, p14 BIOS boot, p15 ESP (/boot/efi), p16 ext4 /boot,
     /// all by LABEL.
     Ubuntu,
+    /// CentOS 7 as its installer lays it out: MBR, XFS /boot, PV with VG `centos`: LVs
+    /// `root` (XFS) and `swap`; rpm's Berkeley DB `Packages`.
+    Centos7,
 }
 
 impl Layout {
     /// Every layout.
-    pub const ALL: [Layout; 5] = [
+    pub const ALL: [Layout; 6] = [
         Layout::Fedora,
         Layout::Rhel,
         Layout::Opensuse,
         Layout::Arch,
         Layout::Ubuntu,
+        Layout::Centos7,
     ];
 
     /// Its name, as in file names.
@@ -67,14 +77,8 @@ impl Layout {
             Layout::Opensuse => "opensuse",
             Layout::Arch => "arch",
             Layout::Ubuntu => "ubuntu",
+            Layout::Centos7 => "centos7",
         }
-    }
-
-    /// True for the layouts with an rpm database, whose virt-inspector XML is recorded with
-    /// `--no-applications`: Debian's libguestfs looks for rpm databases at Debian's rpm
-    /// default (`%_dbpath` is `~/.rpmdb` there), so it lists no guest's rpm packages.
-    pub fn has_rpmdb(self) -> bool {
-        matches!(self, Layout::Fedora | Layout::Rhel | Layout::Opensuse)
     }
 
     /// virt-inspector's XML for it, as recorded.
@@ -86,14 +90,27 @@ impl Layout {
 
     /// Builds it at `path`; `scratch` is a directory for the trees and filesystems.
     pub fn build(self, path: &Path, scratch: &Path) -> Result<(), ImageError> {
+        self.build_as(path, scratch, true)
+    }
+
+    /// Builds the disk virt-inspector's reference answer is recorded on: the same disk, but
+    /// for openSUSE with its rpm database left in sqlite, since Debian's libguestfs (its
+    /// librpm) has no ndb backend. The ndb disk holds the same packages, so its answer must
+    /// be the same.
+    pub fn build_for_reference(self, path: &Path, scratch: &Path) -> Result<(), ImageError> {
+        self.build_as(path, scratch, false)
+    }
+
+    fn build_as(self, path: &Path, scratch: &Path, ndb: bool) -> Result<(), ImageError> {
         let s = scratch.join(self.name());
         fs::create_dir_all(&s)?;
         match self {
             Layout::Fedora => fedora(path, &s),
             Layout::Rhel => rhel(path, &s),
-            Layout::Opensuse => opensuse(path, &s),
+            Layout::Opensuse => opensuse(path, &s, ndb),
             Layout::Arch => arch(path, &s),
             Layout::Ubuntu => ubuntu(path, &s),
+            Layout::Centos7 => centos7(path, &s),
         }
     }
 }
@@ -130,6 +147,14 @@ pub mod ids {
     pub const UBUNTU_BOOT: &str = "0b0b0000-0000-4000-8000-000000000002";
     /// Ubuntu: ESP.
     pub const UBUNTU_ESP: (&str, &str) = ("0B0B0003", "0B0B-0003");
+    /// CentOS 7: XFS /boot.
+    pub const CENTOS_BOOT: &str = "ce070000-0000-4000-8000-000000000001";
+    /// CentOS 7: XFS root on LV centos/root.
+    pub const CENTOS_ROOT: &str = "ce070000-0000-4000-8000-000000000002";
+    /// CentOS 7: swap on LV centos/swap.
+    pub const CENTOS_SWAP: &str = "ce070000-0000-4000-8000-000000000003";
+    /// CentOS 7: the PV's UUID.
+    pub const CENTOS_PV: &str = "Ce07Pv-0000-1111-2222-3333-4444-555555";
 }
 
 /// What a partition holds.
@@ -212,22 +237,63 @@ fn gpt_disk(
     parts: &[Part<'_>],
     s: &Path,
 ) -> Result<(), ImageError> {
+    partitioned(
+        path,
+        mib,
+        &format!("label: gpt\nlabel-id: {guid}\n"),
+        parts,
+        s,
+    )
+}
+
+/// An MBR disk of `mib` MiB with a fixed disk signature (`0x...`); primary partitions
+/// placed in order from 1 MiB, each `kind` an MBR type (`83`, `8e`).
+fn mbr_disk(
+    path: &Path,
+    mib: u64,
+    signature: &str,
+    parts: &[Part<'_>],
+    s: &Path,
+) -> Result<(), ImageError> {
+    partitioned(
+        path,
+        mib,
+        &format!("label: dos\nlabel-id: {signature}\n"),
+        parts,
+        s,
+    )
+}
+
+/// A disk of `mib` MiB partitioned by sfdisk with `header` (label and its id), partitions
+/// placed in order from 1 MiB, each made and written in place.
+fn partitioned(
+    path: &Path,
+    mib: u64,
+    header: &str,
+    parts: &[Part<'_>],
+    s: &Path,
+) -> Result<(), ImageError> {
     new_file(path, mib * MIB)?;
-    let mut script = format!("label: gpt\nlabel-id: {guid}\n");
+    let mut script = String::from(header);
     let mut at = MIB;
     let mut placed = Vec::new();
     for p in parts {
-        let _ = writeln!(
+        let _ = write!(
             script,
-            "{}{} : start={}, size={}, type={}, uuid={}, name=\"{}\"",
+            "{}{} : start={}, size={}, type={}",
             path.display(),
             p.number,
             at / 512,
             p.mib * MIB / 512,
             p.kind,
-            p.uuid,
-            p.name
         );
+        if !p.uuid.is_empty() {
+            let _ = write!(script, ", uuid={}", p.uuid);
+        }
+        if !p.name.is_empty() {
+            let _ = write!(script, ", name=\"{}\"", p.name);
+        }
+        script.push('\n');
         placed.push(at);
         at += p.mib * MIB;
     }
@@ -470,31 +536,101 @@ fn protofile(tree: &Path) -> Result<String, ImageError> {
     Ok(out)
 }
 
-/// An rpm package to put in a test database: name, version, release, arch, summary.
-pub type Rpm<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
+/// An rpm package to put in a test database.
+#[derive(Clone, Copy, Debug)]
+pub struct Rpm<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Epoch, when the package has one.
+    pub epoch: Option<u32>,
+    /// Version.
+    pub version: &'a str,
+    /// Release.
+    pub release: &'a str,
+    /// Architecture (`noarch` too).
+    pub arch: &'a str,
+    /// Summary.
+    pub summary: &'a str,
+    /// Whether the spec has a URL (virt-inspector prints `(none)` without one).
+    pub url: bool,
+}
 
-/// An rpm database (rpm 4.18's default, sqlite) at `dbpath` holding `packages`, each built by
-/// `rpmbuild` from a spec with no files and entered with `rpm --justdb`.
-fn rpmdb(dbpath: &Path, packages: &[Rpm<'_>], s: &Path) -> Result<(), ImageError> {
+impl<'a> Rpm<'a> {
+    /// A package with a URL and no epoch.
+    pub const fn new(
+        name: &'a str,
+        version: &'a str,
+        release: &'a str,
+        arch: &'a str,
+        summary: &'a str,
+    ) -> Rpm<'a> {
+        Rpm {
+            name,
+            epoch: None,
+            version,
+            release,
+            arch,
+            summary,
+            url: true,
+        }
+    }
+
+    /// With an epoch.
+    pub const fn epoch(self, epoch: u32) -> Rpm<'a> {
+        Rpm {
+            epoch: Some(epoch),
+            ..self
+        }
+    }
+
+    /// Without a URL.
+    pub const fn no_url(self) -> Rpm<'a> {
+        Rpm { url: false, ..self }
+    }
+}
+
+/// rpm's configuration as every rpm system carries it (the `rpm` package's
+/// /usr/lib/rpm/rpmrc and macros), reduced to what locates the database. libguestfs lists a
+/// guest's rpm packages with librpm after a chroot into the guest, so librpm reads these,
+/// not the appliance's own (Debian's, whose `%_dbpath` is `~/.rpmdb`): without them
+/// virt-inspector finds no database on a guest.
+fn rpm_config(root: &Tree, dbpath: &str, backend: Option<&str>) -> Result<(), ImageError> {
+    let mut macros = format!(
+        "# rpm macros (the part that locates the database)\n%_usr\t\t/usr\n%_var\t\t/var\n\
+         %_dbpath\t\t{dbpath}\n"
+    );
+    if let Some(b) = backend {
+        let _ = writeln!(macros, "%_db_backend\t\t{b}");
+    }
+    root.file("usr/lib/rpm/macros", macros)?
+        .file("usr/lib/rpm/rpmrc", "# rpmrc\n")?;
+    Ok(())
+}
+
+/// Builds each of `packages` with `rpmbuild` (a spec with no files) under `s`, returning
+/// the package files.
+fn rpmbuild(packages: &[Rpm<'_>], s: &Path) -> Result<Vec<PathBuf>, ImageError> {
     let top = s.join("rpmbuild");
     fs::create_dir_all(top.join("SPECS"))?;
-    fs::create_dir_all(dbpath)?;
-    tool(
-        Command::new("rpm")
-            .arg("--dbpath")
-            .arg(dbpath)
-            .arg("--initdb"),
-    )?;
-    for (name, version, release, arch, summary) in packages {
-        let spec = top.join("SPECS").join(format!("{name}.spec"));
-        fs::write(
-            &spec,
-            format!(
-                "Name: {name}\nVersion: {version}\nRelease: {release}\nSummary: {summary}\n\
-                 License: MIT\nURL: https://example.org/{name}\nBuildArch: {arch}\n\n\
-                 %description\nThe {name} package, for the tests.\n\n%files\n"
-            ),
-        )?;
+    let mut out = Vec::new();
+    for p in packages {
+        let spec = top.join("SPECS").join(format!("{}.spec", p.name));
+        let mut text = format!(
+            "Name: {}\nVersion: {}\nRelease: {}\nSummary: {}\nLicense: MIT\nBuildArch: {}\n",
+            p.name, p.version, p.release, p.summary, p.arch
+        );
+        if let Some(e) = p.epoch {
+            let _ = writeln!(text, "Epoch: {e}");
+        }
+        if p.url {
+            let _ = writeln!(text, "URL: https://example.org/{}", p.name);
+        }
+        let _ = write!(
+            text,
+            "\n%description\nThe {} package, for the tests.\nIts second line.\n\n%files\n",
+            p.name
+        );
+        fs::write(&spec, text)?;
         tool(
             Command::new("rpmbuild")
                 .arg("--define")
@@ -508,10 +644,32 @@ fn rpmdb(dbpath: &Path, packages: &[Rpm<'_>], s: &Path) -> Result<(), ImageError
                 .args(["--quiet", "-bb"])
                 .arg(&spec),
         )?;
-        let rpm = top
-            .join("RPMS")
-            .join(arch)
-            .join(format!("{name}-{version}-{release}.{arch}.rpm"));
+        out.push(top.join("RPMS").join(p.arch).join(format!(
+            "{}-{}-{}.{}.rpm",
+            p.name, p.version, p.release, p.arch
+        )));
+    }
+    Ok(out)
+}
+
+/// The public key rpm imports as a `gpg-pubkey` pseudo-package (made once by gpg; fixed, so
+/// the package's version and release, its key id and creation time, are too).
+pub fn test_key() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("data/rpm/RPM-GPG-KEY-vmchannel-test")
+}
+
+/// An rpm database (rpm 4.18's default, sqlite) at `dbpath` holding `packages`, each built by
+/// `rpmbuild` and entered with `rpm --justdb`, then [`test_key`] imported as real systems
+/// import their vendor's key (`rpm --import`).
+fn rpmdb(dbpath: &Path, packages: &[Rpm<'_>], s: &Path) -> Result<(), ImageError> {
+    fs::create_dir_all(dbpath)?;
+    tool(
+        Command::new("rpm")
+            .arg("--dbpath")
+            .arg(dbpath)
+            .arg("--initdb"),
+    )?;
+    for rpm in rpmbuild(packages, s)? {
         tool(
             Command::new("rpm")
                 .arg("--dbpath")
@@ -527,7 +685,118 @@ fn rpmdb(dbpath: &Path, packages: &[Rpm<'_>], s: &Path) -> Result<(), ImageError
                 .arg(&rpm),
         )?;
     }
+    tool(
+        Command::new("rpm")
+            .arg("--dbpath")
+            .arg(dbpath)
+            .arg("--import")
+            .arg(test_key()),
+    )?;
     Ok(())
+}
+
+/// The header blobs of the sqlite rpm database in `dbpath`, in header-number order, read by
+/// python3's sqlite3 (real SQLite) into files under `out`.
+fn rpm_blobs(dbpath: &Path, out: &Path) -> Result<Vec<PathBuf>, ImageError> {
+    fs::create_dir_all(out)?;
+    let listed = tool(
+        Command::new("python3")
+            .args([
+                "-c",
+                "import sqlite3, sys\n\
+                 db = sqlite3.connect('file:' + sys.argv[1] + '?mode=ro', uri=True)\n\
+                 for h, b in db.execute('SELECT hnum, blob FROM Packages ORDER BY hnum'):\n\
+                 \x20   p = '%s/%08d.bin' % (sys.argv[2], h)\n\
+                 \x20   open(p, 'wb').write(b)\n\
+                 \x20   print(p)\n",
+            ])
+            .arg(dbpath.join("rpmdb.sqlite"))
+            .arg(out),
+    )?;
+    Ok(listed.lines().map(PathBuf::from).collect())
+}
+
+/// Removes the sqlite database rpm wrote in `dbpath` (once its blobs are in another store).
+fn remove_sqlite(dbpath: &Path) -> Result<(), ImageError> {
+    for f in [
+        "rpmdb.sqlite",
+        "rpmdb.sqlite-shm",
+        "rpmdb.sqlite-wal",
+        ".rpm.lock",
+    ] {
+        match fs::remove_file(dbpath.join(f)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Turns the sqlite rpm database in `dbpath` into rpm's ndb store (`Packages.db`) holding
+/// the same header blobs. No tool here writes ndb (Debian's rpm is built without it), so
+/// the store is laid out by the ndb reader's fixture writer
+/// (inspect/src/pkgdb/testdata/ndb/make.py), written from rpm's lib/backend/ndb/rpmpkg.c.
+fn to_ndb(dbpath: &Path, s: &Path) -> Result<(), ImageError> {
+    let blobs = rpm_blobs(dbpath, &s.join("ndb-blobs"))?;
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../inspect/src/pkgdb/testdata/ndb/make.py");
+    tool(
+        Command::new("python3")
+            .arg(script)
+            .arg(dbpath.join("Packages.db"))
+            .args(&blobs),
+    )?;
+    remove_sqlite(dbpath)
+}
+
+/// Turns the sqlite rpm database in `dbpath` into a Berkeley DB hash `Packages` as rpm
+/// <= 4.15 kept it, written by db5.3_load: keys are little-endian header numbers (key 0
+/// holds the next header number), values the header blobs. rpm's read-only BDB backend
+/// reads it (`rpm --define '_db_backend bdb_ro' -qa`).
+fn to_bdb(dbpath: &Path, s: &Path) -> Result<(), ImageError> {
+    let blobs = rpm_blobs(dbpath, &s.join("bdb-blobs"))?;
+    // db_load -T: key and value lines alternate, every byte escaped as \xx.
+    let hex = |b: &[u8]| b.iter().map(|x| format!("\\{x:02x}")).collect::<String>();
+    let mut text = String::new();
+    let mut next = 1u32;
+    let mut pairs = Vec::new();
+    for b in &blobs {
+        let h: u32 = b
+            .file_stem()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ImageError::Tool {
+                tool: "rpm_blobs".into(),
+                message: format!("bad blob name {}", b.display()),
+            })?;
+        next = next.max(h + 1);
+        pairs.push((h.to_le_bytes().to_vec(), fs::read(b)?));
+    }
+    pairs.insert(
+        0,
+        (0u32.to_le_bytes().to_vec(), next.to_le_bytes().to_vec()),
+    );
+    for (k, v) in &pairs {
+        let _ = writeln!(text, "{}\n{}", hex(k), hex(v));
+    }
+    let input = s.join("bdb-load.txt");
+    fs::write(&input, text)?;
+    tool(
+        Command::new("db5.3_load")
+            .args([
+                "-T",
+                "-t",
+                "hash",
+                "-c",
+                "db_pagesize=4096",
+                "-c",
+                "db_lorder=1234",
+            ])
+            .arg("-f")
+            .arg(&input)
+            .arg(dbpath.join("Packages")),
+    )?;
+    remove_sqlite(dbpath)
 }
 
 fn tree(s: &Path, name: &str) -> Result<Tree, ImageError> {
@@ -577,6 +846,10 @@ fn fedora(path: &Path, s: &Path) -> Result<(), ImageError> {
          PRETTY_NAME=\"Fedora Linux 40 (Cloud Edition)\"\nVARIANT_ID=cloud\n",
     )?
     .file("etc/fedora-release", "Fedora release 40 (Forty)\n")?
+    .file(
+        "usr/share/icons/hicolor/96x96/apps/fedora-logo-icon.png",
+        png(96, 96, 0x3c),
+    )?
     .file("etc/hostname", "fedora-cloud\n")?
     .file(
         "etc/fstab",
@@ -598,23 +871,40 @@ fn fedora(path: &Path, s: &Path) -> Result<(), ImageError> {
     .dir("boot/efi")?
     .dir("home")?
     .dir("var")?;
+    rpm_config(&root, "%{_usr}/lib/sysimage/rpm", Some("sqlite"))?;
     rpmdb(
         &root.path().join("usr/lib/sysimage/rpm"),
         &[
-            (
+            Rpm::new(
                 "fedora-release-cloud",
                 "40",
                 "39",
                 "noarch",
                 "Fedora release files",
             ),
-            (
+            Rpm::new(
                 "bash",
                 "5.2.26",
                 "3.fc40",
                 "x86_64",
                 "The GNU Bourne Again shell",
             ),
+            Rpm::new(
+                "shadow-utils",
+                "4.15.1",
+                "3.fc40",
+                "x86_64",
+                "Utilities for managing accounts and shadow password files",
+            )
+            .epoch(2),
+            Rpm::new(
+                "basesystem",
+                "11",
+                "20.fc40",
+                "noarch",
+                "The skeleton package which defines a simple Fedora system",
+            )
+            .no_url(),
         ],
         s,
     )?;
@@ -692,6 +982,11 @@ fn rhel(path: &Path, s: &Path) -> Result<(), ImageError> {
          VERSION_ID=\"9.4\"\nPLATFORM_ID=\"platform:el9\"\nPRETTY_NAME=\"Red Hat Enterprise Linux 9.4 (Plow)\"\n",
     )?
     .file("etc/redhat-release", "Red Hat Enterprise Linux release 9.4 (Plow)\n")?
+    .file("usr/share/pixmaps/system-logo-white.png", png(96, 96, 0xee))?
+    .link(
+        "usr/share/icons/hicolor/96x96/apps/system-logo-icon.png",
+        "../../../../pixmaps/system-logo-white.png",
+    )?
     .file("etc/hostname", "rhel9.example.com\n")?
     .file(
         "etc/fstab",
@@ -708,23 +1003,32 @@ fn rhel(path: &Path, s: &Path) -> Result<(), ImageError> {
     .file("usr/share/bench.bin", bench_file())?
     .link("bin", "usr/bin")?
     .dir("boot/efi")?;
+    rpm_config(&root, "%{_var}/lib/rpm", Some("sqlite"))?;
     rpmdb(
         &root.path().join("var/lib/rpm"),
         &[
-            (
+            Rpm::new(
                 "redhat-release",
                 "9.4",
                 "0.5.el9",
                 "x86_64",
                 "Red Hat Enterprise Linux release file",
             ),
-            (
+            Rpm::new(
                 "bash",
                 "5.1.8",
                 "9.el9",
                 "x86_64",
                 "The GNU Bourne Again shell",
             ),
+            Rpm::new(
+                "openssl-libs",
+                "3.0.7",
+                "27.el9",
+                "x86_64",
+                "A general purpose cryptography library with TLS implementation",
+            )
+            .epoch(1),
         ],
         s,
     )?;
@@ -799,7 +1103,7 @@ fn rhel(path: &Path, s: &Path) -> Result<(), ImageError> {
     )
 }
 
-fn opensuse(path: &Path, s: &Path) -> Result<(), ImageError> {
+fn opensuse(path: &Path, s: &Path, ndb: bool) -> Result<(), ImageError> {
     let esp = esp_tree(s, "opensuse")?;
     let root = tree(s, "root")?;
     root.file(
@@ -808,6 +1112,10 @@ fn opensuse(path: &Path, s: &Path) -> Result<(), ImageError> {
          VERSION_ID=\"15.6\"\nPRETTY_NAME=\"openSUSE Leap 15.6\"\nCPE_NAME=\"cpe:/o:opensuse:leap:15.6\"\n",
     )?
     .file("etc/HOSTNAME", "leap-vm\n")?
+    .file(
+        "usr/share/icons/hicolor/24x24/apps/distributor.png",
+        png(24, 24, 0x73),
+    )?
     .file(
         "etc/fstab",
         format!(
@@ -820,17 +1128,18 @@ fn opensuse(path: &Path, s: &Path) -> Result<(), ImageError> {
     .file("usr/share/bench.bin", bench_file())?
     .link("bin", "usr/bin")?
     .dir("boot/efi")?;
+    rpm_config(&root, "%{_usr}/lib/sysimage/rpm", Some("ndb"))?;
     rpmdb(
         &root.path().join("usr/lib/sysimage/rpm"),
         &[
-            (
+            Rpm::new(
                 "openSUSE-release",
                 "15.6",
                 "lp156.1.1",
                 "x86_64",
                 "openSUSE Leap 15.6",
             ),
-            (
+            Rpm::new(
                 "bash",
                 "4.4",
                 "150400.27.3.2",
@@ -840,6 +1149,10 @@ fn opensuse(path: &Path, s: &Path) -> Result<(), ImageError> {
         ],
         s,
     )?;
+    if ndb {
+        to_ndb(&root.path().join("usr/lib/sysimage/rpm"), s)?;
+    }
+    root.link("var/lib/rpm", "../../usr/lib/sysimage/rpm")?;
     gpt_disk(
         path,
         360,
@@ -906,8 +1219,11 @@ fn arch(path: &Path, s: &Path) -> Result<(), ImageError> {
     .file("usr/share/bench.bin", bench_file())?
     .link("bin", "usr/bin")?
     .file("usr/share/licenses/README", compressible(150_000))?
-    .dir("var/lib/pacman/local")?
+    .file("var/lib/pacman/local/ALPM_DB_VERSION", "9\n")?
     .dir("efi")?;
+    for p in ARCH_PACKAGES {
+        pacman_entry(&root, p)?;
+    }
     gpt_disk(
         path,
         180,
@@ -952,6 +1268,288 @@ fn arch(path: &Path, s: &Path) -> Result<(), ImageError> {
     )
 }
 
+fn centos7(path: &Path, s: &Path) -> Result<(), ImageError> {
+    let boot = tree(s, "boot")?;
+    boot.file("vmlinuz-3.10.0-1160.el7.x86_64", vec![0x4d; 50_000])?
+        .file("grub2/grub.cfg", "set default=0\n")?;
+    let root = tree(s, "root")?;
+    root.file(
+        "etc/os-release",
+        "NAME=\"CentOS Linux\"\nVERSION=\"7 (Core)\"\nID=\"centos\"\nID_LIKE=\"rhel fedora\"\n\
+         VERSION_ID=\"7\"\nPRETTY_NAME=\"CentOS Linux 7 (Core)\"\nANSI_COLOR=\"0;31\"\n\
+         CPE_NAME=\"cpe:/o:centos:centos:7\"\nHOME_URL=\"https://www.centos.org/\"\n\
+         BUG_REPORT_URL=\"https://bugs.centos.org/\"\n",
+    )?
+    .file(
+        "etc/centos-release",
+        "CentOS Linux release 7.9.2009 (Core)\n",
+    )?
+    .file(
+        "usr/share/icons/hicolor/96x96/apps/system-logo-icon.png",
+        png(96, 96, 0x7c),
+    )?
+    .link("etc/redhat-release", "centos-release")?
+    .link("etc/system-release", "centos-release")?
+    .file("etc/hostname", "centos7.localdomain\n")?
+    .file(
+        "etc/fstab",
+        format!(
+            "\n#\n# /etc/fstab\n# Created by anaconda on Mon Nov  2 15:20:25 2020\n#\n\
+             /dev/mapper/centos-root /                       xfs     defaults        0 0\n\
+             UUID={boot} /boot                   xfs     defaults        0 0\n\
+             /dev/mapper/centos-swap swap                    swap    defaults        0 0\n",
+            boot = ids::CENTOS_BOOT,
+        ),
+    )?
+    .file("usr/bin/bash", elf(EM_X86_64))?
+    .link("bin", "usr/bin")?
+    .dir("boot")?;
+    rpm_config(&root, "%{_var}/lib/rpm", None)?;
+    let dbpath = root.path().join("var/lib/rpm");
+    rpmdb(
+        &dbpath,
+        &[
+            Rpm::new(
+                "centos-release",
+                "7",
+                "9.2009.0.el7.centos",
+                "x86_64",
+                "CentOS Linux release file",
+            ),
+            Rpm::new(
+                "bash",
+                "4.2.46",
+                "34.el7",
+                "x86_64",
+                "The GNU Bourne Again shell",
+            ),
+            Rpm::new(
+                "openssl-libs",
+                "1.0.2k",
+                "19.el7",
+                "x86_64",
+                "A general purpose cryptography library with TLS implementation",
+            )
+            .epoch(1),
+            Rpm::new(
+                "basesystem",
+                "10.0",
+                "7.el7.centos",
+                "noarch",
+                "The skeleton package which defines a simple CentOS Linux system",
+            )
+            .no_url(),
+        ],
+        s,
+    )?;
+    to_bdb(&dbpath, s)?;
+    mbr_disk(
+        path,
+        720,
+        "0x000ce007",
+        &[
+            Part {
+                number: 1,
+                mib: 320,
+                kind: "83",
+                uuid: "",
+                name: "",
+                fs: Fs::Xfs {
+                    uuid: ids::CENTOS_BOOT,
+                    label: None,
+                    tree: boot.path(),
+                },
+            },
+            Part {
+                number: 2,
+                mib: 392,
+                kind: "8e",
+                uuid: "",
+                name: "",
+                fs: Fs::Lvm {
+                    pv_uuid: ids::CENTOS_PV,
+                    vg: "centos",
+                    lvs: &[
+                        (
+                            "root",
+                            320,
+                            Fs::Xfs {
+                                uuid: ids::CENTOS_ROOT,
+                                label: None,
+                                tree: root.path(),
+                            },
+                        ),
+                        (
+                            "swap",
+                            64,
+                            Fs::Swap {
+                                uuid: ids::CENTOS_SWAP,
+                            },
+                        ),
+                    ],
+                },
+            },
+        ],
+        s,
+    )
+}
+
+/// An Arch package in the layout's pacman database: name, `[epoch:]version-release`,
+/// architecture, description, URL.
+pub type Pacman<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str);
+
+/// The Arch layout's packages (as arch-boxes images have them).
+pub const ARCH_PACKAGES: &[Pacman<'static>] = &[
+    (
+        "bash",
+        "5.2.026-2",
+        "x86_64",
+        "The GNU Bourne Again shell",
+        "https://www.gnu.org/software/bash/bash.html",
+    ),
+    (
+        "filesystem",
+        "2024.04.07-1",
+        "any",
+        "Base Arch Linux files",
+        "https://archlinux.org",
+    ),
+    (
+        "linux",
+        "6.9.3.arch1-1",
+        "x86_64",
+        "The Linux kernel and modules",
+        "https://github.com/archlinux/linux",
+    ),
+    (
+        "iana-etc",
+        "20240502-1",
+        "any",
+        "/etc/protocols and /etc/services provided by IANA",
+        "https://www.iana.org/protocols",
+    ),
+    (
+        "libcap",
+        "2.70-1",
+        "x86_64",
+        "POSIX 1003.1e capabilities",
+        "https://sites.google.com/site/fullycapable/",
+    ),
+    (
+        "zstd",
+        "1.5.6-1",
+        "x86_64",
+        "Zstandard - Fast real-time compression algorithm",
+        "https://facebook.github.io/zstd/",
+    ),
+    (
+        "shadow",
+        "4.15.1-1",
+        "x86_64",
+        "Password and account management tool suite with support for shadow files and PAM",
+        "https://github.com/shadow-maint/shadow",
+    ),
+    (
+        "tzdata",
+        "2024a-1",
+        "x86_64",
+        "Sources for time zone and daylight saving time data",
+        "https://www.iana.org/time-zones",
+    ),
+    (
+        "ca-certificates-mozilla",
+        "3.100-1",
+        "x86_64",
+        "Mozilla's set of trusted CA certificates",
+        "https://developer.mozilla.org/en-US/docs/Mozilla/Projects/NSS",
+    ),
+    (
+        "gnupg",
+        "2.4.5-3",
+        "x86_64",
+        "Complete and free implementation of the OpenPGP standard",
+        "https://www.gnupg.org/",
+    ),
+    (
+        "pacman",
+        "6.1.0-3",
+        "x86_64",
+        "A library-based package manager with dependency support",
+        "https://www.archlinux.org/pacman/",
+    ),
+    (
+        "xz",
+        "5.6.1-4",
+        "x86_64",
+        "Library and command line tools for XZ and LZMA compressed files",
+        "https://tukaani.org/xz/",
+    ),
+    (
+        "openssl",
+        "3.3.0-1",
+        "x86_64",
+        "The Open Source toolkit for Secure Sockets Layer and Transport Layer Security",
+        "https://www.openssl.org",
+    ),
+    (
+        "libtirpc",
+        "1.3.4-1",
+        "x86_64",
+        "Transport Independent RPC library (SunRPC replacement)",
+        "https://git.linux-nfs.org/?p=steved/libtirpc.git",
+    ),
+    (
+        "e2fsprogs",
+        "1.47.1-2",
+        "x86_64",
+        "Ext2/3/4 filesystem utilities",
+        "http://e2fsprogs.sourceforge.net",
+    ),
+    (
+        "libgpg-error",
+        "1.49-1",
+        "x86_64",
+        "Support library for libgcrypt",
+        "https://www.gnupg.org",
+    ),
+    (
+        "cryptsetup",
+        "2.7.2-1",
+        "x86_64",
+        "Userspace setup tool for transparent encryption of block devices using dm-crypt",
+        "https://gitlab.com/cryptsetup/cryptsetup/",
+    ),
+    (
+        "pinentry",
+        "1:1.3.0-2",
+        "x86_64",
+        "Collection of simple PIN or passphrase entry dialogs which utilize the Assuan protocol",
+        "https://gnupg.org/related_software/pinentry/",
+    ),
+];
+
+/// One package's directory in the pacman local database, with its `desc` as pacman 6
+/// writes it and its `files` list.
+fn pacman_entry(root: &Tree, p: &Pacman<'_>) -> Result<(), ImageError> {
+    let (name, version, arch, desc, url) = *p;
+    let dir = format!("var/lib/pacman/local/{name}-{version}");
+    root.file(
+        &format!("{dir}/desc"),
+        format!(
+            "%NAME%\n{name}\n\n%VERSION%\n{version}\n\n%BASE%\n{name}\n\n%DESC%\n{desc}\n\n\
+             %URL%\n{url}\n\n%ARCH%\n{arch}\n\n%BUILDDATE%\n1715000000\n\n\
+             %INSTALLDATE%\n1717000000\n\n%PACKAGER%\nArch Linux <build@archlinux.org>\n\n\
+             %SIZE%\n1048576\n\n%REASON%\n1\n\n%LICENSE%\nGPL-3.0-or-later\n\n\
+             %VALIDATION%\npgp\n\n%DEPENDS%\nglibc\n\n"
+        ),
+    )?
+    .file(
+        &format!("{dir}/files"),
+        format!("%FILES%\nusr/\nusr/share/\nusr/share/doc/{name}/\n\n"),
+    )?;
+    Ok(())
+}
+
 fn ubuntu(path: &Path, s: &Path) -> Result<(), ImageError> {
     let esp = esp_tree(s, "ubuntu")?;
     let boot = tree(s, "boot")?;
@@ -969,6 +1567,10 @@ fn ubuntu(path: &Path, s: &Path) -> Result<(), ImageError> {
     )?
     .file("etc/debian_version", "trixie/sid\n")?
     .file("etc/hostname", "ubuntu\n")?
+    .file(
+        "usr/share/help/C/ubuntu-help/figures/ubuntu-logo.png",
+        png(24, 24, 0xe9),
+    )?
     .file(
         "etc/fstab",
         "LABEL=cloudimg-rootfs\t/\t ext4\tdiscard,commit=30,errors=remount-ro\t0 1\n\
