@@ -47,25 +47,98 @@ pub struct OperatingSystem {
     /// Installed applications (absent when not asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applications: Option<Vec<App>>,
-    /// The OS's logo, a PNG in base64 (see [`icon_path`]).
+    /// The OS's logo, a PNG in base64 (see [`icon_candidates`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub icon: Option<String>,
 }
 
-/// Largest icon taken, in bytes.
-pub const MAX_ICON_BYTES: u64 = 2048;
-
-/// Where the OS keeps the logo virt-inspector shows, for the distributions whose path is known
-/// here (libguestfs's `inspect-icon.c` knows more; only Debian's is checked against it).
-pub fn icon_path(distro: Option<&str>) -> Option<&'static str> {
-    match distro? {
-        "debian" => Some("/usr/share/pixmaps/debian-logo.png"),
-        _ => None,
+/// Where libguestfs 1.48 (1.48.6, lib/inspect-icon.c) looks for an OS's logo when
+/// virt-inspector asks (favicons off): the paths tried in order for the distribution, each
+/// with the largest file taken there (`None`: four bytes per pixel of the image's own
+/// geometry). Distributions not listed (Arch, Alpine, AlmaLinux ...) have none.
+pub fn icon_candidates(distro: Option<&str>, major: u32) -> &'static [(&'static str, Option<u64>)] {
+    const RHEL_FAMILY: [&str; 6] = [
+        "rhel",
+        "redhat-based",
+        "centos",
+        "rocky",
+        "scientificlinux",
+        "oraclelinux",
+    ];
+    let distro = distro.unwrap_or("");
+    if RHEL_FAMILY.contains(&distro) {
+        return if major < 7 {
+            &[(
+                "/usr/share/pixmaps/redhat/shadowman-transparent.png",
+                Some(102_400),
+            )]
+        } else {
+            &[(
+                "/usr/share/icons/hicolor/96x96/apps/system-logo-icon.png",
+                Some(102_400),
+            )]
+        };
+    }
+    match distro {
+        "fedora" => &[(
+            "/usr/share/icons/hicolor/96x96/apps/fedora-logo-icon.png",
+            None,
+        )],
+        "debian" => &[("/usr/share/pixmaps/debian-logo.png", Some(2048))],
+        "ubuntu" => &[
+            (
+                "/usr/share/icons/gnome/24x24/places/ubuntu-logo.png",
+                Some(2048),
+            ),
+            (
+                "/usr/share/help/C/ubuntu-help/figures/ubuntu-logo.png",
+                Some(2048),
+            ),
+        ],
+        "mageia" => &[("/usr/share/icons/mageia.png", Some(10_240))],
+        "opensuse" | "suse-based" | "sles" => &[
+            (
+                "/usr/share/icons/hicolor/48x48/apps/distributor.png",
+                Some(10_240),
+            ),
+            (
+                "/usr/share/icons/hicolor/24x24/apps/distributor.png",
+                Some(10_240),
+            ),
+        ],
+        "voidlinux" => &[("/usr/share/void-artwork/void-logo.png", Some(20_480))],
+        "altlinux" => &[(
+            "/usr/share/icons/hicolor/48x48/apps/altlinux.png",
+            Some(20_480),
+        )],
+        "gentoo" => &[("/usr/share/icons/gentoo/48x48/gentoo.png", Some(10_240))],
+        "openmandriva" => &[
+            ("/usr/share/icons/large/mandriva.png", Some(10_240)),
+            ("/usr/share/icons/mandriva.png", Some(10_240)),
+        ],
+        _ => &[],
     }
 }
 
-/// Reads the OS's icon through the appliance: a PNG of at most [`MAX_ICON_BYTES`] at
-/// [`icon_path`], in base64. Absent (not an error) when there is none.
+/// A PNG's width and height from its IHDR chunk, when `head` (its first 24 bytes or more)
+/// starts as a PNG does; what file(1) reads, which libguestfs checks.
+pub fn png_geometry(head: &[u8]) -> Option<(u32, u32)> {
+    if !head.starts_with(b"\x89PNG\r\n\x1a\n") || head.get(12..16)? != b"IHDR" {
+        return None;
+    }
+    let be = |at: usize| Some(u32::from_be_bytes(head.get(at..at + 4)?.try_into().ok()?));
+    Some((be(16)?, be(20)?))
+}
+
+/// Whether libguestfs takes a PNG of `size` bytes and geometry `(w, h)` with limit `max`:
+/// each side 16 to 1024 pixels, and the file at most `max` (or 4 bytes per pixel).
+pub fn icon_acceptable(size: u64, (w, h): (u32, u32), max: Option<u64>) -> bool {
+    let sides = (16..=1024).contains(&w) && (16..=1024).contains(&h);
+    sides && size <= max.unwrap_or(4 * u64::from(w) * u64::from(h))
+}
+
+/// Reads the OS's icon through the appliance as virt-inspector does (see
+/// [`icon_candidates`]), in base64. Absent (not an error) when there is none.
 pub fn fetch_icon<S: std::io::Read + std::io::Write>(
     client: &mut vmchannel_proto::client::Client<S>,
     os: &OperatingSystem,
@@ -73,29 +146,33 @@ pub fn fetch_icon<S: std::io::Read + std::io::Write>(
     use base64::Engine as _;
     use vmchannel_proto::client::ClientError;
     use vmchannel_proto::{FileKind, Target};
-    let Some(path) = icon_path(os.distro.as_deref()) else {
-        return Ok(None);
-    };
     let target = Target::Os(os.root.clone());
-    let stat = match client.stat(&target, path, true) {
-        Ok(s) => s,
-        Err(ClientError::Remote(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    if stat.kind != FileKind::File || stat.size == 0 || stat.size > MAX_ICON_BYTES {
-        return Ok(None);
+    for &(path, max) in icon_candidates(os.distro.as_deref(), os.major_version) {
+        let stat = match client.stat(&target, path, true) {
+            Ok(s) => s,
+            Err(ClientError::Remote(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        // The largest limit of any distribution; past it nothing is taken, and nothing
+        // larger is ever transferred.
+        if stat.kind != FileKind::File || stat.size > 4 * 1024 * 1024 {
+            continue;
+        }
+        let bytes = match client.read_file(&target, path) {
+            Ok(b) => b,
+            Err(ClientError::Remote(_)) => continue,
+            Err(e) => return Err(e),
+        };
+        let Some(geometry) = png_geometry(&bytes) else {
+            continue;
+        };
+        if icon_acceptable(bytes.len() as u64, geometry, max) {
+            return Ok(Some(
+                base64::engine::general_purpose::STANDARD.encode(bytes),
+            ));
+        }
     }
-    let bytes = match client.read_file(&target, path) {
-        Ok(b) => b,
-        Err(ClientError::Remote(_)) => return Ok(None),
-        Err(e) => return Err(e),
-    };
-    if !bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-        return Ok(None);
-    }
-    Ok(Some(
-        base64::engine::general_purpose::STANDARD.encode(bytes),
-    ))
+    Ok(None)
 }
 
 /// A mount point: the device and where it is mounted.
@@ -238,5 +315,76 @@ impl Inspection {
                 .map(|os| OperatingSystem::from_info(os, with_applications))
                 .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_head(w: u32, h: u32) -> Vec<u8> {
+        let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        v.extend(w.to_be_bytes());
+        v.extend(h.to_be_bytes());
+        v
+    }
+
+    #[test]
+    fn icon_rules_are_libguestfs_1_48s() {
+        let first = |d: &str, major| icon_candidates(Some(d), major).first().copied();
+        assert_eq!(
+            first("fedora", 40),
+            Some((
+                "/usr/share/icons/hicolor/96x96/apps/fedora-logo-icon.png",
+                None
+            ))
+        );
+        for rhel in ["rhel", "centos", "rocky", "oraclelinux"] {
+            assert_eq!(
+                first(rhel, 7),
+                Some((
+                    "/usr/share/icons/hicolor/96x96/apps/system-logo-icon.png",
+                    Some(102_400)
+                ))
+            );
+        }
+        assert_eq!(
+            first("rhel", 6),
+            Some((
+                "/usr/share/pixmaps/redhat/shadowman-transparent.png",
+                Some(102_400)
+            ))
+        );
+        assert_eq!(icon_candidates(Some("ubuntu"), 24).len(), 2);
+        assert_eq!(
+            icon_candidates(Some("opensuse"), 15)
+                .iter()
+                .map(|c| c.0)
+                .collect::<Vec<_>>(),
+            [
+                "/usr/share/icons/hicolor/48x48/apps/distributor.png",
+                "/usr/share/icons/hicolor/24x24/apps/distributor.png"
+            ]
+        );
+        for none in ["archlinux", "alpinelinux", "almalinux", ""] {
+            assert!(icon_candidates(Some(none), 9).is_empty(), "{none}");
+        }
+        assert!(icon_candidates(None, 0).is_empty());
+    }
+
+    #[test]
+    fn png_checks() {
+        assert_eq!(png_geometry(&png_head(96, 48)), Some((96, 48)));
+        assert_eq!(png_geometry(b"\x89PNG\r\n\x1a\n"), None);
+        assert_eq!(
+            png_geometry(b"GIF89a................................"),
+            None
+        );
+        assert!(icon_acceptable(2048, (24, 24), Some(2048)));
+        assert!(!icon_acceptable(2049, (24, 24), Some(2048)));
+        assert!(!icon_acceptable(100, (15, 24), Some(2048)));
+        assert!(!icon_acceptable(100, (24, 1025), Some(2048)));
+        assert!(icon_acceptable(96 * 96 * 4, (96, 96), None));
+        assert!(!icon_acceptable(96 * 96 * 4 + 1, (96, 96), None));
     }
 }

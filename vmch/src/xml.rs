@@ -8,8 +8,7 @@
 //! few lines; an XML crate would need as many to be bent into that shape.
 //!
 //! Checked against libguestfs 1.48's output (docs/BENCHMARKS.md). What virt-inspector prints
-//! that this does not: icons of distributions other than Debian (see
-//! [`crate::report::icon_path`]), and the Windows-only elements.
+//! that this does not: the Windows-only elements.
 
 use std::fmt::Write as _;
 
