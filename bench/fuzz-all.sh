@@ -19,6 +19,16 @@ head -c 65536 /dev/urandom > "$logs/data.raw"
 qemu-img convert -O qcow2 -o cluster_size=512 -f raw "$logs/data.raw" "$img_seeds/data.qcow2"
 qemu-img convert -c -O qcow2 -o cluster_size=4096 -f raw "$logs/data.raw" "$img_seeds/compressed.qcow2"
 
+# Seeds for the package database readers, from their committed fixtures.
+db_seeds=$logs/db-seeds
+mkdir -p "$db_seeds/bdb" "$db_seeds/ndb" "$db_seeds/rpmheader"
+fixtures=$root/inspect/src/pkgdb/testdata
+cp "$fixtures"/bdb/*.db "$db_seeds/bdb/"
+(printf '\001'; cat "$fixtures/ndb/Packages.db") >"$db_seeds/ndb/fixture"
+(printf '\000'; cat "$fixtures/ndb/Packages.db") >"$db_seeds/ndb/fixture-raw"
+cp "$fixtures"/rpmheader/*.bin "$fixtures/rpmheader/noarch-file.hdr" "$db_seeds/rpmheader/"
+python3 "$root/kernel/fuzz/seeds/make-sqlite-seeds.py" "$db_seeds/sqlite" >/dev/null
+
 run() {
     local dir=$1 target=$2 seeds=$3 max_len=$4
     cd "$root/$dir" || return
@@ -47,4 +57,8 @@ run kernel/fuzz btrfs seeds/btrfs 1048576
 run kernel/fuzz xfs seeds/xfs 262144
 run kernel/fuzz vfat seeds/vfat 300000
 run kernel/fuzz lvm seeds/lvm 300000
+run kernel/fuzz sqlite "$db_seeds/sqlite" 300000
+run kernel/fuzz bdb "$db_seeds/bdb" 200000
+run kernel/fuzz ndb "$db_seeds/ndb" 200000
+run kernel/fuzz rpmheader "$db_seeds/rpmheader" 65536
 echo "logs: $logs"

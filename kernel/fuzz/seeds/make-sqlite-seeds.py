@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
 """Seeds for the sqlite fuzz target from the reader's committed fixtures
-(inspect/src/pkgdb/testdata/sqlite): flags, the database's length, the database, then its WAL."""
+(inspect/src/pkgdb/testdata/sqlite): flags, the database's length, the database, then its WAL.
+
+Usage: make-sqlite-seeds.py [OUTDIR] (default: seeds/sqlite beside this script)."""
 import os
 import struct
+import sys
 import zlib
 
 here = os.path.dirname(os.path.abspath(__file__))
 fixtures = os.path.join(here, "../../../inspect/src/pkgdb/testdata/sqlite")
-out = os.path.join(here, "sqlite")
+out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "sqlite")
 os.makedirs(out, exist_ok=True)
 
 
