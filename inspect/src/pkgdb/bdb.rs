@@ -31,7 +31,8 @@
 //! Written here because no crate reads Berkeley DB files in `no_std` (or at all without
 //! linking libdb). Every page number is checked against the last page and the file size,
 //! every page is read at most once per walk (so chains that loop are detected, not followed),
-//! and overflow items are bounded by the file size and a 64 MiB cap before any allocation.
+//! and overflow items are bounded by the file size and the blob size cap ([`super::MAX_BLOB`]) before any
+//! allocation.
 
 use alloc::borrow::Cow;
 use alloc::format;
@@ -63,8 +64,8 @@ fn corrupt(msg: String) -> BdbError {
     BdbError::Corrupt(msg)
 }
 
-/// The largest item (key or value) handed out.
-const MAX_ITEM: u32 = 64 << 20;
+/// The largest item (key or value) handed out ([`super::MAX_BLOB`]).
+const MAX_ITEM: u32 = super::MAX_BLOB as u32;
 
 // The generic page header (`PAGE` in db_page.h): lsn (8), pgno, prev_pgno, next_pgno (4 each),
 // entries, hf_offset (2 each), level, type (1 each).
@@ -444,7 +445,7 @@ impl<'a> Walk<'a> {
             return Err(corrupt(format!(
                 "an overflow item on hash page {from} claims {total} bytes, more than {}",
                 if total > MAX_ITEM {
-                    "the 64 MiB cap"
+                    "the blob size cap"
                 } else {
                     "the file holds"
                 }

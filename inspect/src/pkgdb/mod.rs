@@ -22,6 +22,11 @@ pub mod sqlite;
 
 use alloc::string::String;
 
+/// The largest blob (an rpm header) any reader hands out or allocates for. Real headers are
+/// kilobytes to a few megabytes (a kernel's file list); the appliance runs in 128 MiB, so a
+/// forged length must not make it allocate anywhere near that.
+pub const MAX_BLOB: u64 = 16 << 20;
+
 /// Why a [`Store`] read failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {

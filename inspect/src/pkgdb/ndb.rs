@@ -41,7 +41,7 @@ use alloc::vec::Vec;
 use super::{Store, StoreError};
 
 /// Largest blob handed out, in bytes (rpm headers are far smaller).
-pub const MAX_BLOB: u64 = 64 << 20;
+pub const MAX_BLOB: u64 = super::MAX_BLOB;
 
 const PAGE: u64 = 4096;
 const SLOT: u64 = 16;
@@ -760,21 +760,24 @@ mod tests {
 
     #[test]
     fn blob_over_the_cap_is_refused_before_reading() {
-        let db = Huge { blob_len: 65 << 20 };
+        let over = super::MAX_BLOB + (1 << 20);
+        let db = Huge {
+            blob_len: over as u32,
+        };
         let mut n = 0;
         let r = packages(&db, &mut |_| n += 1);
         assert_eq!(n, 0);
         match r {
             Err(NdbError::Unsupported(m)) => {
-                assert!(
-                    m.contains("68157440 bytes is over the 67108864-byte limit"),
-                    "{m}"
-                )
+                let want = format!("{over} bytes is over the {}-byte limit", super::MAX_BLOB);
+                assert!(m.contains(&want), "{m}")
             }
             other => panic!("{other:?}"),
         }
         // At the cap it is read (and here fails the trailer check: all zeros).
-        let db = Huge { blob_len: 64 << 20 };
+        let db = Huge {
+            blob_len: super::MAX_BLOB as u32,
+        };
         let r = packages(&db, &mut |_| n += 1);
         assert_eq!(n, 0);
         expect_corrupt(r, "bad blob trailer magic");

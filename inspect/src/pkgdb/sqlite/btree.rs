@@ -13,8 +13,10 @@ use super::{Database, SqliteError, be16, be32, corrupt};
 /// How many levels a b-tree may have (SQLite's own cursors stop at 20).
 pub(super) const MAX_DEPTH: usize = 64;
 
-/// The payloads SQLite can store (SQLITE_MAX_LENGTH cannot be set above 2^31 - 1).
-const MAX_PAYLOAD: u64 = 0x7fff_ffff;
+/// The largest row payload read: SQLite's own limit is 2^31 - 1 (SQLITE_MAX_LENGTH), but a
+/// row is assembled in memory, so it is held to the blob limit of every reader
+/// ([`crate::pkgdb::MAX_BLOB`]).
+const MAX_PAYLOAD: u64 = crate::pkgdb::MAX_BLOB;
 
 /// What a walk calls with each row; `Break` stops it.
 pub(super) type RowFn<'f> =
