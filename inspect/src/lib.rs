@@ -17,3 +17,4 @@ pub mod disk;
 pub mod fs;
 pub mod inspect;
 pub mod pkgdb;
+pub mod store;

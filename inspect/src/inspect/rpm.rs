@@ -23,8 +23,9 @@ use alloc::vec::Vec;
 use vmchannel_proto::Application;
 
 use super::apps::Collector;
-use crate::fs::{FileSystem, FsError};
-use crate::pkgdb::{Store, StoreError, bdb, ndb, rpmheader, sqlite};
+use crate::fs::FileSystem;
+use crate::pkgdb::{Store, bdb, ndb, rpmheader, sqlite};
+use crate::store::FileStore;
 
 /// The directories rpm keeps its database in, in the order they are tried.
 pub(crate) const DBPATHS: [&str; 2] = ["/var/lib/rpm", "/usr/lib/sysimage/rpm"];
@@ -59,7 +60,7 @@ pub(crate) fn list(fs: &dyn FileSystem) -> Vec<Application> {
         log::warn!("inspect: no rpm database in {}", DBPATHS.join(" or "));
         return Vec::new();
     };
-    let db = match FileStore::open(fs, &path) {
+    let db = match FileStore::open(fs, &path, MAX_DB) {
         Ok(db) => db,
         Err(e) => {
             log::warn!("inspect: {path}: {e}; no applications listed");
@@ -90,7 +91,9 @@ pub(crate) fn list(fs: &dyn FileSystem) -> Vec<Application> {
     let result = match backend {
         Backend::Sqlite => {
             let wal_path = format!("{path}-wal");
-            let wal = FileStore::open(fs, &wal_path).ok().filter(|w| w.size > 0);
+            let wal = FileStore::open(fs, &wal_path, MAX_DB)
+                .ok()
+                .filter(|w| w.size() > 0);
             sqlite::packages(&db, wal.as_ref().map(|w| w as &dyn Store), &mut each)
                 .map_err(|e| e.to_string())
         }
@@ -127,68 +130,6 @@ fn find(fs: &dyn FileSystem) -> Option<(Backend, String)> {
         }
     }
     None
-}
-
-/// A regular file of a filesystem as a [`Store`].
-struct FileStore<'a> {
-    fs: &'a dyn FileSystem,
-    path: String,
-    size: u64,
-}
-
-impl<'a> FileStore<'a> {
-    /// Opens `path`, refusing files larger than [`MAX_DB`].
-    fn open(fs: &'a dyn FileSystem, path: &str) -> Result<FileStore<'a>, FsError> {
-        let st = fs.stat(path)?;
-        if st.kind != vmchannel_proto::FileKind::File {
-            return Err(FsError::NotAFile(String::from(path)));
-        }
-        if st.size > MAX_DB {
-            return Err(FsError::TooLarge(format!(
-                "{path}: {} bytes (limit {MAX_DB})",
-                st.size
-            )));
-        }
-        Ok(FileStore {
-            fs,
-            path: String::from(path),
-            size: st.size,
-        })
-    }
-}
-
-impl Store for FileStore<'_> {
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StoreError> {
-        let end = offset.checked_add(buf.len() as u64);
-        if end.is_none_or(|e| e > self.size) {
-            return Err(StoreError::OutOfRange {
-                offset,
-                len: buf.len(),
-                size: self.size,
-            });
-        }
-        let mut done = 0;
-        while done < buf.len() {
-            let n = self
-                .fs
-                .read_at(&self.path, offset + done as u64, &mut buf[done..])
-                .map_err(|e| StoreError::Io(e.to_string()))?;
-            if n == 0 {
-                // The file is shorter than its inode said.
-                return Err(StoreError::OutOfRange {
-                    offset,
-                    len: buf.len(),
-                    size: offset + done as u64,
-                });
-            }
-            done += n;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
