@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::types::{DeviceInfo, DirEntry, FilesystemInfo, OsInfo, Stat, Target, Usage};
 
 /// Protocol version this crate speaks. Bumped on any incompatible change of the wire format.
-pub const PROTOCOL_VERSION: u16 = 2;
+pub const PROTOCOL_VERSION: u16 = 3;
 
 /// Capability bits a side announces in its [`Hello`].
 pub mod caps {

@@ -70,6 +70,13 @@ pub struct Application {
     pub url: String,
     /// The source package (dpkg `Source`, without its version), empty when none.
     pub source_package: String,
+    /// The name shown to people where it differs from `name` (Windows: `DisplayName`; the
+    /// Uninstall subkey is the `name`), empty when none.
+    pub display_name: String,
+    /// Where it is installed (Windows: `InstallLocation`), empty when none.
+    pub install_path: String,
+    /// Who publishes it (Windows: `Publisher`), empty when none.
+    pub publisher: String,
 }
 
 /// One operating system found on the disks: libguestfs's `inspect_get_*` for one root.
@@ -77,7 +84,7 @@ pub struct Application {
 pub struct OsInfo {
     /// The root filesystem's device.
     pub root: String,
-    /// `linux` (libguestfs's `type`).
+    /// `linux` or `windows` (libguestfs's `type`).
     pub os_type: String,
     /// `debian`, `ubuntu`, `alpinelinux`, ...
     pub distro: Option<String>,
@@ -103,6 +110,15 @@ pub struct OsInfo {
     pub filesystems: Vec<FilesystemInfo>,
     /// Installed packages (empty when not asked for).
     pub applications: Vec<Application>,
+    /// Windows: the product variant (`InstallationType`: `Server`, `Client`).
+    pub product_variant: Option<String>,
+    /// Windows: `%SYSTEMROOT%` in the root filesystem, in its on-disk case (`/Windows`).
+    pub windows_systemroot: Option<String>,
+    /// Windows: the control set `Select\Current` names (`ControlSet001`).
+    pub windows_current_control_set: Option<String>,
+    /// Windows: drive letters and the devices they are (`C`, `/dev/sda2`), from the SYSTEM
+    /// hive's `MountedDevices`, sorted by letter.
+    pub drive_mappings: Vec<(String, String)>,
 }
 
 /// What a directory entry or a stat names.

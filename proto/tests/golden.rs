@@ -25,7 +25,7 @@ fn client_cases() -> Vec<(&'static str, ClientMessage, &'static str)> {
                 max_frame: 65536,
                 software: s("vmch 0.1.0"),
             }),
-            "564d43481100000000023f8080040a766d636820302e312e30",
+            "564d43481100000000033f8080040a766d636820302e312e30",
         ),
         (
             "list-devices",
@@ -163,7 +163,41 @@ fn server_cases() -> Vec<(&'static str, ServerMessage, &'static str)> {
             description: s(""),
             url: s(""),
             source_package: s("bash"),
+            display_name: s(""),
+            install_path: s(""),
+            publisher: s(""),
         }],
+        product_variant: None,
+        windows_systemroot: None,
+        windows_current_control_set: None,
+        drive_mappings: vec![],
+    };
+    let windows = OsInfo {
+        root: s("/dev/sda2"),
+        os_type: s("windows"),
+        distro: Some(s("windows")),
+        product_name: Some(s("Windows Server 2022 Datacenter")),
+        major_version: 10,
+        minor_version: 0,
+        arch: Some(s("x86_64")),
+        hostname: Some(s("WIN")),
+        package_format: None,
+        package_management: None,
+        osinfo: Some(s("win2k22")),
+        mountpoints: vec![(s("/dev/sda2"), s("/"))],
+        filesystems: vec![],
+        applications: vec![Application {
+            name: s("7-Zip"),
+            display_name: s("7-Zip 23.01 (x64)"),
+            version: s("23.01"),
+            install_path: s("C:\\Program Files\\7-Zip\\"),
+            publisher: s("Igor Pavlov"),
+            ..Application::default()
+        }],
+        product_variant: Some(s("Server")),
+        windows_systemroot: Some(s("/Windows")),
+        windows_current_control_set: Some(s("ControlSet001")),
+        drive_mappings: vec![(s("C"), s("/dev/sda2"))],
     };
     vec![
         (
@@ -174,7 +208,7 @@ fn server_cases() -> Vec<(&'static str, ServerMessage, &'static str)> {
                 max_frame: frame::MAX_FRAME,
                 software: s("vmchannel 0.1.0"),
             }),
-            "564d43481700000000023f808080020f766d6368616e6e656c20302e312e30",
+            "564d43481700000000033f808080020f766d6368616e6e656c20302e312e30",
         ),
         (
             "inspection",
@@ -183,11 +217,28 @@ fn server_cases() -> Vec<(&'static str, ServerMessage, &'static str)> {
                 result: Ok(Reply::Inspection(vec![os])),
             },
             concat!(
-                "564d4348910000000103000201092f6465762f73646131056c696e7578010664",
+                "564d4348980000000103000201092f6465762f73646131056c696e7578010664",
                 "656269616e010944656269616e2031320c0501067838365f36340102766d0103",
                 "6465620103617074010864656269616e313201092f6465762f73646131012f01",
                 "092f6465762f736461310465787434000104306131620104626173680006352e",
-                "322e3135013205616d643634057368656c6c00000462617368",
+                "322e3135013205616d643634057368656c6c0000046261736800000000000000",
+            ),
+        ),
+        (
+            "inspection-windows",
+            ServerMessage::Response {
+                id: 4,
+                result: Ok(Reply::Inspection(vec![windows])),
+            },
+            concat!(
+                "564d4348e00000000104000201092f6465762f736461320777696e646f777301",
+                "0777696e646f7773011e57696e646f7773205365727665722032303232204461",
+                "746163656e7465720a0001067838365f3634010357494e0000010777696e326b",
+                "323201092f6465762f73646132012f000105372d5a6970000532332e30310000",
+                "0000000011372d5a69702032332e303120287836342917433a5c50726f677261",
+                "6d2046696c65735c372d5a69705c0b49676f72205061766c6f76010653657276",
+                "657201082f57696e646f7773010d436f6e74726f6c536574303031010143092f",
+                "6465762f73646132",
             ),
         ),
         (
@@ -333,7 +384,7 @@ fn constants() {
     assert_eq!(frame::MAGIC, *b"VMCH");
     assert_eq!(frame::HEADER_LEN, 8);
     assert_eq!(frame::MAX_FRAME, 4 * 1024 * 1024);
-    assert_eq!(PROTOCOL_VERSION, 2);
+    assert_eq!(PROTOCOL_VERSION, 3);
     assert_eq!(caps::ALL, 0x3f);
     assert_eq!(MAX_READ, 1 << 20);
 }

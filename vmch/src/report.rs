@@ -24,6 +24,9 @@ pub struct OperatingSystem {
     /// The product name (`Debian GNU/Linux 12 (bookworm)`, or `12.5` for Debian).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product_name: Option<String>,
+    /// Windows: the product variant (`Server`, `Client`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_variant: Option<String>,
     /// The major version.
     pub major_version: u32,
     /// The minor version.
@@ -34,6 +37,12 @@ pub struct OperatingSystem {
     /// The package manager (`apt`, `dnf`, `apk`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub package_management: Option<String>,
+    /// Windows: `%SYSTEMROOT%` (`/Windows`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windows_systemroot: Option<String>,
+    /// Windows: the current control set (`ControlSet001`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub windows_current_control_set: Option<String>,
     /// The hostname.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
@@ -44,6 +53,9 @@ pub struct OperatingSystem {
     pub mountpoints: Vec<Mountpoint>,
     /// Filesystems that belong to this OS.
     pub filesystems: Vec<Filesystem>,
+    /// Windows: drive letters and their devices, by letter.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub drive_mappings: Vec<DriveMapping>,
     /// Installed applications (absent when not asked for).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub applications: Option<Vec<App>>,
@@ -184,6 +196,15 @@ pub struct Mountpoint {
     pub path: String,
 }
 
+/// A Windows drive letter and the device it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DriveMapping {
+    /// The letter (`C`).
+    pub name: String,
+    /// The device (`/dev/sda2`).
+    pub dev: String,
+}
+
 /// A filesystem of the OS.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Filesystem {
@@ -203,8 +224,11 @@ pub struct Filesystem {
 /// An installed application (package).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct App {
-    /// The package name.
+    /// The package name (Windows: the Uninstall subkey's name).
     pub name: String,
+    /// The name shown to people (Windows: `DisplayName`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     /// The epoch, when not 0.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epoch: Option<u32>,
@@ -217,6 +241,12 @@ pub struct App {
     /// The architecture.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub arch: Option<String>,
+    /// Where it is installed (Windows: `InstallLocation`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub install_path: Option<String>,
+    /// Who publishes it (Windows: `Publisher`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub publisher: Option<String>,
     /// The project's home page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
@@ -251,10 +281,13 @@ impl OperatingSystem {
             arch: known(os.arch.as_deref()),
             distro: known(os.distro.as_deref()),
             product_name: known(os.product_name.as_deref()),
+            product_variant: known(os.product_variant.as_deref()),
             major_version: os.major_version,
             minor_version: os.minor_version,
             package_format: known(os.package_format.as_deref()),
             package_management: known(os.package_management.as_deref()),
+            windows_systemroot: os.windows_systemroot.clone(),
+            windows_current_control_set: os.windows_current_control_set.clone(),
             hostname: known(os.hostname.as_deref()),
             osinfo: known(os.osinfo.as_deref()),
             mountpoints: os
@@ -275,6 +308,14 @@ impl OperatingSystem {
                     uuid: known(f.uuid.as_deref()),
                 })
                 .collect(),
+            drive_mappings: os
+                .drive_mappings
+                .iter()
+                .map(|(name, dev)| DriveMapping {
+                    name: name.clone(),
+                    dev: dev.clone(),
+                })
+                .collect(),
             applications: with_applications
                 .then(|| os.applications.iter().map(App::from_info).collect()),
             icon: None,
@@ -287,10 +328,13 @@ impl App {
     pub fn from_info(a: &Application) -> Self {
         App {
             name: a.name.clone(),
+            display_name: nonempty(&a.display_name),
             epoch: (a.epoch != 0).then_some(a.epoch),
             version: nonempty(&a.version),
             release: nonempty(&a.release),
             arch: nonempty(&a.arch),
+            install_path: nonempty(&a.install_path),
+            publisher: nonempty(&a.publisher),
             url: nonempty(&a.url),
             source_package: nonempty(&a.source_package),
             summary: nonempty(&a.summary),

@@ -7,8 +7,7 @@
 //! is byte-for-byte agreement with libxml2's output (its escaping and indentation), which is a
 //! few lines; an XML crate would need as many to be bent into that shape.
 //!
-//! Checked against libguestfs 1.48's output (docs/BENCHMARKS.md). What virt-inspector prints
-//! that this does not: the Windows-only elements.
+//! Checked against libguestfs 1.48's output (docs/BENCHMARKS.md), Linux and Windows alike.
 
 use std::fmt::Write as _;
 
@@ -118,10 +117,16 @@ fn operating_system(w: &mut Writer, os: &OperatingSystem) {
     w.optional("arch", &os.arch);
     w.optional("distro", &os.distro);
     w.optional("product_name", &os.product_name);
+    w.optional("product_variant", &os.product_variant);
     w.element("major_version", &os.major_version.to_string());
     w.element("minor_version", &os.minor_version.to_string());
     w.optional("package_format", &os.package_format);
     w.optional("package_management", &os.package_management);
+    w.optional("windows_systemroot", &os.windows_systemroot);
+    w.optional(
+        "windows_current_control_set",
+        &os.windows_current_control_set,
+    );
     w.optional("hostname", &os.hostname);
     w.optional("osinfo", &os.osinfo);
     if !os.mountpoints.is_empty() {
@@ -141,6 +146,13 @@ fn operating_system(w: &mut Writer, os: &OperatingSystem) {
             w.end("filesystem");
         }
         w.end("filesystems");
+    }
+    if !os.drive_mappings.is_empty() {
+        w.start("drive_mappings");
+        for d in &os.drive_mappings {
+            w.element_with("drive_mapping", "name", &d.name, &d.dev);
+        }
+        w.end("drive_mappings");
     }
     if let Some(apps) = &os.applications
         && !apps.is_empty()
@@ -169,12 +181,15 @@ fn operating_system(w: &mut Writer, os: &OperatingSystem) {
 fn application(w: &mut Writer, a: &App) {
     w.start("application");
     w.element("name", &a.name);
+    w.optional("display_name", &a.display_name);
     if let Some(e) = a.epoch {
         w.element("epoch", &e.to_string());
     }
     w.optional("version", &a.version);
     w.optional("release", &a.release);
     w.optional("arch", &a.arch);
+    w.optional("install_path", &a.install_path);
+    w.optional("publisher", &a.publisher);
     w.optional("url", &a.url);
     w.optional("source_package", &a.source_package);
     w.optional("summary", &a.summary);
@@ -195,10 +210,13 @@ mod tests {
             arch: Some("x86_64".into()),
             distro: Some("debian".into()),
             product_name: Some("12.5".into()),
+            product_variant: None,
             major_version: 12,
             minor_version: 5,
             package_format: Some("deb".into()),
             package_management: Some("apt".into()),
+            windows_systemroot: None,
+            windows_current_control_set: None,
             hostname: None,
             osinfo: Some("debian12".into()),
             mountpoints: vec![Mountpoint {
@@ -211,12 +229,16 @@ mod tests {
                 label: None,
                 uuid: Some("u".into()),
             }],
+            drive_mappings: vec![],
             applications: Some(vec![App {
                 name: "a&b".into(),
+                display_name: None,
                 epoch: Some(1),
                 version: Some("1<2".into()),
                 release: None,
                 arch: Some("amd64".into()),
+                install_path: None,
+                publisher: None,
                 url: None,
                 source_package: Some("ab".into()),
                 summary: None,

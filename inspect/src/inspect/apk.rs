@@ -72,7 +72,7 @@ impl Record {
             summary: String::new(),
             description: r.description,
             url: r.url,
-            source_package: String::new(),
+            ..Application::default()
         });
     }
 }

@@ -98,6 +98,7 @@ impl Stanza {
             description: st.description.join("\n"),
             url: st.url,
             source_package: st.source,
+            ..Application::default()
         });
     }
 }

@@ -95,7 +95,7 @@ pub(crate) fn parse_desc(data: &[u8]) -> Option<Application> {
         summary: String::new(),
         description: desc.unwrap_or_default(),
         url: url.unwrap_or_default(),
-        source_package: String::new(),
+        ..Application::default()
     })
 }
 

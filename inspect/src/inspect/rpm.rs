@@ -79,7 +79,7 @@ pub(crate) fn list(fs: &dyn FileSystem) -> Vec<Application> {
             summary: p.summary,
             description: p.description,
             url: p.url,
-            source_package: String::new(),
+            ..Application::default()
         }),
         Err(e) => {
             if bad_headers == 0 {
