@@ -16,6 +16,7 @@ use crate::disk::{BlockDevice, Slice};
 use crate::fs::btrfs::Btrfs;
 use crate::fs::detect::detect;
 use crate::fs::ext4::Ext4Fs;
+use crate::fs::ntfs::NtfsFs;
 use crate::fs::vfat::VfatFs;
 use crate::fs::xfs::XfsFs;
 use crate::fs::{FileSystem, FsError, Subvolume, Volume};
@@ -182,6 +183,7 @@ impl DiskSet {
                     Some(Ext4Fs::open(dev).map(|e| Rc::new(e) as Rc<dyn FileSystem>))
                 }
                 "vfat" => Some(VfatFs::open(dev).map(|v| Rc::new(v) as Rc<dyn FileSystem>)),
+                "ntfs" => Some(NtfsFs::open(dev).map(|n| Rc::new(n) as Rc<dyn FileSystem>)),
                 "xfs" => Some(XfsFs::open(dev).map(|e| Rc::new(e) as Rc<dyn FileSystem>)),
                 _ => None,
             };

@@ -1,5 +1,5 @@
 //! Recognising what a device holds by its superblock, as `blkid` does: ext2/3/4, vfat, xfs,
-//! btrfs, swap, LVM physical volumes and LUKS containers, with label and UUID where the
+//! btrfs, ntfs, swap, LVM physical volumes, LUKS and BitLocker containers, with label and UUID where the
 //! format records them.
 //!
 //! Each probe reads a few fixed offsets; none trusts a length or offset from the disk
@@ -9,7 +9,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec;
 
-use crate::disk::{BlockDevice, DiskError, le16, le32};
+use crate::disk::{BlockDevice, DiskError, le16, le32, le64};
 
 /// What a probe found.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -74,7 +74,7 @@ fn uuid_be(b: &[u8]) -> Option<String> {
 
 /// Probes `dev`. `Ok(None)`: nothing recognised.
 pub fn detect(dev: &dyn BlockDevice) -> Result<Option<Detected>, DiskError> {
-    for probe in [luks, lvm2, xfs, ext, btrfs, swap, vfat] {
+    for probe in [luks, lvm2, xfs, ext, btrfs, swap, bitlocker, ntfs, vfat] {
         if let Some(found) = probe(dev)? {
             return Ok(Some(found));
         }
@@ -387,5 +387,119 @@ fn luks(dev: &dyn BlockDevice) -> Result<Option<Detected>, DiskError> {
             None
         },
         uuid,
+    }))
+}
+
+/// NTFS as blkid (util-linux 2.38) finds it: the OEM id `NTFS    `, a boot sector whose
+/// FAT-only fields are zero, sane sector and cluster sizes, and the MFT and its mirror
+/// inside the volume. LABEL is `$Volume`'s `$VOLUME_NAME` (record 3 of the MFT, read as
+/// blkid reads it: without fixups, the first attributes only), UTF-16 turned into UTF-8;
+/// UUID is the 64-bit volume serial number as 16 upper-case hex digits.
+fn ntfs(dev: &dyn BlockDevice) -> Result<Option<Detected>, DiskError> {
+    let Some(b) = read(dev, 0, 512)? else {
+        return Ok(None);
+    };
+    if &b[3..11] != b"NTFS    " {
+        return Ok(None);
+    }
+    let sector = le16(&b, 11) as u64;
+    let spc = match b[13] {
+        n @ 1..=0x80 => n as u64,
+        n @ 0xF4..=0xFF => 1u64 << (256 - n as u32),
+        _ => return Ok(None),
+    };
+    // reserved sectors, FATs, root entries, sectors, sectors per FAT, large sectors.
+    let fat_fields_zero = le16(&b, 14) == 0
+        && b[16] == 0
+        && le16(&b, 17) == 0
+        && le16(&b, 19) == 0
+        && le16(&b, 22) == 0
+        && le32(&b, 32) == 0;
+    if !sector.is_power_of_two()
+        || !(256..=4096).contains(&sector)
+        || !spc.is_power_of_two()
+        || !fat_fields_zero
+    {
+        return Ok(None);
+    }
+    let cluster = sector * spc;
+    let clusters = le64(&b, 40) / spc;
+    let (mft, mirror) = (le64(&b, 48), le64(&b, 56));
+    if mft >= clusters || mirror >= clusters {
+        return Ok(None);
+    }
+    let field = b[64] as i8;
+    let record = if field > 0 {
+        field as u64 * cluster
+    } else {
+        match 1u64.checked_shl(field.unsigned_abs() as u32) {
+            Some(r) => r,
+            None => return Ok(None),
+        }
+    };
+    if !record.is_power_of_two() || !(256..=65536).contains(&record) {
+        return Ok(None);
+    }
+    let serial = le64(&b, 72);
+    let mut label = None;
+    if let Some(off) = mft
+        .checked_mul(cluster)
+        .and_then(|o| o.checked_add(3 * record))
+        && let Some(r) = read(dev, off, record as usize)?
+        && &r[0..4] == b"FILE"
+    {
+        let mut at = le16(&r, 20) as usize;
+        while at + 24 <= r.len() {
+            let ty = le32(&r, at);
+            let len = le32(&r, at + 4) as usize;
+            if ty == 0xFFFF_FFFF || len < 24 || len > r.len() - at {
+                break;
+            }
+            if ty == 0x60 && r[at + 8] == 0 {
+                let vlen = le32(&r, at + 16) as usize;
+                let voff = le16(&r, at + 20) as usize;
+                if voff + vlen <= len {
+                    let units: alloc::vec::Vec<u16> = r[at + voff..at + voff + vlen]
+                        .chunks_exact(2)
+                        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                        .collect();
+                    let s: String = char::decode_utf16(units)
+                        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+                        .collect();
+                    label = (!s.is_empty()).then_some(s);
+                }
+                break;
+            }
+            at += len;
+        }
+    }
+    Ok(Some(Detected {
+        fstype: "ntfs",
+        label,
+        uuid: Some(format!("{serial:016X}")),
+    }))
+}
+
+/// BitLocker (Windows 7 and later) as blkid finds it: the OEM id `-FVE-FS-` and a FVE
+/// metadata block with its signature and version 1 or 2 at the first of the three offsets
+/// the boot sector gives. Recognised and reported, never read: no label, no UUID (blkid
+/// gives none either).
+fn bitlocker(dev: &dyn BlockDevice) -> Result<Option<Detected>, DiskError> {
+    let Some(b) = read(dev, 0, 512)? else {
+        return Ok(None);
+    };
+    if &b[3..11] != b"-FVE-FS-" {
+        return Ok(None);
+    }
+    let Some(m) = read(dev, le64(&b, 0xB0), 12)? else {
+        return Ok(None);
+    };
+    if &m[0..8] != b"-FVE-FS-" || !matches!(le16(&m, 10), 1 | 2) {
+        return Ok(None);
+    }
+    Ok(Some(Detected {
+        fstype: "BitLocker",
+        label: None,
+        uuid: None,
     }))
 }
