@@ -15,6 +15,7 @@ extern crate alloc;
 pub mod appliance;
 pub mod disk;
 pub mod fs;
+pub mod hive;
 pub mod inspect;
 pub mod pkgdb;
 pub mod store;
