@@ -137,10 +137,14 @@ impl Appliance {
                     .map(|v| v.info.clone())
                     .collect(),
             )),
-            Request::Inspect { applications } => Ok(Reply::Inspection(inspect::inspect(
-                &self.disks().volumes,
-                *applications,
-            ))),
+            Request::Inspect { applications } => {
+                let disks = self.disks();
+                Ok(Reply::Inspection(inspect::inspect_disks(
+                    &disks.volumes,
+                    &disks.devices,
+                    *applications,
+                )))
+            }
             Request::ReadDir { target, path } => {
                 check_path(path)?;
                 Ok(Reply::Entries(self.tree(target)?.read_dir(path)?))

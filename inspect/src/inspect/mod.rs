@@ -26,6 +26,7 @@ mod rpm;
 mod testfs;
 mod util;
 mod vfs;
+mod windows;
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -36,22 +37,50 @@ use crate::fs::{FsError, Volume};
 
 pub use root::is_linux_root;
 pub use vfs::{MAX_PATH, OsTree};
+pub use windows::{case_sensitive_path, systemroot as windows_systemroot};
 
 /// Most operating systems reported from one set of disks; further roots are ignored.
 pub const MAX_ROOTS: usize = 32;
 
-/// Inspects `volumes` for Linux installations: one [`OsInfo`] per root filesystem, sorted by
-/// root device. With `applications`, each lists its installed packages (dpkg, apk, rpm and
-/// pacman databases; other formats give an empty list).
+/// Inspects `volumes` for Linux and Windows installations, without the disks' partition
+/// details (so no Windows drive letters): [`inspect_disks`] with no devices.
 pub fn inspect(volumes: &[Volume], applications: bool) -> Vec<OsInfo> {
-    let mut roots: Vec<usize> = volumes
+    inspect_disks(volumes, &[], applications)
+}
+
+/// What kind of root a volume is.
+enum Root {
+    Linux,
+    /// Windows, with its `%SYSTEMROOT%`.
+    Windows(String),
+}
+
+/// The kind of operating system root on `fs`, checked in libguestfs's order (Linux's
+/// tests first).
+fn root_kind(fs: &dyn crate::fs::FileSystem) -> Option<Root> {
+    if is_linux_root(fs) {
+        return Some(Root::Linux);
+    }
+    windows::systemroot(fs).map(Root::Windows)
+}
+
+/// Inspects `volumes` for Linux and Windows installations: one [`OsInfo`] per root
+/// filesystem, sorted by root device. `devices` (the disks and partitions of the scan)
+/// map Windows drive letters to partitions. With `applications`, each lists its installed
+/// packages (dpkg, apk, rpm and pacman databases, the Windows registry's Uninstall keys;
+/// other formats give an empty list).
+pub fn inspect_disks(
+    volumes: &[Volume],
+    devices: &[vmchannel_proto::DeviceInfo],
+    applications: bool,
+) -> Vec<OsInfo> {
+    let mut roots: Vec<(usize, Root)> = volumes
         .iter()
         .enumerate()
-        .filter(|(_, v)| v.fs.as_deref().is_some_and(is_linux_root))
-        .map(|(i, _)| i)
+        .filter_map(|(i, v)| Some((i, root_kind(v.fs.as_deref()?)?)))
         .collect();
-    roots.sort_by(|&a, &b| util::device_cmp(&volumes[a].info.device, &volumes[b].info.device));
-    roots.dedup_by(|a, b| volumes[*a].info.device == volumes[*b].info.device);
+    roots.sort_by(|a, b| util::device_cmp(&volumes[a.0].info.device, &volumes[b.0].info.device));
+    roots.dedup_by(|a, b| volumes[a.0].info.device == volumes[b.0].info.device);
     if roots.len() > MAX_ROOTS {
         log::warn!(
             "inspect: {} root filesystems, only the first {MAX_ROOTS} inspected",
@@ -61,7 +90,12 @@ pub fn inspect(volumes: &[Volume], applications: bool) -> Vec<OsInfo> {
     }
     let found: Vec<OsInfo> = roots
         .into_iter()
-        .filter_map(|i| inspect_root(volumes, i, applications))
+        .filter_map(|(i, kind)| match kind {
+            Root::Linux => inspect_root(volumes, i, applications),
+            Root::Windows(sysroot) => {
+                windows::inspect_root(volumes, devices, i, sysroot, applications)
+            }
+        })
         .collect();
     drop_btrfs_snapshots_of_roots(volumes, found)
 }
@@ -105,11 +139,22 @@ pub fn os_tree(volumes: &[Volume], root_device: &str) -> Result<OsTree, FsError>
         .iter()
         .position(|v| v.info.device == root_device && v.fs.is_some())
         .ok_or_else(|| FsError::NotFound(String::from(root_device)))?;
-    let is_root = volumes[idx].fs.as_deref().is_some_and(root::is_linux_root);
-    if !is_root {
+    let Some(kind) = volumes[idx].fs.as_deref().and_then(root_kind) else {
         return Err(FsError::NotFound(alloc::format!(
             "{root_device}: not the root filesystem of an operating system"
         )));
+    };
+    if let Root::Windows(_) = kind {
+        // Windows has no fstab: its tree is the root volume alone (drive letters are
+        // volumes of their own), and its names are found case-insensitively.
+        let root_fs = volumes[idx]
+            .fs
+            .clone()
+            .ok_or_else(|| FsError::NotFound(String::from(root_device)))?;
+        return Ok(OsTree::new(
+            root_device,
+            alloc::rc::Rc::new(windows::NoCase(root_fs)),
+        ));
     }
     let (tree, _) =
         build_tree(volumes, idx).ok_or_else(|| FsError::NotFound(String::from(root_device)))?;
@@ -159,7 +204,7 @@ fn inspect_root(volumes: &[Volume], root: usize, applications: bool) -> Option<O
         osinfo: rel.distro.and_then(|d| d.osinfo(major, minor)),
         mountpoints: mountpoints(&entries, volumes, &root_device),
         filesystems: filesystems(&entries, volumes, root),
-        applications: Vec::new(),
+        ..OsInfo::default()
     };
     if applications {
         info.applications = apps::list(&tree, package_format);

@@ -12,7 +12,7 @@ use vmch::exit;
 use vmch::launch::Appliance;
 use vmch::proto::client::ClientError;
 use vmch::proto::{FileKind, Stat, Target};
-use vmch::session::{Select, client_status, select_status, target};
+use vmch::session::{Select, client_status, resolve, select_status};
 use vmch::transfer::{self, TransferError, hex};
 
 use super::{ApplianceArgs, fail};
@@ -44,13 +44,14 @@ impl Where {
         }
     }
 
-    /// Starts the appliance and resolves the target.
-    fn open(&self) -> Result<(Appliance, Target), ExitCode> {
+    /// Starts the appliance and resolves what `path` names: the target and the path in it
+    /// (a Windows drive letter, `C:\Windows`, picks the drive; see [`resolve`]).
+    fn open(&self, path: &str) -> Result<(Appliance, Target, String), ExitCode> {
         let mut images = vec![self.image.clone()];
         images.extend(self.more.iter().cloned());
         let mut appliance = self.appliance.launch(&images)?;
-        match target(appliance.client(), &self.select()) {
-            Ok(t) => Ok((appliance, t)),
+        match resolve(appliance.client(), &self.select(), path) {
+            Ok((t, p)) => Ok((appliance, t, p)),
             Err(e) => {
                 let status = select_status(&e);
                 Err(fail(e, status))
@@ -212,11 +213,11 @@ fn write_out(text: &str) -> ExitCode {
 
 /// `vmch ls`.
 pub fn ls(args: LsArgs) -> ExitCode {
-    let (mut appliance, target) = match args.at.open() {
+    let (mut appliance, target, path) = match args.at.open(&args.path) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let mut entries = match appliance.client().read_dir(&target, &args.path) {
+    let mut entries = match appliance.client().read_dir(&target, &path) {
         Ok(e) => e,
         Err(e) => return request_failed(&mut appliance, &args.path, e),
     };
@@ -250,14 +251,11 @@ pub fn ls(args: LsArgs) -> ExitCode {
 
 /// `vmch stat`.
 pub fn stat(args: StatArgs) -> ExitCode {
-    let (mut appliance, target) = match args.at.open() {
+    let (mut appliance, target, path) = match args.at.open(&args.path) {
         Ok(x) => x,
         Err(code) => return code,
     };
-    let s = match appliance
-        .client()
-        .stat(&target, &args.path, !args.no_follow)
-    {
+    let s = match appliance.client().stat(&target, &path, !args.no_follow) {
         Ok(s) => s,
         Err(e) => return request_failed(&mut appliance, &args.path, e),
     };
@@ -282,7 +280,7 @@ pub fn stat(args: StatArgs) -> ExitCode {
 
 /// `vmch cat`.
 pub fn cat(args: CatArgs) -> ExitCode {
-    let (mut appliance, target) = match args.at.open() {
+    let (mut appliance, target, path) = match args.at.open(&args.path) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -290,7 +288,7 @@ pub fn cat(args: CatArgs) -> ExitCode {
     let result = transfer::copy(
         appliance.client(),
         &target,
-        &args.path,
+        &path,
         &mut stdout,
         &mut |_, _| {},
     );
@@ -311,7 +309,7 @@ pub fn cat(args: CatArgs) -> ExitCode {
 
 /// `vmch download`.
 pub fn download(args: DownloadArgs) -> ExitCode {
-    let (mut appliance, target) = match args.at.open() {
+    let (mut appliance, target, path) = match args.at.open(&args.path) {
         Ok(x) => x,
         Err(code) => return code,
     };
@@ -336,7 +334,7 @@ pub fn download(args: DownloadArgs) -> ExitCode {
     let result = transfer::download(
         appliance.client(),
         &target,
-        &args.path,
+        &path,
         &args.dest,
         &mut progress,
     );
