@@ -158,7 +158,7 @@ pub mod ids {
 }
 
 /// What a partition holds.
-enum Fs<'a> {
+pub(crate) enum Fs<'a> {
     /// Nothing (a BIOS boot partition).
     Empty,
     /// vfat with volume id and label, files from a tree.
@@ -196,19 +196,26 @@ enum Fs<'a> {
     },
     /// Linux swap.
     Swap { uuid: &'a str },
+    /// NTFS made by `mkntfs` with volume serial `serial` (16 hex digits, set by `ntfslabel
+    /// --new-serial`) and `label`, files from a tree copied in through an `ntfs-3g` mount.
+    Ntfs {
+        label: &'a str,
+        serial: &'a str,
+        tree: &'a Path,
+    },
 }
 
 /// One GPT partition: number, size in MiB, type GUID, PARTUUID, name, content.
-struct Part<'a> {
-    number: u32,
-    mib: u64,
-    kind: &'a str,
-    uuid: &'a str,
-    name: &'a str,
-    fs: Fs<'a>,
+pub(crate) struct Part<'a> {
+    pub(crate) number: u32,
+    pub(crate) mib: u64,
+    pub(crate) kind: &'a str,
+    pub(crate) uuid: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) fs: Fs<'a>,
 }
 
-fn tool(cmd: &mut Command) -> Result<String, ImageError> {
+pub(crate) fn tool(cmd: &mut Command) -> Result<String, ImageError> {
     let name = format!("{cmd:?}");
     let out = cmd.output().map_err(|e| ImageError::Tool {
         tool: name.clone(),
@@ -230,7 +237,7 @@ fn new_file(path: &Path, size: u64) -> Result<(), ImageError> {
 }
 
 /// A GPT disk of `mib` MiB with a fixed disk GUID; partitions placed in order from 1 MiB.
-fn gpt_disk(
+pub(crate) fn gpt_disk(
     path: &Path,
     mib: u64,
     guid: &str,
@@ -248,7 +255,7 @@ fn gpt_disk(
 
 /// An MBR disk of `mib` MiB with a fixed disk signature (`0x...`); primary partitions
 /// placed in order from 1 MiB, each `kind` an MBR type (`83`, `8e`).
-fn mbr_disk(
+pub(crate) fn mbr_disk(
     path: &Path,
     mib: u64,
     signature: &str,
@@ -308,7 +315,7 @@ fn partitioned(
 }
 
 /// Makes a `size`-byte filesystem image at `img`.
-fn make(img: &Path, size: u64, content: &Fs<'_>, s: &Path) -> Result<(), ImageError> {
+pub(crate) fn make(img: &Path, size: u64, content: &Fs<'_>, s: &Path) -> Result<(), ImageError> {
     new_file(img, size)?;
     match content {
         Fs::Empty => {}
@@ -374,6 +381,11 @@ fn make(img: &Path, size: u64, content: &Fs<'_>, s: &Path) -> Result<(), ImageEr
             tool(Command::new("mkswap").args(["-U", uuid]).arg(img))?;
         }
         Fs::Lvm { pv_uuid, vg, lvs } => lvm(img, pv_uuid, vg, lvs, s)?,
+        Fs::Ntfs {
+            label,
+            serial,
+            tree,
+        } => crate::windows::ntfs(img, label, serial, tree, s)?,
     }
     Ok(())
 }
@@ -697,7 +709,7 @@ fn rpmdb(dbpath: &Path, packages: &[Rpm<'_>], s: &Path) -> Result<(), ImageError
 
 /// The header blobs of the sqlite rpm database in `dbpath`, in header-number order, read by
 /// python3's sqlite3 (real SQLite) into files under `out`.
-fn rpm_blobs(dbpath: &Path, out: &Path) -> Result<Vec<PathBuf>, ImageError> {
+pub(crate) fn rpm_blobs(dbpath: &Path, out: &Path) -> Result<Vec<PathBuf>, ImageError> {
     fs::create_dir_all(out)?;
     let listed = tool(
         Command::new("python3")
@@ -736,7 +748,7 @@ fn remove_sqlite(dbpath: &Path) -> Result<(), ImageError> {
 /// the same header blobs. No tool here writes ndb (Debian's rpm is built without it), so
 /// the store is laid out by the ndb reader's fixture writer
 /// (inspect/src/pkgdb/testdata/ndb/make.py), written from rpm's lib/backend/ndb/rpmpkg.c.
-fn to_ndb(dbpath: &Path, s: &Path) -> Result<(), ImageError> {
+pub(crate) fn to_ndb(dbpath: &Path, s: &Path) -> Result<(), ImageError> {
     let blobs = rpm_blobs(dbpath, &s.join("ndb-blobs"))?;
     let script =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../inspect/src/pkgdb/testdata/ndb/make.py");
@@ -753,7 +765,7 @@ fn to_ndb(dbpath: &Path, s: &Path) -> Result<(), ImageError> {
 /// <= 4.15 kept it, written by db5.3_load: keys are little-endian header numbers (key 0
 /// holds the next header number), values the header blobs. rpm's read-only BDB backend
 /// reads it (`rpm --define '_db_backend bdb_ro' -qa`).
-fn to_bdb(dbpath: &Path, s: &Path) -> Result<(), ImageError> {
+pub(crate) fn to_bdb(dbpath: &Path, s: &Path) -> Result<(), ImageError> {
     let blobs = rpm_blobs(dbpath, &s.join("bdb-blobs"))?;
     // db_load -T: key and value lines alternate, every byte escaped as \xx.
     let hex = |b: &[u8]| b.iter().map(|x| format!("\\{x:02x}")).collect::<String>();

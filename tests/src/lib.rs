@@ -10,6 +10,7 @@
 //! - [`scenarios`]: echo scenarios both VMMs must pass.
 
 pub mod appliance;
+pub mod distros;
 pub mod echo;
 pub mod hosts;
 pub mod images;
@@ -21,6 +22,7 @@ pub mod qemu;
 pub mod scenarios;
 pub mod vm;
 pub mod vmch;
+pub mod windows;
 
 use std::path::Path;
 

@@ -4,16 +4,16 @@
 use alloc::format;
 use alloc::string::String;
 
-/// A distribution libguestfs can tell apart (plus AlmaLinux).
+/// A distribution libguestfs 1.48 can tell apart. (Later versions added AlmaLinux, Circle,
+/// OpenCloudOS, TencentOS and openEuler; 1.48 calls the first two `redhat-based` by their
+/// /etc/redhat-release and does not know the others.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Distro {
-    AlmaLinux,
     AlpineLinux,
     AltLinux,
     ArchLinux,
     Buildroot,
     CentOs,
-    Circle,
     Cirros,
     CoreOs,
     Debian,
@@ -26,8 +26,6 @@ pub(crate) enum Distro {
     Mageia,
     Meego,
     NeoKylin,
-    OpenCloudOs,
-    OpenEuler,
     OpenMandriva,
     OpenSuse,
     OracleLinux,
@@ -40,7 +38,6 @@ pub(crate) enum Distro {
     Slackware,
     Sles,
     SuseBased,
-    TencentOs,
     TtyLinux,
     Ubuntu,
     VoidLinux,
@@ -50,13 +47,11 @@ impl Distro {
     /// The name libguestfs's `inspect_get_distro` gives.
     pub fn name(self) -> &'static str {
         match self {
-            Distro::AlmaLinux => "almalinux",
             Distro::AlpineLinux => "alpinelinux",
             Distro::AltLinux => "altlinux",
             Distro::ArchLinux => "archlinux",
             Distro::Buildroot => "buildroot",
             Distro::CentOs => "centos",
-            Distro::Circle => "circle",
             Distro::Cirros => "cirros",
             Distro::CoreOs => "coreos",
             Distro::Debian => "debian",
@@ -69,8 +64,6 @@ impl Distro {
             Distro::Mageia => "mageia",
             Distro::Meego => "meego",
             Distro::NeoKylin => "neokylin",
-            Distro::OpenCloudOs => "opencloudos",
-            Distro::OpenEuler => "openeuler",
             Distro::OpenMandriva => "openmandriva",
             Distro::OpenSuse => "opensuse",
             Distro::OracleLinux => "oraclelinux",
@@ -83,22 +76,21 @@ impl Distro {
             Distro::Slackware => "slackware",
             Distro::Sles => "sles",
             Distro::SuseBased => "suse-based",
-            Distro::TencentOs => "tencentos",
             Distro::TtyLinux => "ttylinux",
             Distro::Ubuntu => "ubuntu",
             Distro::VoidLinux => "voidlinux",
         }
     }
 
-    /// The distribution of an os-release `ID=` value.
+    /// The distribution of an os-release `ID=` value. libguestfs 1.48 knows neither
+    /// `almalinux` nor `linuxmint` (nor `ol` or `scientific`) here: those systems are told by
+    /// their other release files.
     pub fn from_os_release_id(id: &str) -> Option<Distro> {
         Some(match id {
-            "almalinux" => Distro::AlmaLinux,
             "alpine" => Distro::AlpineLinux,
             "altlinux" => Distro::AltLinux,
             "arch" => Distro::ArchLinux,
             "centos" => Distro::CentOs,
-            "circle" => Distro::Circle,
             "coreos" => Distro::CoreOs,
             "debian" => Distro::Debian,
             "fedora" => Distro::Fedora,
@@ -106,13 +98,9 @@ impl Distro {
             "gentoo" => Distro::Gentoo,
             "kali" => Distro::KaliLinux,
             "kylin" => Distro::Kylin,
-            "linuxmint" => Distro::LinuxMint,
             "mageia" => Distro::Mageia,
             "neokylin" => Distro::NeoKylin,
-            "openEuler" => Distro::OpenEuler,
             "openmandriva" => Distro::OpenMandriva,
-            "opencloudos" => Distro::OpenCloudOs,
-            "tencentos" => Distro::TencentOs,
             "opensuse" => Distro::OpenSuse,
             s if s.starts_with("opensuse-") => Distro::OpenSuse,
             "pardus" => Distro::Pardus,
@@ -146,10 +134,12 @@ impl Distro {
     pub fn package_format(self) -> Option<&'static str> {
         use Distro::*;
         match self {
-            AlmaLinux | AltLinux | CentOs | Circle | Fedora | Kylin | Mageia | Meego | NeoKylin
-            | OpenCloudOs | TencentOs | OpenEuler | OpenMandriva | OpenSuse | OracleLinux
-            | RedhatBased | Rhel | Rocky | ScientificLinux | Sles | SuseBased => Some("rpm"),
-            Debian | KaliLinux | LinuxMint | Ubuntu => Some("deb"),
+            AltLinux | CentOs | Fedora | Mageia | Meego | NeoKylin | OpenMandriva | OpenSuse
+            | OracleLinux | RedhatBased | Rhel | Rocky | ScientificLinux | Sles | SuseBased => {
+                Some("rpm")
+            }
+            // libguestfs 1.48 takes Kylin for an Ubuntu derivative.
+            Debian | KaliLinux | Kylin | LinuxMint | Ubuntu => Some("deb"),
             ArchLinux => Some("pacman"),
             Gentoo => Some("ebuild"),
             Pardus => Some("pisi"),
@@ -178,15 +168,14 @@ impl Distro {
                     None
                 }
             }
-            NeoKylin | OpenMandriva | OpenCloudOs | TencentOs | OpenEuler => Some("dnf"),
-            AlmaLinux | CentOs | Circle | Kylin | OracleLinux | RedhatBased | Rhel | Rocky
-            | ScientificLinux => match major {
+            NeoKylin | OpenMandriva => Some("dnf"),
+            CentOs | OracleLinux | RedhatBased | Rhel | Rocky | ScientificLinux => match major {
                 8.. => Some("dnf"),
                 5..=7 => Some("yum"),
                 2..=4 => Some("up2date"),
                 _ => None,
             },
-            AltLinux | Debian | KaliLinux | LinuxMint | Ubuntu => Some("apt"),
+            AltLinux | Debian | KaliLinux | Kylin | LinuxMint | Ubuntu => Some("apt"),
             ArchLinux => Some("pacman"),
             Gentoo => Some("portage"),
             Pardus => Some("pisi"),
@@ -198,32 +187,28 @@ impl Distro {
         }
     }
 
-    /// The libosinfo short id libguestfs's `inspect_get_osinfo` guesses (`debian12`,
-    /// `ubuntu22.04`, `centos7.0`, `alpinelinux3.19`); `None` where it says "unknown".
+    /// The libosinfo short id libguestfs 1.48's `inspect_get_osinfo` guesses (`debian12`,
+    /// `ubuntu22.04`, `centos7.0`, `alpinelinux3.19`, `sles15sp5`); `None` where it says
+    /// "unknown". (SUSE's 15 ids are `sle15...` in libosinfo, but 1.48 still builds
+    /// `sles15sp5`; a Tumbleweed with `VERSION_ID=20240601` is `opensuse20240601.0`.)
     pub fn osinfo(self, major: u32, minor: u32) -> Option<String> {
         let name = self.name();
         match self {
             Distro::CentOs if major >= 8 => return Some(format!("{name}{major}")),
             Distro::CentOs if major == 7 => return Some(format!("{name}7.0")),
             Distro::CentOs if major == 6 => return Some(format!("{name}6.{minor}")),
-            Distro::Circle | Distro::Rocky | Distro::AlmaLinux if major >= 8 => {
-                return Some(format!("{name}{major}"));
-            }
+            Distro::Rocky if major >= 8 => return Some(format!("{name}{major}")),
             Distro::Debian if major >= 4 => return Some(format!("{name}{major}")),
             Distro::Fedora | Distro::Mageia => return Some(format!("{name}{major}")),
-            Distro::Sles => {
-                let base = if major >= 15 { "sle" } else { "sles" };
-                return Some(if minor == 0 {
-                    format!("{base}{major}")
-                } else {
-                    format!("{base}{major}sp{minor}")
-                });
-            }
+            Distro::Sles if minor == 0 => return Some(format!("{name}{major}")),
+            Distro::Sles => return Some(format!("{name}{major}sp{minor}")),
             Distro::Ubuntu => return Some(format!("{name}{major}.{minor:02}")),
             Distro::ArchLinux | Distro::Gentoo | Distro::VoidLinux => {
                 return Some(String::from(name));
             }
+            // Even for version 0.0.
             Distro::AltLinux if major >= 8 => return Some(format!("alt{major}.{minor}")),
+            Distro::AltLinux => return Some(format!("{name}{major}.{minor}")),
             _ => {}
         }
         (major > 0 || minor > 0).then(|| format!("{name}{major}.{minor}"))
@@ -250,12 +235,41 @@ mod tests {
         assert_eq!(id(Distro::CentOs, 6, 4).as_deref(), Some("centos6.4"));
         assert_eq!(id(Distro::CentOs, 9, 0).as_deref(), Some("centos9"));
         assert_eq!(id(Distro::Rocky, 9, 3).as_deref(), Some("rocky9"));
-        assert_eq!(id(Distro::AlmaLinux, 9, 3).as_deref(), Some("almalinux9"));
+        assert_eq!(id(Distro::Rocky, 0, 0), None);
         assert_eq!(id(Distro::OpenSuse, 15, 5).as_deref(), Some("opensuse15.5"));
-        assert_eq!(id(Distro::Sles, 15, 4).as_deref(), Some("sle15sp4"));
         assert_eq!(id(Distro::Sles, 12, 0).as_deref(), Some("sles12"));
         assert_eq!(id(Distro::ArchLinux, 0, 0).as_deref(), Some("archlinux"));
         assert_eq!(id(Distro::AltLinux, 10, 1).as_deref(), Some("alt10.1"));
+    }
+
+    /// What virt-inspector 1.48 printed for the distribution test disks
+    /// (tests/data/inspector/distros/).
+    #[test]
+    fn osinfo_ids_of_libguestfs_1_48() {
+        let id = |d: Distro, a, b| d.osinfo(a, b);
+        // SLES 15 SP5 and 12 SP5, SLES 11 SP4: always `sles`, never libosinfo's `sle15`.
+        assert_eq!(id(Distro::Sles, 15, 5).as_deref(), Some("sles15sp5"));
+        assert_eq!(id(Distro::Sles, 12, 5).as_deref(), Some("sles12sp5"));
+        assert_eq!(id(Distro::Sles, 11, 4).as_deref(), Some("sles11sp4"));
+        // AlmaLinux 9.3 is `redhat-based` to 1.48.
+        assert_eq!(
+            id(Distro::RedhatBased, 9, 3).as_deref(),
+            Some("redhat-based9.3")
+        );
+        assert_eq!(
+            id(Distro::OracleLinux, 8, 9).as_deref(),
+            Some("oraclelinux8.9")
+        );
+        assert_eq!(
+            id(Distro::ScientificLinux, 7, 9).as_deref(),
+            Some("scientificlinux7.9")
+        );
+        assert_eq!(
+            id(Distro::OpenSuse, 20240601, 0).as_deref(),
+            Some("opensuse20240601.0")
+        );
+        assert_eq!(id(Distro::CentOs, 6, 10).as_deref(), Some("centos6.10"));
+        assert_eq!(id(Distro::AltLinux, 0, 0).as_deref(), Some("altlinux0.0"));
     }
 
     #[test]
@@ -284,5 +298,14 @@ mod tests {
         );
         assert_eq!(Distro::from_os_release_id("arch"), Some(Distro::ArchLinux));
         assert_eq!(Distro::from_os_release_id("nixos"), None);
+        for unknown_to_1_48 in ["almalinux", "circle", "linuxmint", "ol", "scientific"] {
+            assert_eq!(Distro::from_os_release_id(unknown_to_1_48), None);
+        }
+        assert_eq!(Distro::Kylin.package_format(), Some("deb"));
+        assert_eq!(Distro::Kylin.package_management(10, || false), Some("apt"));
+        assert_eq!(
+            Distro::RedhatBased.package_management(9, || false),
+            Some("dnf")
+        );
     }
 }

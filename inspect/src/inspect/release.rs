@@ -60,6 +60,8 @@ enum Parser {
     Exists(Distro),
     Suse,
     BrVersion,
+    /// /etc/pld-release: `(\d+)\.(\d+) PLD Linux`.
+    Pld,
 }
 
 use Minor::{Dot, Update};
@@ -67,21 +69,14 @@ use Parser::{Exists, Generic};
 
 const REL: &str = "release ";
 
-/// libguestfs's list, in its order.
+/// libguestfs 1.48's list, in its order. (Later versions test /etc/opencloudos-release,
+/// /etc/tencentos-release and /etc/circle-release too; 1.48 does not.)
 const TESTS: &[(&str, Parser)] = &[
     ("/etc/os-release", Parser::OsRelease),
     ("/etc/lsb-release", Parser::Lsb),
     (
         "/etc/openmandriva-release",
         Generic(Distro::OpenMandriva, rex("OpenMandriva", REL, Dot)),
-    ),
-    (
-        "/etc/opencloudos-release",
-        Generic(Distro::OpenCloudOs, rex("OpenCloudOS", REL, Minor::None)),
-    ),
-    (
-        "/etc/tencentos-release",
-        Generic(Distro::TencentOs, rex("TencentOS", " ", Dot)),
     ),
     (
         "/etc/oracle-release",
@@ -106,14 +101,6 @@ const TESTS: &[(&str, Parser)] = &[
     (
         "/etc/centos-release",
         Generic(Distro::CentOs, rex("CentOS", REL, Minor::None)),
-    ),
-    (
-        "/etc/circle-release",
-        Generic(Distro::Circle, rex("Circle Linux", REL, Dot)),
-    ),
-    (
-        "/etc/circle-release",
-        Generic(Distro::Circle, rex("Circle Linux", REL, Minor::None)),
     ),
     (
         "/etc/rocky-release",
@@ -151,14 +138,6 @@ const TESTS: &[(&str, Parser)] = &[
     (
         "/etc/redhat-release",
         Generic(Distro::CentOs, rex("CentOS", REL, Minor::None)),
-    ),
-    (
-        "/etc/redhat-release",
-        Generic(Distro::Circle, rex("Circle Linux", REL, Dot)),
-    ),
-    (
-        "/etc/redhat-release",
-        Generic(Distro::Circle, rex("Circle Linux", REL, Minor::None)),
     ),
     (
         "/etc/redhat-release",
@@ -204,6 +183,7 @@ const TESTS: &[(&str, Parser)] = &[
         "/etc/frugalware-release",
         Generic(Distro::Frugalware, rex("", "Frugalware ", Dot)),
     ),
+    ("/etc/pld-release", Parser::Pld),
 ];
 
 /// Runs the release-file tests on `fs` (the OS tree, so links into a separate /usr work).
@@ -242,7 +222,47 @@ fn run(fs: &dyn FileSystem, path: &str, parser: Parser, data: &mut Release) -> b
             };
             parse_generic(fs, path, distro, None, data)
         }
+        Parser::Pld => parse_pld(fs, path, data),
     }
+}
+
+/// /etc/pld-release: the first line is the product name, and must hold `N.M PLD Linux`.
+fn parse_pld(fs: &dyn FileSystem, path: &str, data: &mut Release) -> bool {
+    let Some(text) = read_small(fs, path) else {
+        return false;
+    };
+    let line = first_line(&text);
+    if line.is_empty() {
+        return false;
+    }
+    data.product_name = Some(line.clone());
+    data.distro = Some(Distro::PldLinux);
+    let Some((major, minor)) = pld_version(&line) else {
+        return false;
+    };
+    if let Some(major) = major {
+        data.version = Some((major, minor.unwrap_or(0)));
+    }
+    true
+}
+
+/// The first `digits.digits PLD Linux` in `line`: (major, minor), each `None` if it does
+/// not fit in a `u32`.
+fn pld_version(line: &str) -> Option<(Option<u32>, Option<u32>)> {
+    const KEY: &str = " PLD Linux";
+    line.match_indices(KEY).find_map(|(i, _)| {
+        let before = &line[..i];
+        let minor = trailing_digits(before);
+        let rest = before[..before.len() - minor.len()].strip_suffix('.')?;
+        let major = trailing_digits(rest);
+        (!minor.is_empty() && !major.is_empty()).then(|| (major.parse().ok(), minor.parse().ok()))
+    })
+}
+
+/// The run of ASCII digits at the end of `s`.
+fn trailing_digits(s: &str) -> &str {
+    let n = s.bytes().rev().take_while(u8::is_ascii_digit).count();
+    &s[s.len() - n..]
 }
 
 /// os-release(5): `ID`, `VERSION_ID`, `PRETTY_NAME`.
@@ -280,14 +300,7 @@ fn parse_os_release(fs: &dyn FileSystem, path: &str, data: &mut Release) -> bool
     match data.version {
         // Debian and CentOS-likes put only the major version here: the release files
         // have the full one.
-        Some((_, 0))
-            if matches!(
-                distro,
-                Distro::Debian | Distro::CentOs | Distro::Circle | Distro::Rocky
-            ) =>
-        {
-            false
-        }
+        Some((_, 0)) if matches!(distro, Distro::Debian | Distro::CentOs | Distro::Rocky) => false,
         None if distro.is_rolling() => {
             data.version = Some((0, 0));
             true
@@ -625,16 +638,46 @@ mod tests {
         );
         let empty = TestFs::new().file("/etc/redhat-release", b"");
         assert_eq!(detect_on(empty).distro, Some(Distro::RedhatBased));
-        let alma = TestFs::new().file(
+        // libguestfs 1.48 does not know ID=almalinux: os-release fails, keeping its name and
+        // version, and /etc/redhat-release (no known pattern) makes it `redhat-based`.
+        let alma_osr = TestFs::new().file(
             "/etc/os-release",
             b"NAME=\"AlmaLinux\"\nVERSION_ID=\"9.3\"\nID=\"almalinux\"\nPRETTY_NAME=\"AlmaLinux 9.3 (Shamrock Pearl Cat)\"\n",
         );
+        let r = detect_on(alma_osr.clone());
+        assert_eq!(r.distro, None);
+        assert_eq!(
+            r.product_name.as_deref(),
+            Some("AlmaLinux 9.3 (Shamrock Pearl Cat)")
+        );
+        assert_eq!(r.version, Some((9, 3)));
+        let alma = alma_osr
+            .file(
+                "/etc/almalinux-release",
+                b"AlmaLinux release 9.3 (Shamrock Pearl Cat)\n",
+            )
+            .link("/etc/redhat-release", "almalinux-release");
         assert_eq!(
             detect_on(alma),
             rel(
-                Distro::AlmaLinux,
-                "AlmaLinux 9.3 (Shamrock Pearl Cat)",
+                Distro::RedhatBased,
+                "AlmaLinux release 9.3 (Shamrock Pearl Cat)",
                 (9, 3)
+            )
+        );
+        // Circle Linux's own release file is not read either.
+        let circle = TestFs::new()
+            .file(
+                "/etc/circle-release",
+                b"Circle Linux release 8.6 (Mojave)\n",
+            )
+            .link("/etc/redhat-release", "circle-release");
+        assert_eq!(
+            detect_on(circle),
+            rel(
+                Distro::RedhatBased,
+                "Circle Linux release 8.6 (Mojave)",
+                (8, 6)
             )
         );
     }
@@ -671,6 +714,16 @@ mod tests {
             detect_on(opensuse),
             rel(Distro::OpenSuse, "openSUSE Leap 15.5", (15, 5))
         );
+        let pld = TestFs::new().file("/etc/pld-release", b"3.0 PLD Linux (Th)\n");
+        assert_eq!(
+            detect_on(pld),
+            rel(Distro::PldLinux, "3.0 PLD Linux (Th)", (3, 0))
+        );
+        assert_eq!(
+            pld_version("x 2.10 PLD Linux 3.1 PLD Linux"),
+            Some((Some(2), Some(10)))
+        );
+        assert_eq!(pld_version("PLD Linux 3.0"), None);
         let nothing = TestFs::new().dir("/etc");
         assert_eq!(detect_on(nothing), Release::default());
     }

@@ -6,14 +6,72 @@
 //! sqlite (`Layout::build_for_reference`): Debian's librpm has no ndb backend.
 //!
 //! `cargo run -p vmchannel-tests --bin record-inspector [LAYOUT...]` (needs libguestfs-tools
-//! and a kernel for its appliance: linux-image-amd64).
+//! and a kernel for its appliance: linux-image-amd64). The Windows disks
+//! (`vmchannel_tests::windows`) are layouts too: `record-inspector win2022 win11` (as root:
+//! they are filled through an ntfs-3g mount).
+//!
+//! `cargo run -p vmchannel-tests --bin record-inspector distros [NAME...]` records the
+//! distribution test systems (`vmchannel_tests::distros`) instead, with `--no-applications
+//! --no-icon`, into `tests/data/inspector/distros/`. The disks are inspected one after the
+//! other: each libguestfs appliance takes both cores for some 25 s.
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 
+use vmchannel_tests::distros;
 use vmchannel_tests::layouts::Layout;
+use vmchannel_tests::windows::WinLayout;
+
+/// What went wrong with one disk.
+enum Failure {
+    /// This disk only.
+    One,
+    /// virt-inspector cannot run at all.
+    All,
+}
+
+/// Runs virt-inspector on `img` with `extra` arguments and writes its XML to `dest`.
+fn record(name: &str, img: &Path, extra: &[&str], dest: &Path) -> Result<(), Failure> {
+    let out = Command::new("virt-inspector")
+        .args(extra)
+        .arg("--format=raw")
+        .arg("-a")
+        .arg(img)
+        .env("LIBGUESTFS_BACKEND", "direct")
+        .env("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg")
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            if let Some(p) = dest.parent() {
+                let _ = std::fs::create_dir_all(p);
+            }
+            if let Err(e) = std::fs::write(dest, &o.stdout) {
+                eprintln!("record-inspector: {}: {e}", dest.display());
+                return Err(Failure::One);
+            }
+            println!("{name}: {}", dest.display());
+            Ok(())
+        }
+        Ok(o) => {
+            eprintln!(
+                "record-inspector: {name}: virt-inspector failed: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            Err(Failure::One)
+        }
+        Err(e) => {
+            eprintln!("record-inspector: virt-inspector: {e} (install libguestfs-tools)");
+            Err(Failure::All)
+        }
+    }
+}
 
 fn main() -> ExitCode {
-    let wanted: Vec<String> = std::env::args().skip(1).collect();
+    let mut wanted: Vec<String> = std::env::args().skip(1).collect();
+    let distros_mode = wanted.first().is_some_and(|w| w == "distros");
+    if distros_mode {
+        wanted.remove(0);
+    }
     let dir = match tempfile::Builder::new().prefix("vmch-layouts").tempdir() {
         Ok(d) => d,
         Err(e) => {
@@ -21,50 +79,53 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let picked = |name: &str| wanted.is_empty() || wanted.iter().any(|w| w == name);
     let mut ok = true;
-    for layout in Layout::ALL {
-        if !wanted.is_empty() && !wanted.iter().any(|w| w == layout.name()) {
-            continue;
-        }
-        let img = dir.path().join(format!("{}.img", layout.name()));
-        if let Err(e) = layout.build_for_reference(&img, dir.path()) {
-            eprintln!("record-inspector: {}: {e}", layout.name());
-            ok = false;
-            continue;
-        }
-        let mut cmd = Command::new("virt-inspector");
-        let out = cmd
-            .arg("--format=raw")
-            .arg("-a")
-            .arg(&img)
-            .env("LIBGUESTFS_BACKEND", "direct")
-            .env("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg")
-            .output();
-        match out {
-            Ok(o) if o.status.success() => {
-                let path = layout.inspector_xml();
-                if let Some(p) = path.parent() {
-                    let _ = std::fs::create_dir_all(p);
-                }
-                if let Err(e) = std::fs::write(&path, &o.stdout) {
-                    eprintln!("record-inspector: {}: {e}", path.display());
-                    ok = false;
-                } else {
-                    println!("{}: {}", layout.name(), path.display());
-                }
-            }
-            Ok(o) => {
-                eprintln!(
-                    "record-inspector: {}: virt-inspector failed: {}",
-                    layout.name(),
-                    String::from_utf8_lossy(&o.stderr)
-                );
+    if distros_mode {
+        for system in distros::ALL.iter().filter(|s| picked(s.name)) {
+            let img = dir.path().join(format!("{}.img", system.name));
+            if let Err(e) = system.build(&img, dir.path()) {
+                eprintln!("record-inspector: {}: {e}", system.name);
                 ok = false;
+                continue;
             }
-            Err(e) => {
-                eprintln!("record-inspector: virt-inspector: {e} (install libguestfs-tools)");
-                return ExitCode::FAILURE;
+            let extra = ["--no-applications", "--no-icon"];
+            match record(system.name, &img, &extra, &system.inspector_xml()) {
+                Ok(()) => {}
+                Err(Failure::One) => ok = false,
+                Err(Failure::All) => return ExitCode::FAILURE,
             }
+            let _ = std::fs::remove_file(&img);
+        }
+    } else {
+        for layout in Layout::ALL.into_iter().filter(|l| picked(l.name())) {
+            let img = dir.path().join(format!("{}.img", layout.name()));
+            if let Err(e) = layout.build_for_reference(&img, dir.path()) {
+                eprintln!("record-inspector: {}: {e}", layout.name());
+                ok = false;
+                continue;
+            }
+            match record(layout.name(), &img, &[], &layout.inspector_xml()) {
+                Ok(()) => {}
+                Err(Failure::One) => ok = false,
+                Err(Failure::All) => return ExitCode::FAILURE,
+            }
+        }
+        for layout in WinLayout::ALL.into_iter().filter(|l| picked(l.name())) {
+            let img = dir.path().join(format!("{}.img", layout.name()));
+            let start = std::time::Instant::now();
+            if let Err(e) = layout.build(&img, dir.path()) {
+                eprintln!("record-inspector: {}: {e}", layout.name());
+                ok = false;
+                continue;
+            }
+            println!("{}: built in {:.1?}", layout.name(), start.elapsed());
+            match record(layout.name(), &img, &[], &layout.inspector_xml()) {
+                Ok(()) => {}
+                Err(Failure::One) => ok = false,
+                Err(Failure::All) => return ExitCode::FAILURE,
+            }
+            let _ = std::fs::remove_file(&img);
         }
     }
     if ok {
