@@ -40,8 +40,8 @@ pub struct PartitionInfo {
 pub struct FilesystemInfo {
     /// The device it lives on (`/dev/sda1`).
     pub device: String,
-    /// `ext2`, `ext3`, `ext4`, `vfat`, `xfs`, `btrfs`, `swap`, `LVM2_member`, `crypto_LUKS`,
-    /// or `unknown`.
+    /// `ext2`, `ext3`, `ext4`, `vfat`, `xfs`, `btrfs`, `ntfs`, `swap`, `LVM2_member`,
+    /// `crypto_LUKS`, `BitLocker`, or `unknown`.
     pub fstype: String,
     /// Volume label, if the superblock has one.
     pub label: Option<String>,

@@ -95,6 +95,10 @@ impl DiskSet {
                 if p.extended {
                     continue;
                 }
+                if is_ldm(&p.type_id) {
+                    set.ldm_partition(&pname, p.partuuid.clone(), p.partlabel.clone());
+                    continue;
+                }
                 let slice: Rc<dyn BlockDevice> = Rc::new(Slice::new(dev.clone(), p.start, p.size));
                 let found = set.probe(
                     &pname,
@@ -145,6 +149,29 @@ impl DiskSet {
                 }
             }
         }
+    }
+
+    /// A partition of a Windows dynamic disk (LDM): recognised and reported, never read.
+    /// Its volumes are described by the LDM database and may span partitions and disks;
+    /// the partition is listed as `unknown` and a file request on it answers why.
+    fn ldm_partition(&mut self, name: &str, partuuid: Option<String>, partlabel: Option<String>) {
+        let e = FsError::Unsupported(format!(
+            "{name}: a Windows dynamic disk (LDM) partition: its volumes are not read"
+        ));
+        self.warnings.push(e.to_string());
+        self.open_errors.push((name.to_string(), e));
+        self.volumes.push(Volume {
+            info: FilesystemInfo {
+                device: name.to_string(),
+                fstype: String::from("unknown"),
+                label: None,
+                uuid: None,
+            },
+            partuuid,
+            partlabel,
+            fs: None,
+            subvolume: None,
+        });
     }
 
     /// Probes `dev` and records a volume for it; gives the detected type.
@@ -326,5 +353,55 @@ impl DiskSet {
             return lv;
         }
         name
+    }
+}
+
+/// Whether a partition type is one of a Windows dynamic disk's (LDM): MBR type 0x42, or the
+/// GPT "LDM metadata" and "LDM data" types.
+fn is_ldm(type_id: &str) -> bool {
+    type_id.eq_ignore_ascii_case("42")
+        || type_id.eq_ignore_ascii_case("5808C8AA-7E8F-42E0-85D2-E1E90434CFB3")
+        || type_id.eq_ignore_ascii_case("AF9B60A0-1431-4F62-BC68-3311714A69AD")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 4 MiB MBR disk: partition 1 of type `kind` at 1 MiB, 2 MiB long, starting with
+    /// an NTFS boot sector's OEM id.
+    fn disk(kind: u8) -> Vec<u8> {
+        let mut d = alloc::vec![0u8; 4 << 20];
+        d[446 + 4] = kind;
+        d[446 + 8..446 + 12].copy_from_slice(&2048u32.to_le_bytes());
+        d[446 + 12..446 + 16].copy_from_slice(&4096u32.to_le_bytes());
+        d[510..512].copy_from_slice(&[0x55, 0xAA]);
+        d[(1 << 20) + 3..(1 << 20) + 11].copy_from_slice(b"NTFS    ");
+        d
+    }
+
+    #[test]
+    fn ldm_partitions_are_reported_not_read() {
+        assert!(is_ldm("42"));
+        assert!(is_ldm("af9b60a0-1431-4f62-bc68-3311714a69ad"));
+        assert!(is_ldm("5808C8AA-7E8F-42E0-85D2-E1E90434CFB3"));
+        assert!(!is_ldm("07"));
+        assert!(!is_ldm("EBD0A0A2-B9E5-4433-87C0-68B6B72699C7"));
+        let set = DiskSet::scan(&[Rc::new(disk(0x42)) as Rc<dyn BlockDevice>]);
+        let v = set.volume("/dev/sda1").expect("the partition is listed");
+        assert_eq!(v.info.fstype, "unknown");
+        assert!(v.fs.is_none(), "never probed nor opened");
+        let e = set.open_error("/dev/sda1").expect("a reason");
+        assert!(
+            matches!(e, FsError::Unsupported(m) if m.contains("dynamic disk (LDM)")),
+            "{e:?}"
+        );
+        assert!(set.warnings.iter().any(|w| w.contains("LDM")));
+        // The same partition as an ordinary NTFS type is probed.
+        let set = DiskSet::scan(&[Rc::new(disk(0x07)) as Rc<dyn BlockDevice>]);
+        assert!(
+            set.open_error("/dev/sda1")
+                .is_none_or(|e| !e.to_string().contains("LDM"))
+        );
     }
 }
