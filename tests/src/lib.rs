@@ -17,6 +17,7 @@ pub mod images;
 pub mod inproc;
 pub mod layouts;
 pub mod outcome;
+pub mod pkgbench;
 pub mod procs;
 pub mod qemu;
 pub mod scenarios;
