@@ -5,14 +5,24 @@
 //! and block maps; this module maps its types onto the protocol's and adds what it does not
 //! expose: usage figures from the superblock. Symlinks are followed here, not by ext4-view
 //! (see [`MAX_LINK_TARGET`]).
+//!
+//! ext4-view looks every path up from the root, one directory at a time, and resolving a
+//! path here looks up each of its prefixes: a few hundred microseconds for a deep path, paid
+//! on every call. Readers that read one file page by page (rpm's databases) or stat a file
+//! and then read it (pacman's) would pay it on every page, so the last resolved paths and
+//! the last opened files are kept ([`RESOLVED_CACHE`], [`OPEN_FILES`]); the filesystem is
+//! read-only, so they never go stale.
 
 use alloc::boxed::Box;
+use alloc::collections::BTreeMap;
 use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
-use ext4_view::{Ext4, Ext4Error, Ext4Read, Metadata};
+use core::cell::RefCell;
+
+use ext4_view::{Ext4, Ext4Error, Ext4Read, File, Metadata};
 use vmchannel_proto::{DirEntry, FileKind, Stat, Usage};
 
 use super::{FileSystem, FsError};
@@ -33,10 +43,22 @@ impl Ext4Read for Reader {
     }
 }
 
+/// Most resolved paths kept (the cache is emptied when it is full).
+pub const RESOLVED_CACHE: usize = 256;
+/// Most open files kept, most recently used last.
+pub const OPEN_FILES: usize = 4;
+
+/// A resolved path: the path with no symlinks in it, and its metadata.
+type Resolved = (Vec<u8>, Metadata);
+
 /// An ext2/3/4 filesystem.
 pub struct Ext4Fs {
     fs: Ext4,
     dev: Rc<dyn BlockDevice>,
+    /// (path as asked, follow the final link) -> resolved.
+    resolved: RefCell<BTreeMap<(String, bool), Resolved>>,
+    /// Files opened for `read_at`, by path as asked.
+    files: RefCell<Vec<(String, File)>>,
 }
 
 impl Ext4Fs {
@@ -45,8 +67,52 @@ impl Ext4Fs {
     pub fn open(dev: Rc<dyn BlockDevice>) -> Result<Self, FsError> {
         check_group_count(&*dev)?;
         let fs = Ext4::load(Box::new(Reader(dev.clone()))).map_err(|e| map_err("/", e))?;
-        Ok(Self { fs, dev })
+        Ok(Self {
+            fs,
+            dev,
+            resolved: RefCell::new(BTreeMap::new()),
+            files: RefCell::new(Vec::new()),
+        })
     }
+
+    /// [`Self::resolve_uncached`], remembered.
+    fn resolve(&self, path: &str, follow: bool) -> Result<Resolved, FsError> {
+        let key = (String::from(path), follow);
+        if let Some(r) = self.resolved.borrow().get(&key) {
+            return Ok(r.clone());
+        }
+        let r = self.resolve_uncached(path, follow)?;
+        let mut cache = self.resolved.borrow_mut();
+        if cache.len() >= RESOLVED_CACHE {
+            cache.clear();
+        }
+        cache.insert(key, r.clone());
+        Ok(r)
+    }
+}
+
+/// Reads `file` (opened for `path`) at `offset` into `buf`: fewer bytes only at its end.
+fn read_file_at(
+    file: &mut File,
+    path: &str,
+    offset: u64,
+    buf: &mut [u8],
+) -> Result<usize, FsError> {
+    if offset >= file.metadata().len() {
+        return Ok(0);
+    }
+    file.seek_to(offset).map_err(|e| map_err(path, e))?;
+    let mut done = 0;
+    while done < buf.len() {
+        let n = file
+            .read_bytes(&mut buf[done..])
+            .map_err(|e| map_err(path, e))?;
+        if n == 0 {
+            break;
+        }
+        done += n;
+    }
+    Ok(done)
 }
 
 /// Most block groups a filesystem may have: 128 TiB with 4 KiB blocks.
@@ -185,7 +251,7 @@ impl Ext4Fs {
     /// with no symlinks in it, for ext4-view, and its metadata. `.` and `..` are resolved
     /// as ext4-view resolves them; at most [`MAX_SYMLINKS`](super::MAX_SYMLINKS) links and,
     /// as in ext4-view, [`MAX_STEPS`] components (each costs a lookup from the root).
-    fn resolve(&self, path: &str, follow: bool) -> Result<(Vec<u8>, Metadata), FsError> {
+    fn resolve_uncached(&self, path: &str, follow: bool) -> Result<Resolved, FsError> {
         let fail = |e| map_err(path, e);
         if !path.starts_with('/') {
             return Err(fail(Ext4Error::NotAbsolute));
@@ -330,23 +396,20 @@ impl FileSystem for Ext4Fs {
     }
 
     fn read_at(&self, path: &str, offset: u64, buf: &mut [u8]) -> Result<usize, FsError> {
-        let (p, _) = self.resolve(path, true)?;
-        let mut file = self.fs.open(&p[..]).map_err(|e| map_err(path, e))?;
-        if offset >= file.metadata().len() {
-            return Ok(0);
-        }
-        file.seek_to(offset).map_err(|e| map_err(path, e))?;
-        let mut done = 0;
-        while done < buf.len() {
-            let n = file
-                .read_bytes(&mut buf[done..])
-                .map_err(|e| map_err(path, e))?;
-            if n == 0 {
-                break;
+        let mut files = self.files.borrow_mut();
+        let mut file = match files.iter().position(|(p, _)| p == path) {
+            Some(i) => files.remove(i).1,
+            None => {
+                let (p, _) = self.resolve(path, true)?;
+                self.fs.open(&p[..]).map_err(|e| map_err(path, e))?
             }
-            done += n;
+        };
+        let result = read_file_at(&mut file, path, offset, buf);
+        if files.len() >= OPEN_FILES {
+            files.remove(0);
         }
-        Ok(done)
+        files.push((String::from(path), file));
+        result
     }
 
     fn usage(&self) -> Result<Usage, FsError> {
