@@ -59,11 +59,24 @@ impl Store for Bytes<'_> {
     }
 }
 
+/// Files up to this size are read whole, in one sequential read, the first time a
+/// [`FileStore`] is read; larger ones are read piece by piece as asked.
+///
+/// Filesystem drivers find a file's blocks from its start on every positioned read
+/// (ext4-view walks its block map from the beginning at each seek), so a reader that
+/// visits every page of a database in b-tree order would pay that walk per page: for a
+/// 9 MB rpm database, 1,274 reads at about 32 µs each in process, ten times that in an
+/// emulated guest. The stores read whole (the package databases) are visited nearly in
+/// full anyway; registry hives, which can be larger, usually are not.
+pub const READ_WHOLE: u64 = 16 << 20;
+
 /// A regular file of a filesystem as a [`Store`].
 pub struct FileStore<'a> {
     fs: &'a dyn FileSystem,
     path: String,
     size: u64,
+    /// The whole file, once read (files up to [`READ_WHOLE`]).
+    whole: core::cell::RefCell<Option<alloc::vec::Vec<u8>>>,
 }
 
 impl<'a> FileStore<'a> {
@@ -83,24 +96,12 @@ impl<'a> FileStore<'a> {
             fs,
             path: String::from(path),
             size: st.size,
+            whole: core::cell::RefCell::new(None),
         })
     }
-}
 
-impl Store for FileStore<'_> {
-    fn size(&self) -> u64 {
-        self.size
-    }
-
-    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StoreError> {
-        let end = offset.checked_add(buf.len() as u64);
-        if end.is_none_or(|e| e > self.size) {
-            return Err(StoreError::OutOfRange {
-                offset,
-                len: buf.len(),
-                size: self.size,
-            });
-        }
+    /// Fills `buf` from the file at `offset`, piece by piece through the filesystem.
+    fn read_through(&self, offset: u64, buf: &mut [u8]) -> Result<(), StoreError> {
         let mut done = 0;
         while done < buf.len() {
             let n = self
@@ -121,6 +122,40 @@ impl Store for FileStore<'_> {
     }
 }
 
+impl Store for FileStore<'_> {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), StoreError> {
+        let end = offset.checked_add(buf.len() as u64);
+        let out_of_range = || StoreError::OutOfRange {
+            offset,
+            len: buf.len(),
+            size: self.size,
+        };
+        let Some(end) = end.filter(|&e| e <= self.size) else {
+            return Err(out_of_range());
+        };
+        if self.size > READ_WHOLE {
+            return self.read_through(offset, buf);
+        }
+        let mut whole = self.whole.borrow_mut();
+        if whole.is_none() {
+            // `size` is at most READ_WHOLE, so this fits in usize and in memory.
+            let mut all = alloc::vec![0u8; self.size as usize];
+            self.read_through(0, &mut all)?;
+            *whole = Some(all);
+        }
+        let all = whole.as_deref().unwrap_or_default();
+        let src = all
+            .get(offset as usize..end as usize)
+            .ok_or_else(out_of_range)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +171,41 @@ mod tests {
         assert!(store.read_exact_at(u64::MAX, &mut buf).is_err());
         let mut empty = [0u8; 0];
         store.read_exact_at(4, &mut empty).unwrap();
+    }
+
+    #[test]
+    fn file_stores_read_whole_or_through() {
+        use crate::inspect::testfs::TestFs;
+        let data: alloc::vec::Vec<u8> = (0..=255u8).cycle().take(10_000).collect();
+        let fs = TestFs::new()
+            .file("/db", &data)
+            .broken("/small-bad", 1 << 20)
+            .broken("/big-bad", READ_WHOLE + 1)
+            .dir("/dir");
+        let store = FileStore::open(&fs, "/db", 1 << 20).unwrap();
+        assert_eq!(store.size(), 10_000);
+        let mut buf = [0u8; 300];
+        store.read_exact_at(9_700, &mut buf).unwrap();
+        assert_eq!(&buf[..], &data[9_700..]);
+        store.read_exact_at(0, &mut buf).unwrap();
+        assert_eq!(&buf[..], &data[..300]);
+        assert!(store.read_exact_at(9_701, &mut buf).is_err());
+        assert!(store.read_exact_at(u64::MAX, &mut buf).is_err());
+        assert!(matches!(
+            FileStore::open(&fs, "/db", 9_999),
+            Err(FsError::TooLarge(_))
+        ));
+        assert!(matches!(
+            FileStore::open(&fs, "/dir", 1 << 20),
+            Err(FsError::NotAFile(_))
+        ));
+        // Unreadable files: read whole or through, the error comes back.
+        for path in ["/small-bad", "/big-bad"] {
+            let store = FileStore::open(&fs, path, u64::MAX).unwrap();
+            assert!(matches!(
+                store.read_exact_at(0, &mut buf),
+                Err(StoreError::Io(_))
+            ));
+        }
     }
 }

@@ -23,7 +23,7 @@ mod release;
 mod root;
 mod rpm;
 #[cfg(test)]
-mod testfs;
+pub(crate) mod testfs;
 mod util;
 mod vfs;
 mod windows;
