@@ -61,4 +61,6 @@ run kernel/fuzz sqlite "$db_seeds/sqlite" 300000
 run kernel/fuzz bdb "$db_seeds/bdb" 200000
 run kernel/fuzz ndb "$db_seeds/ndb" 200000
 run kernel/fuzz rpmheader "$db_seeds/rpmheader" 65536
+run kernel/fuzz hive seeds/hive 300000
+run kernel/fuzz ntfs seeds/ntfs 262144
 echo "logs: $logs"

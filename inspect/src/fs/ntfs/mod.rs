@@ -34,13 +34,15 @@
 //!   gives them, the MFT bitmap's capacity plus the records the free space could hold.
 //!
 //! Bounds, whatever the disk claims: every run lies inside the volume and the pieces of a
-//! split attribute follow each other exactly; a file has at most [`MAX_EXTENSIONS`]
-//! extension records, none of which may hold an attribute list; index entries lie inside
+//! split attribute follow each other exactly; the MFT lies inside the volume; a file has at
+//! most [`MAX_EXTENSIONS`] extension records, each naming the file as its base (`$MFT`'s:
+//! record 0 with a sequence number), none of which may hold an attribute list, and an
+//! attribute list may not list an attribute list (itself); index entries lie inside
 //! their node, a listing reads each index block the `$I30` bitmap marks in use once (as
 //! ntfs-3g lists them: the root node, then the blocks in VCN order), a lookup descends at
 //! most [`MAX_DEPTH`] levels and never visits a node twice; a listing has at most [`MAX_ENTRIES`] entries; compression units
 //! are at most [`MAX_UNIT`] bytes; values read whole (attribute lists, reparse points,
-//! `$UpCase`) have fixed limits. Errors name the record or path and what was wrong.
+//! `$UpCase`) have fixed limits; the MFT's bitmap is counted only over the MFT's records. Errors name the record or path and what was wrong.
 
 pub mod index;
 pub mod lznt1;
@@ -427,15 +429,21 @@ impl NtfsFs {
                     return Err(corrupt("too many extension records"));
                 }
                 let ext = self.record(e.record)?;
-                if ext.base != 0 {
-                    pieces.extend(data_pieces(&ext));
+                // $MFT's extension records name record 0 as their base, so only the
+                // sequence number tells them from base records.
+                if ext.flags & RECORD_IN_USE == 0 || ext.base != 0 || ext.base_ref == 0 {
+                    return Err(corrupt(format!(
+                        "extension record {} is not one of its own",
+                        e.record
+                    )));
                 }
+                pieces.extend(data_pieces(&ext));
             }
             let (runs, first) = merge(pieces.iter().collect())?;
             self.mft_runs = runs;
             self.mft_size = first.data_size;
         }
-        if self.mft_size < 16 * rs {
+        if self.mft_size < 16 * rs || self.mft_size > self.geo.clusters * self.geo.cluster_size {
             return Err(corrupt(format!("{} bytes", self.mft_size)));
         }
         Ok(())
@@ -492,8 +500,10 @@ impl NtfsFs {
             let Some(r) = runs.get(i).filter(|r| r.vcn <= vcn) else {
                 return Err(corrupt(format!("no run maps VCN {vcn}")));
             };
+            // A hole may be longer than the volume: its end in bytes saturates.
+            let end = (r.vcn + r.len).saturating_mul(cs);
+            let avail = (end - pos).min(init - pos);
             let within = pos - r.vcn * cs;
-            let avail = (r.len * cs - within).min(init - pos);
             let n = avail.min((buf.len() - done) as u64) as usize;
             match r.lcn {
                 None => buf[done..done + n].fill(0),
@@ -656,7 +666,13 @@ impl NtfsFs {
         }
         let mut v = vec![0u8; s.size() as usize];
         self.read_stream(&s, u64::MAX, 0, &mut v)?;
-        record::parse_attr_list(&v).map_err(|e| at("attribute list", e))
+        let list = record::parse_attr_list(&v).map_err(|e| at("attribute list", e))?;
+        if list.iter().any(|e| e.ty == AT_ATTRIBUTE_LIST) {
+            return Err(corrupt(
+                "the attribute list lists an attribute list (itself)",
+            ));
+        }
+        Ok(list)
     }
 
     /// File `n`: its base record and, through its attribute list, its extension records.
@@ -665,7 +681,7 @@ impl NtfsFs {
         if rec.flags & RECORD_IN_USE == 0 {
             return Err(corrupt(format!("record {n} is not in use")));
         }
-        if rec.base != 0 {
+        if rec.base_ref != 0 {
             return Err(corrupt(format!("record {n} extends record {}", rec.base)));
         }
         let mut attrs = rec.attrs;
@@ -1065,6 +1081,13 @@ impl NtfsFs {
             Some(Body::NonResident(n)) => (n.alloc_size, bm.size()),
             _ => (bm.size(), bm.size()),
         };
+        // Bits past the MFT's records (which fit in the volume) are never set on a sound
+        // volume: whatever the bitmap's size claims, no more is read than covers them.
+        let bytes = bytes.min(
+            (self.mft_size / self.geo.record_size)
+                .div_ceil(8)
+                .next_multiple_of(8),
+        );
         let mut in_use = 0u64;
         let mut off = 0u64;
         while off < bytes {

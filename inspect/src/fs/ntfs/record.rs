@@ -217,8 +217,11 @@ pub struct Record {
     pub flags: u16,
     /// Hard link count.
     pub links: u16,
-    /// The base record this extends (0: it is a base record).
+    /// The base record this extends (0: it is a base record, or extends `$MFT`).
     pub base: u64,
+    /// The whole base reference, its sequence number included: 0 only in a base record
+    /// (an extension record of `$MFT` has base record 0 and sequence number 1).
+    pub base_ref: u64,
     /// Its attributes, in record order.
     pub attrs: Vec<Attr>,
 }
@@ -227,7 +230,8 @@ pub struct Record {
 pub fn parse_record(buf: &[u8], clusters: u64) -> Result<Record, FsError> {
     let flags = le16(buf, 22);
     let links = le16(buf, 18);
-    let base = le64(buf, 32) & 0x0000_FFFF_FFFF_FFFF;
+    let base_ref = le64(buf, 32);
+    let base = base_ref & 0x0000_FFFF_FFFF_FFFF;
     let used = (le32(buf, 24) as usize).min(buf.len());
     let mut off = le16(buf, 20) as usize;
     if off < 0x30 || !off.is_multiple_of(8) {
@@ -262,6 +266,7 @@ pub fn parse_record(buf: &[u8], clusters: u64) -> Result<Record, FsError> {
         flags,
         links,
         base,
+        base_ref,
         attrs,
     })
 }
