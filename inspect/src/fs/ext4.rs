@@ -59,6 +59,8 @@ pub struct Ext4Fs {
     resolved: RefCell<BTreeMap<(String, bool), Resolved>>,
     /// Files opened for `read_at`, by path as asked.
     files: RefCell<Vec<(String, File)>>,
+    /// Directories met while resolving: symlink-free path -> metadata.
+    dirs: RefCell<BTreeMap<Vec<u8>, Metadata>>,
 }
 
 impl Ext4Fs {
@@ -72,7 +74,25 @@ impl Ext4Fs {
             dev,
             resolved: RefCell::new(BTreeMap::new()),
             files: RefCell::new(Vec::new()),
+            dirs: RefCell::new(BTreeMap::new()),
         })
+    }
+
+    /// ext4-view's `symlink_metadata` of a symlink-free path, directories remembered
+    /// (every path below them is looked up through them again).
+    fn lookup(&self, path: &[u8]) -> Result<Metadata, Ext4Error> {
+        if let Some(m) = self.dirs.borrow().get(path) {
+            return Ok(m.clone());
+        }
+        let m = self.fs.symlink_metadata(path)?;
+        if m.is_dir() {
+            let mut dirs = self.dirs.borrow_mut();
+            if dirs.len() >= RESOLVED_CACHE {
+                dirs.clear();
+            }
+            dirs.insert(path.to_vec(), m.clone());
+        }
+        Ok(m)
     }
 
     /// [`Self::resolve_uncached`], remembered.
@@ -282,7 +302,7 @@ impl Ext4Fs {
             if cand.len() > MAX_LINK_TARGET as usize {
                 return Err(fail(Ext4Error::PathTooLong));
             }
-            let m = self.fs.symlink_metadata(&cand[..]).map_err(fail)?;
+            let m = self.lookup(&cand).map_err(fail)?;
             if comp == b".." {
                 // `cur` has no symlinks in it: its parent is the lexical one.
                 if let Some(slash) = cur.iter().rposition(|&b| b == b'/') {
