@@ -11,68 +11,15 @@
 //!
 //! `cargo bench -p vmch --bench layouts [-- RUNS]` (default 5 runs of each).
 
-use std::path::Path;
 use std::process::Command;
-use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use vmchannel_inspect::appliance::Appliance;
-use vmchannel_inspect::disk::BlockDevice;
 use vmchannel_proto::{Reply, Request, Target};
-use vmchannel_tests::inproc::disk::FileDisk;
 use vmchannel_tests::layouts::{Layout, shared};
 
-fn appliance(img: &Path) -> Appliance {
-    let disk = FileDisk::open(img).expect("image opens");
-    Appliance::new(vec![Rc::new(disk) as Rc<dyn BlockDevice>])
-}
+use support::{appliance, median, ms, reads};
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-/// Reads `path` on `target` `len` bytes at a time until `budget` has passed; returns reads per
-/// second and bytes per second.
-fn reads(
-    a: &mut Appliance,
-    target: &Target,
-    path: &str,
-    len: u32,
-    budget: Duration,
-) -> Option<(f64, f64)> {
-    let start = Instant::now();
-    let (mut n, mut bytes, mut offset) = (0u64, 0u64, 0u64);
-    while start.elapsed() < budget {
-        let req = Request::Read {
-            target: target.clone(),
-            path: path.into(),
-            offset,
-            len,
-        };
-        match a.handle(&req) {
-            Ok(Reply::Data(d)) => {
-                n += 1;
-                bytes += d.len() as u64;
-                offset = if d.len() < len as usize {
-                    0
-                } else {
-                    offset + len as u64
-                };
-            }
-            other => {
-                eprintln!("  {path} on {target:?}: {:?}", other.err());
-                return None;
-            }
-        }
-    }
-    let s = start.elapsed().as_secs_f64();
-    Some((n as f64 / s, bytes as f64 / s))
-}
+mod support;
 
 fn main() {
     let runs: usize = std::env::args()
