@@ -93,7 +93,8 @@ fn main() {
         "/windows/WIN.INI",
         4096,
         Duration::from_secs(1),
-    );
+    )
+    .expect("win.ini reads");
     let (_, large) = reads(
         &mut a,
         &Target::Device("/dev/sda1".into()),
@@ -113,6 +114,7 @@ fn main() {
         "/Windows/win.ini",
         4096,
         Duration::from_secs(1),
-    );
+    )
+    .expect("win.ini reads");
     println!("  volume (exact names)       {small:>9.0} small reads/s");
 }
