@@ -13,55 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
 
-use support::open_dev;
+use support::{Tmp, have, open_dev, run, skip};
 use vmchannel_inspect::fs::detect::detect;
 use vmchannel_inspect::fs::ntfs::NtfsFs;
 use vmchannel_inspect::fs::{FileSystem, FsError};
 use vmchannel_proto::FileKind;
-
-fn skip(why: &str) -> bool {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why} (required under CI=true)");
-    }
-    eprintln!("SKIPPED: {why}");
-    true
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A directory removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(name: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("vmch-ntfs-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// An ntfs-3g mount, unmounted on drop.
 struct Mount(PathBuf);
@@ -342,7 +298,7 @@ fn build(tmp: &Path) -> Option<PathBuf> {
 
 #[test]
 fn against_ntfs3g() {
-    let tmp = Tmp::new("cmp");
+    let tmp = Tmp::new("ntfs", "cmp");
     let Some(img) = build(&tmp.0) else { return };
     // Detection, against blkid.
     let dev = open_dev(&img);
@@ -496,7 +452,7 @@ fn against_ntfs3g() {
 
 #[test]
 fn bitlocker_detected_as_blkid_does() {
-    let tmp = Tmp::new("bl");
+    let tmp = Tmp::new("ntfs", "bl");
     let mut b = vec![0u8; 1 << 20];
     b[0..3].copy_from_slice(&[0xeb, 0x58, 0x90]);
     b[3..11].copy_from_slice(b"-FVE-FS-");
@@ -532,7 +488,7 @@ fn bitlocker_detected_as_blkid_does() {
 /// every path walked and read. Errors are fine; panics and hangs are not.
 #[test]
 fn mutated_images() {
-    let tmp = Tmp::new("fuzz");
+    let tmp = Tmp::new("ntfs", "fuzz");
     let Some(img) = build(&tmp.0) else { return };
     let base = fs::read(&img).unwrap();
     let clean = NtfsFs::open(Rc::new(base.clone())).unwrap();

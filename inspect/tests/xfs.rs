@@ -14,57 +14,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
 
-use support::open_dev;
+use support::{Tmp, have, open_dev, run, skip};
 use vmchannel_inspect::disk::{BlockDevice, DiskError};
 use vmchannel_inspect::fs::xfs::XfsFs;
 use vmchannel_inspect::fs::{FileSystem, FsError};
 
 fn open(img: &Path) -> XfsFs {
     XfsFs::open(open_dev(img)).expect("the image opens")
-}
-
-fn skip(why: &str) -> bool {
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{why} (required under CI=true)");
-    }
-    eprintln!("SKIPPED: {why}");
-    true
-}
-
-fn have(tool: &str) -> bool {
-    Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// A directory removed on drop.
-struct Tmp(PathBuf);
-
-impl Tmp {
-    fn new(name: &str) -> Tmp {
-        let p = std::env::temp_dir().join(format!("vmch-xfs-{name}-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        Tmp(p)
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A read-only (or read-write) loop mount, unmounted on drop.
@@ -355,7 +311,7 @@ fn variant(name: &str, opts: &[&str]) {
         skip("mkfs.xfs not found (Debian package xfsprogs)");
         return;
     }
-    let tmp = Tmp::new(name);
+    let tmp = Tmp::new("xfs", name);
     let proto = source_tree(&tmp.0.join("src"));
     let img = tmp.0.join("xfs.img");
     fs::File::create(&img).unwrap().set_len(320 << 20).unwrap();
@@ -580,7 +536,7 @@ fn written_by_linux_btree_holes_remote_symlink_churned_directory_dirty_log() {
         skip("mkfs.xfs, xfs_db or xfs_io not found (Debian package xfsprogs)");
         return;
     }
-    let tmp = Tmp::new("written");
+    let tmp = Tmp::new("xfs", "written");
     let img = tmp.0.join("xfs.img");
     fs::File::create(&img).unwrap().set_len(320 << 20).unwrap();
     run(Command::new("mkfs.xfs").arg("-q").arg(&img));
@@ -688,7 +644,7 @@ fn rocky_like_disk_scans_and_inspects() {
         skip("mkfs.xfs or sfdisk not found (Debian packages xfsprogs, fdisk)");
         return;
     }
-    let tmp = Tmp::new("rocky");
+    let tmp = Tmp::new("xfs", "rocky");
     let src = tmp.0.join("src");
     fs::create_dir_all(&src).unwrap();
     let os_release = "NAME=\"Rocky Linux\"\nVERSION=\"9.3 (Blue Onyx)\"\nID=\"rocky\"\n\
