@@ -4,8 +4,79 @@
 //! holds on `target/`.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The target the guest kernel is built for.
+pub const TARGET: &str = "x86_64-unknown-none";
+
+/// Whether the standard library for [`TARGET`] is installed for the toolchain of `rustc`.
+fn target_installed(rustc: &str, root: &Path) -> bool {
+    let Ok(out) = Command::new(rustc)
+        .current_dir(root)
+        .args(["--print", "sysroot"])
+        .output()
+    else {
+        return false;
+    };
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    sysroot
+        .join("lib/rustlib")
+        .join(TARGET)
+        .join("lib")
+        .is_dir()
+}
+
+/// Polls for up to a minute for [`TARGET`] to be installed by someone else.
+fn wait_for_target(rustc: &str, root: &Path) -> bool {
+    for _ in 0..60 {
+        if target_installed(rustc, root) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+    false
+}
+
+/// Makes sure [`TARGET`] is installed: rust-toolchain.toml names it, but rustup does not
+/// always add it (not with `RUSTUP_AUTO_INSTALL=0`, as on fresh machines here). Adds it
+/// with rustup and says so (a cargo warning, shown before the build goes on); without
+/// rustup, stops with one line saying what to install.
+fn ensure_target(root: &Path) {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    if target_installed(&rustc, root) {
+        return;
+    }
+    let added = Command::new("rustup")
+        .current_dir(root)
+        .args(["target", "add", TARGET])
+        .output();
+    match added {
+        Ok(o) if o.status.success() && target_installed(&rustc, root) => {
+            println!(
+                "cargo::warning=installed the Rust target {TARGET} for the guest kernel \
+                 (`rustup target add {TARGET}`)"
+            );
+        }
+        // Another build script (the tests' and vmch's both build the kernel) may be adding
+        // it at the same moment: give that a chance to finish.
+        Ok(_) if wait_for_target(&rustc, root) => {}
+        Ok(o) => {
+            eprintln!(
+                "the Rust target {TARGET} is missing and `rustup target add {TARGET}` failed: {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            );
+            std::process::exit(1);
+        }
+        Err(_) => {
+            eprintln!(
+                "the Rust target {TARGET} is missing: run `rustup target add {TARGET}` \
+                 (or install your distribution's Rust standard library for {TARGET})"
+            );
+            std::process::exit(1);
+        }
+    }
+}
 
 /// Builds the kernel (release) and returns the ELF's path; prints the `rerun-if-changed`
 /// lines for the kernel's sources. Call from a build script of a crate in the workspace root.
@@ -26,6 +97,7 @@ pub fn build_kernel() -> PathBuf {
     ] {
         println!("cargo::rerun-if-changed={}", root.join(file).display());
     }
+    ensure_target(&root);
     let target_dir = root.join("target").join("guest");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let output = Command::new(cargo)
@@ -36,7 +108,7 @@ pub fn build_kernel() -> PathBuf {
             "-p",
             "kernel",
             "--target",
-            "x86_64-unknown-none",
+            TARGET,
             "--target-dir",
         ])
         .arg(&target_dir)
@@ -54,10 +126,7 @@ pub fn build_kernel() -> PathBuf {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    let kernel = target_dir
-        .join("x86_64-unknown-none")
-        .join("release")
-        .join("kernel");
+    let kernel = target_dir.join(TARGET).join("release").join("kernel");
     assert!(
         kernel.is_file(),
         "the guest build did not produce {}",
