@@ -161,6 +161,76 @@ pub fn vmm_program() -> PathBuf {
     PathBuf::from("vmch")
 }
 
+/// Whether the CPU has hardware virtualization (`vmx` or `svm` in /proc/cpuinfo's flags).
+/// Without it a usable /dev/kvm is a paravirtual one (kvm-pvm), which emulates every guest
+/// instruction at CPL0: the bundled VMM is slower there than QEMU's TCG
+/// (../shared/FIELD-NOTES.md, "The machine"; docs/BENCHMARKS.md).
+pub fn hardware_virtualization() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+        info.lines()
+            .filter(|l| l.starts_with("flags"))
+            .any(|l| l.split_whitespace().any(|f| f == "vmx" || f == "svm"))
+    })
+}
+
+/// Whether `program` (a path, or a name looked up on `PATH`) is an executable file.
+pub fn program_available(program: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let executable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.components().count() > 1 {
+        return executable(program);
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|d| executable(&d.join(program))))
+}
+
+/// What `--backend auto` runs the appliance with, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AutoChoice {
+    /// The backend.
+    pub backend: Backend,
+    /// QEMU's accelerator (TCG when QEMU is chosen for want of hardware virtualization).
+    pub accel: Accel,
+    /// Why, in a few words.
+    pub why: &'static str,
+}
+
+/// Chooses the backend from what the host is, without trying any: the bundled VMM on
+/// hardware KVM; else QEMU with TCG when it is installed (no /dev/kvm, or a paravirtual one
+/// on which the VMM is the slower); else the VMM on a paravirtual /dev/kvm; else an error
+/// saying what to install.
+pub fn choose_backend(kvm: bool, hardware: bool, qemu: bool) -> Result<AutoChoice, &'static str> {
+    match (kvm, hardware, qemu) {
+        (true, true, _) => Ok(AutoChoice {
+            backend: Backend::Vmm,
+            accel: Accel::Auto,
+            why: "hardware KVM",
+        }),
+        (true, false, true) => Ok(AutoChoice {
+            backend: Backend::Qemu,
+            accel: Accel::Tcg,
+            why: "/dev/kvm without hardware virtualization: QEMU's TCG is the faster here",
+        }),
+        (false, _, true) => Ok(AutoChoice {
+            backend: Backend::Qemu,
+            accel: Accel::Tcg,
+            why: "no usable /dev/kvm",
+        }),
+        (true, false, false) => Ok(AutoChoice {
+            backend: Backend::Vmm,
+            accel: Accel::Auto,
+            why: "/dev/kvm without hardware virtualization, and no QEMU (install qemu-system-x86 \
+                  for a faster appliance here)",
+        }),
+        (false, _, false) => Err(
+            "no usable /dev/kvm and no qemu-system-x86_64: install QEMU (Debian: apt install \
+             qemu-system-x86) or run where /dev/kvm is usable",
+        ),
+    }
+}
+
 /// Whether `/dev/kvm` can be opened read-write.
 pub fn kvm_usable() -> bool {
     std::fs::OpenOptions::new()
@@ -705,6 +775,35 @@ fn double_commas(s: &OsStr) -> OsString {
 mod tests {
     use super::*;
     use std::os::unix::ffi::OsStrExt;
+
+    /// `--backend auto`: every kind of host, decided from what it is.
+    #[test]
+    fn auto_backend_for_every_host() {
+        let pick = |kvm, hw, qemu| choose_backend(kvm, hw, qemu).map(|c| (c.backend, c.accel));
+        // Hardware KVM: the bundled VMM, QEMU or not.
+        assert_eq!(pick(true, true, true), Ok((Backend::Vmm, Accel::Auto)));
+        assert_eq!(pick(true, true, false), Ok((Backend::Vmm, Accel::Auto)));
+        // kvm-pvm (no vmx/svm): QEMU's TCG when QEMU is there, else the slow VMM.
+        assert_eq!(pick(true, false, true), Ok((Backend::Qemu, Accel::Tcg)));
+        assert_eq!(pick(true, false, false), Ok((Backend::Vmm, Accel::Auto)));
+        // No /dev/kvm: QEMU's TCG, or an error that says what to install.
+        assert_eq!(pick(false, true, true), Ok((Backend::Qemu, Accel::Tcg)));
+        assert_eq!(pick(false, false, true), Ok((Backend::Qemu, Accel::Tcg)));
+        let e = choose_backend(false, false, false).unwrap_err();
+        assert!(e.contains("apt install qemu-system-x86"), "{e}");
+    }
+
+    #[test]
+    fn programs_found_on_path_or_by_path() {
+        assert!(program_available(Path::new("sh")));
+        assert!(program_available(Path::new("/bin/sh")));
+        assert!(!program_available(Path::new("no-such-program-vmch")));
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"#!/bin/sh\n").unwrap();
+        assert!(!program_available(&plain), "not executable");
+        assert!(!program_available(dir.path()), "a directory");
+    }
 
     /// The chain reaches QEMU explicitly: every file a read-only node, bottom first, its path
     /// byte for byte with commas doubled, and no backing below the last layer.

@@ -346,6 +346,9 @@ impl App {
 /// The whole inspection: what `vmch inspect --format json` prints.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Inspection {
+    /// What ran the appliance (`vmm`, `qemu-kvm`, `qemu-tcg`), when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backend: Option<String>,
     /// Every operating system found.
     pub operatingsystems: Vec<OperatingSystem>,
 }
@@ -354,6 +357,7 @@ impl Inspection {
     /// Converts the appliance's answer.
     pub fn from_infos(oses: &[OsInfo], with_applications: bool) -> Self {
         Inspection {
+            backend: None,
             operatingsystems: oses
                 .iter()
                 .map(|os| OperatingSystem::from_info(os, with_applications))

@@ -164,6 +164,7 @@ mod tests {
             icon: None,
         };
         let text = render(&Inspection {
+            backend: None,
             operatingsystems: vec![os],
         });
         assert_eq!(

@@ -247,6 +247,7 @@ mod tests {
             icon: Some("A".repeat(100)),
         };
         let xml = render(&Inspection {
+            backend: None,
             operatingsystems: vec![os],
         });
         let expected = r#"<?xml version="1.0"?>
@@ -290,6 +291,7 @@ AAAAAAAAAAAAAAAAAAAAAAAAAAAA</icon>
         assert_eq!(xml, expected);
         assert_eq!(
             render(&Inspection {
+                backend: None,
                 operatingsystems: vec![]
             }),
             "<?xml version=\"1.0\"?>\n<operatingsystems/>\n"

@@ -91,6 +91,7 @@ pub fn main(args: InspectArgs) -> ExitCode {
         }
     };
     let mut report = Inspection::from_infos(&oses, applications);
+    report.backend = Some(args.appliance.backend_name().to_string());
     let format = args.format.unwrap_or(Format::Summary);
     if format != Format::Summary
         && !args.no_icon
@@ -153,6 +154,8 @@ type DemoDir = (vmch::cleanup::Registered, tempfile::TempDir);
 #[derive(Serialize)]
 struct Line<'a> {
     image: String,
+    /// What ran the appliance (`vmm`, `qemu-kvm`, `qemu-tcg`).
+    backend: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     operatingsystems: Option<Vec<OperatingSystem>>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -179,7 +182,11 @@ fn kind_of(status: u8) -> &'static str {
 /// Inspects one image in its own appliance: Ok with the OSes, or the status and message.
 fn inspect_one(args: &InspectArgs, image: &PathBuf) -> Result<Inspection, (u8, String)> {
     let applications = !args.no_applications;
-    let mut appliance = Appliance::launch(std::slice::from_ref(image), &args.appliance.options())
+    let options = args
+        .appliance
+        .options()
+        .map_err(|e| (exit::APPLIANCE_FAILED, e.to_string()))?;
+    let mut appliance = Appliance::launch(std::slice::from_ref(image), &options)
         .map_err(|e: LaunchError| (launch_status(&e), e.to_string()))?;
     let oses = appliance.client().inspect(applications).map_err(|e| {
         let status = client_status(&e);
@@ -223,11 +230,13 @@ fn parallel(args: &InspectArgs, jobs: usize) -> ExitCode {
                     let line = match result {
                         Ok(report) => Line {
                             image: image.display().to_string(),
+                            backend: args.appliance.backend_name(),
                             operatingsystems: Some(report.operatingsystems),
                             error: None,
                         },
                         Err((status, message)) => Line {
                             image: image.display().to_string(),
+                            backend: args.appliance.backend_name(),
                             operatingsystems: None,
                             error: Some(LineError {
                                 status,

@@ -15,8 +15,10 @@ use vmch::launch::{Accel, Appliance, Backend, LaunchError, LaunchOptions};
 /// How to run the appliance (shared by every subcommand that starts one).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ApplianceArgs {
-    /// What runs the appliance: the bundled KVM VMM, or qemu-system-x86_64.
-    #[arg(long, value_enum, default_value = "vmm")]
+    /// What runs the appliance: the bundled KVM VMM, qemu-system-x86_64, or auto: the VMM on
+    /// hardware KVM, QEMU with TCG where there is none (no /dev/kvm, or a paravirtual one on
+    /// which QEMU is the faster) and QEMU is installed, else the VMM.
+    #[arg(long, value_enum, default_value = "auto")]
     backend: BackendArg,
     /// QEMU's accelerator (with --backend qemu): auto is KVM when /dev/kvm is usable, else TCG.
     #[arg(long, value_enum, default_value = "auto")]
@@ -38,13 +40,14 @@ pub struct ApplianceArgs {
     /// refused regardless.
     #[arg(long)]
     allow_backing: bool,
-    /// Say on stderr how long the appliance took to start.
+    /// Say on stderr which backend runs the appliance and how long it took to start.
     #[arg(long, short)]
     verbose: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
 enum BackendArg {
+    Auto,
     Vmm,
     Qemu,
 }
@@ -57,18 +60,51 @@ enum AccelArg {
 }
 
 impl ApplianceArgs {
+    /// The backend and accelerator to use, and for `auto` why (see
+    /// [`vmch::launch::choose_backend`]); an error when nothing can run the appliance.
+    fn backend(&self) -> Result<(Backend, Accel, Option<&'static str>), &'static str> {
+        let accel = match self.accel {
+            AccelArg::Auto => Accel::Auto,
+            AccelArg::Kvm => Accel::Kvm,
+            AccelArg::Tcg => Accel::Tcg,
+        };
+        match self.backend {
+            BackendArg::Vmm => Ok((Backend::Vmm, accel, None)),
+            BackendArg::Qemu => Ok((Backend::Qemu, accel, None)),
+            BackendArg::Auto => {
+                let c = vmch::launch::choose_backend(
+                    vmch::launch::kvm_usable(),
+                    vmch::launch::hardware_virtualization(),
+                    vmch::launch::program_available(&self.qemu),
+                )?;
+                // An accelerator asked for explicitly stands.
+                let accel = if matches!(self.accel, AccelArg::Auto) {
+                    c.accel
+                } else {
+                    accel
+                };
+                Ok((c.backend, accel, Some(c.why)))
+            }
+        }
+    }
+
+    /// What ran the appliance, as the JSON output names it: `vmm`, `qemu-kvm`, `qemu-tcg`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend() {
+            Ok((Backend::Vmm, _, _)) | Err(_) => "vmm",
+            Ok((Backend::Qemu, Accel::Kvm, _)) => "qemu-kvm",
+            Ok((Backend::Qemu, Accel::Tcg, _)) => "qemu-tcg",
+            Ok((Backend::Qemu, Accel::Auto, _)) if vmch::launch::kvm_usable() => "qemu-kvm",
+            Ok((Backend::Qemu, Accel::Auto, _)) => "qemu-tcg",
+        }
+    }
+
     /// The launch options these arguments give.
-    pub fn options(&self) -> LaunchOptions {
+    pub fn options(&self) -> Result<LaunchOptions, &'static str> {
+        let (backend, accel, _) = self.backend()?;
         let mut o = LaunchOptions {
-            backend: match self.backend {
-                BackendArg::Vmm => Backend::Vmm,
-                BackendArg::Qemu => Backend::Qemu,
-            },
-            accel: match self.accel {
-                AccelArg::Auto => Accel::Auto,
-                AccelArg::Kvm => Accel::Kvm,
-                AccelArg::Tcg => Accel::Tcg,
-            },
+            backend,
+            accel,
             mem_mib: self.mem,
             timeout: Duration::from_secs(self.timeout.max(1)),
             qemu_program: self.qemu.clone(),
@@ -82,18 +118,27 @@ impl ApplianceArgs {
         if let Some(k) = &self.kernel {
             o.kernel = k.clone();
         }
-        o
+        Ok(o)
     }
 
     /// Starts the appliance on `images`, or says why not.
     pub fn launch(&self, images: &[PathBuf]) -> Result<Appliance, ExitCode> {
-        match Appliance::launch(images, &self.options()) {
+        let options = match self.options() {
+            Ok(o) => o,
+            Err(e) => return Err(fail(e, vmch::exit::APPLIANCE_FAILED)),
+        };
+        if self.verbose
+            && let Ok((_, _, Some(why))) = self.backend()
+        {
+            eprintln!("vmch: backend auto: {} ({why})", self.backend_name());
+        }
+        match Appliance::launch(images, &options) {
             Ok(a) => {
                 if self.verbose {
                     eprintln!(
-                        "vmch: appliance ready after {:.1} ms ({:?})",
+                        "vmch: appliance ready after {:.1} ms ({})",
                         a.ready_after().as_secs_f64() * 1e3,
-                        a.backend()
+                        self.backend_name()
                     );
                 }
                 Ok(a)
