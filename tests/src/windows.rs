@@ -1081,6 +1081,8 @@ fn win11(path: &Path, s: &Path) -> Result<(), ImageError> {
             ),
             ("\\DosDevices\\D:".into(), cdrom_mount()),
             ("\\DosDevices\\F:".into(), gpt_mount(ids::ABSENT_PART)),
+            // A letter given to the recovery partition: a second drive on the disk.
+            ("\\DosDevices\\R:".into(), gpt_mount(ids::WIN11_RE_PART)),
         ],
     );
     system_drive(

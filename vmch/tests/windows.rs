@@ -116,6 +116,23 @@ fn files(backend: &[&str]) {
             .expect("downloaded")
             .contains("localhost")
     );
+    // Another drive of the system (Windows 11's R:, its recovery partition): its own
+    // filesystem, names found case-insensitively over the protocol.
+    let win11 = set
+        .image(WinLayout::Win11)
+        .to_str()
+        .expect("UTF-8 temp path")
+        .to_string();
+    let out = vmch(
+        "cat",
+        backend,
+        &[&win11, "r:\\RECOVERY\\windowsre\\reagent.XML"],
+    );
+    status(&out, 0);
+    assert!(text(&out.stdout).contains("<WindowsRE version=\"2.0\">"));
+    let out = vmch("ls", backend, &[&win11, "R:\\Recovery"]);
+    status(&out, 0);
+    assert_eq!(text(&out.stdout), "WindowsRE\n");
     // A letter the system does not map, and a missing file: clear errors, status 1.
     let out = vmch("cat", backend, &[&srv, "Q:\\x"]);
     status(&out, 1);
