@@ -130,7 +130,7 @@ fn host_disconnect_and_reconnect() {
     }
     let name = "org.vmchannel.echo.r";
     let vm = VmchVm::start(vmch(), &[name], &VmchOptions::default()).unwrap();
-    scenarios::disconnect_and_reconnect(&vm, name, 8 << 10, T);
+    scenarios::disconnect_and_reconnect(&vm, name, 8 << 10, T, 0);
 }
 
 #[test]
