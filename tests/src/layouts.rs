@@ -215,8 +215,10 @@ pub(crate) struct Part<'a> {
     pub(crate) fs: Fs<'a>,
 }
 
+/// Runs `cmd`, which must succeed; its standard output. An error names the command, cut to
+/// 300 characters (one rpm command can name 500 packages).
 pub(crate) fn tool(cmd: &mut Command) -> Result<String, ImageError> {
-    let name = format!("{cmd:?}");
+    let name: String = format!("{cmd:?}").chars().take(300).collect();
     let out = cmd.output().map_err(|e| ImageError::Tool {
         tool: name.clone(),
         message: format!("cannot run: {e} (is it installed? .ci/run installs it)"),

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::images::{Content, EM_X86_64, ImageError, Part, Tree, elf, make_disk};
-use crate::layouts::{rpm_blobs, to_bdb, to_ndb};
+use crate::layouts::{rpm_blobs, to_bdb, to_ndb, tool};
 
 /// How many packages each database holds.
 pub const PACKAGES: usize = 500;
@@ -429,22 +429,6 @@ pub fn packages() -> Vec<Package> {
         }
     }
     out
-}
-
-fn tool(cmd: &mut Command) -> Result<String, ImageError> {
-    let name = format!("{cmd:?}");
-    let name = name.chars().take(300).collect::<String>();
-    let out = cmd.output().map_err(|e| ImageError::Tool {
-        tool: name.clone(),
-        message: format!("cannot run: {e} (is it installed? .ci/run installs it)"),
-    })?;
-    if !out.status.success() {
-        return Err(ImageError::Tool {
-            tool: name,
-            message: String::from_utf8_lossy(&out.stderr).into_owned(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// The base a package was split from ([`SPLITS`]).
