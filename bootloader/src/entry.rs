@@ -91,12 +91,13 @@ unsafe extern "C" fn pvh_start32() -> ! {
         "mov edi, offset {pdpt}",
         "mov ecx, 1024",
         "rep stosd",
-        // PML4[0] -> PDPT; PDPT[0..4] -> the four identity page directories.
+        // PML4[0] -> PDPT; PDPT[0..4] -> the four identity page directories (present, writable,
+        // user: the kernel runs its work at CPL3, see the kernel's arch/ring3.rs).
         "mov eax, offset {pdpt}",
-        "or eax, 3",
+        "or eax, 7",
         "mov dword ptr [{pml4}], eax",
         "mov eax, offset {dirs}",
-        "or eax, 3",
+        "or eax, 7",
         "mov dword ptr [{pdpt}], eax",
         "add eax, 4096",
         "mov dword ptr [{pdpt} + 8], eax",

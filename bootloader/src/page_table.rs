@@ -11,6 +11,8 @@ pub const ENTRIES: usize = 512;
 pub const PRESENT: u64 = 1 << 0;
 /// Writes are allowed.
 pub const WRITABLE: u64 = 1 << 1;
+/// Ring 3 may use the mapping (the kernel runs its work at CPL3 in the same address space).
+pub const USER: u64 = 1 << 2;
 /// In a PDPT or page directory entry: the entry maps a 1 GiB or 2 MiB page.
 pub const HUGE_PAGE: u64 = 1 << 7;
 /// Bits 12..52 of an entry hold a physical address.
@@ -31,7 +33,7 @@ pub const fn identity_directory(gib: u64) -> PageTable {
     let mut i = 0;
     while i < ENTRIES {
         let phys = (gib << 30) + (i as u64) * LARGE_PAGE_SIZE;
-        entries[i] = phys | PRESENT | WRITABLE | HUGE_PAGE;
+        entries[i] = phys | PRESENT | WRITABLE | USER | HUGE_PAGE;
         i += 1;
     }
     PageTable(entries)
@@ -39,7 +41,7 @@ pub const fn identity_directory(gib: u64) -> PageTable {
 
 /// The entry that links a table at physical address `table` into its parent.
 pub const fn table_entry(table: u64) -> u64 {
-    (table & ADDRESS_MASK) | PRESENT | WRITABLE
+    (table & ADDRESS_MASK) | PRESENT | WRITABLE | USER
 }
 
 /// Translates a virtual address through the 4-level hierarchy rooted at `cr3`.
@@ -103,7 +105,7 @@ mod tests {
         let pd = identity_directory(3);
         for (i, e) in pd.0.iter().enumerate() {
             assert_eq!(e & ADDRESS_MASK, (3 << 30) + i as u64 * LARGE_PAGE_SIZE);
-            assert_eq!(e & 0xfff, PRESENT | WRITABLE | HUGE_PAGE);
+            assert_eq!(e & 0xfff, PRESENT | WRITABLE | USER | HUGE_PAGE);
         }
     }
 

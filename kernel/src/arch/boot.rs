@@ -8,7 +8,8 @@ use bootloader::BootInfo;
 use spin::Once;
 
 use crate::arch::{
-    clock, crash, heap, interrupts, io, pci, power, selftests, serial, serve, virtio,
+    apic, clock, crash, gdt, heap, interrupts, io, pci, power, ring3, ring3probe, selftests,
+    serial, serve, virtio,
 };
 use crate::cmdline::{Cmdline, parse_level};
 use crate::klog::Logger;
@@ -107,6 +108,7 @@ pub fn boot(start_info: u32) -> ! {
     serial::init();
     stages.mark("serial");
     interrupts::init();
+    gdt::init();
     stages.mark("idt");
 
     // SAFETY: `start_info` is what the loader passed in EBX, and the bootloader identity-maps
@@ -126,6 +128,13 @@ pub fn boot(start_info: u32) -> ! {
     stages.mark("boot_info");
     let tsc = clock::calibrate();
     stages.mark("clock");
+    apic::init();
+    // What needs CPL0 is done: the rest runs in ring 3 (see ring3.rs), unless `ring0` or
+    // `ring3probe` (which measures both rings, below) asks otherwise.
+    if !cmdline.has("ring0") && !cmdline.has("ring3probe") {
+        ring3::enter();
+    }
+    stages.mark("ring3");
 
     // Keep the heap off the kernel image, the start info page and every boot module.
     let mut reserved: [Range<u64>; 10] = core::array::from_fn(|_| 0..0);
@@ -148,6 +157,12 @@ pub fn boot(start_info: u32) -> ! {
     };
     heap::init(heap_range.clone());
     stages.mark("heap");
+    if cmdline.has("ring3probe") {
+        ring3probe::before_ring3();
+        ring3::enter();
+        ring3probe::in_ring3();
+        power::power_off();
+    }
 
     // ACPI is read when the kernel powers off, not here: finding the RSDP scans the BIOS area.
     power::set_rsdp_hint(info.rsdp_paddr());

@@ -1,7 +1,7 @@
 //! Deliberate failures (`crash=MODE` on the command line), so the test harness can prove it
 //! catches a broken kernel: a panic, a fault, a triple fault, a hang.
 
-use crate::arch::{halt_forever, interrupts, power};
+use crate::arch::{halt_forever, power, ring3};
 
 /// Fails in the way `mode` names. Never returns.
 pub fn crash(mode: &str) -> ! {
@@ -15,7 +15,7 @@ pub fn crash(mode: &str) -> ! {
             panic!("read of unmapped memory returned {v:#x}")
         }
         "triple" => {
-            interrupts::load_empty_idt();
+            ring3::load_empty_idt();
             // SAFETY: deliberately raises #BP with no IDT: the CPU shuts down (triple fault).
             unsafe { core::arch::asm!("int3") };
             panic!("triple fault did not happen")

@@ -211,6 +211,12 @@ pub fn expect(vector: u8, trigger: impl FnOnce()) -> Option<Caught> {
 
 extern "C" fn dispatch(frame: &mut InterruptFrame) {
     let vector = frame.vector as u8;
+    // A core call from ring 3 (see ring3.rs).
+    if vector == 6 && frame.cs & 3 == 3 && crate::arch::ring3::is_core_call(frame.rip) {
+        frame.rax = crate::arch::ring3::core_call(frame.rax, frame.rdi, frame.rsi);
+        frame.rip += 2;
+        return;
+    }
     if vector < 32 {
         if EXPECTED.load(Ordering::SeqCst) == u16::from(vector) {
             EXPECTED.store(NONE, Ordering::SeqCst);
@@ -224,8 +230,20 @@ extern "C" fn dispatch(frame: &mut InterruptFrame) {
         }
         report_and_die(frame);
     }
+    if crate::arch::ring3::defer(vector) {
+        return;
+    }
+    run_handler(vector);
+}
+
+/// Runs the handler registered for external `vector` (at CPL0, in the core).
+pub fn run_handler(vector: u8) {
     match HANDLERS[usize::from(vector)].load(Ordering::Acquire) {
-        0 => log::warn!("unexpected interrupt on vector {vector}"),
+        0 => {
+            log::warn!("unexpected interrupt on vector {vector}");
+            // Acknowledge it, or the vector (and every lower one) stays blocked at the APIC.
+            crate::arch::apic::eoi();
+        }
         f => {
             // SAFETY: only `set_handler` stores into HANDLERS, always a valid `fn(u8)`.
             let handler: fn(u8) = unsafe { core::mem::transmute::<usize, fn(u8)>(f) };
@@ -238,8 +256,12 @@ fn report_and_die(f: &InterruptFrame) -> ! {
     use crate::arch::serial::emergency_write as w;
     let v = f.vector as usize;
     w(format_args!(
-        "\nEXCEPTION: {} (vector {}) error code {:#x} at RIP {:#018x}\n",
-        NAMES[v], v, f.error_code, f.rip
+        "\nEXCEPTION: {} (vector {}) error code {:#x} at RIP {:#018x} (ring {})\n",
+        NAMES[v],
+        v,
+        f.error_code,
+        f.rip,
+        f.cs & 3
     ));
     if v == 14 {
         w(format_args!("  CR2 {:#018x}\n", Cr2::read_raw()));

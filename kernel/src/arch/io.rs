@@ -2,36 +2,80 @@
 
 use x86_64::instructions::port::Port;
 
+use super::ring3;
 use crate::acpi::{AddressSpace, PhysMemory, RegisterWrite};
 
 /// Reads a byte from an I/O port.
 pub fn inb(port: u16) -> u8 {
-    // SAFETY: port reads have no memory effects; callers only read ports of devices they own.
-    unsafe { Port::<u8>::new(port).read() }
+    port_in(port, 1) as u8
 }
 
 /// Writes a byte to an I/O port.
 pub fn outb(port: u16, value: u8) {
-    // SAFETY: port writes cannot break memory safety; callers only write ports they own.
-    unsafe { Port::<u8>::new(port).write(value) }
+    port_out(port, 1, u32::from(value))
 }
 
 /// Writes a word to an I/O port.
 pub fn outw(port: u16, value: u16) {
-    // SAFETY: as for `outb`.
-    unsafe { Port::<u16>::new(port).write(value) }
+    port_out(port, 2, u32::from(value))
 }
 
 /// Writes a doubleword to an I/O port.
 pub fn outl(port: u16, value: u32) {
-    // SAFETY: as for `outb`.
-    unsafe { Port::<u32>::new(port).write(value) }
+    port_out(port, 4, value)
 }
 
 /// Reads a doubleword from an I/O port.
 pub fn inl(port: u16) -> u32 {
-    // SAFETY: as for `inb`.
-    unsafe { Port::<u32>::new(port).read() }
+    port_in(port, 4)
+}
+
+fn port_in(port: u16, width: u8) -> u32 {
+    if ring3::active() {
+        ring3::call2(
+            ring3::Call::PortIo,
+            u64::from(port) | u64::from(width) << 16,
+            0,
+        ) as u32
+    } else {
+        cpl0_in(port, width)
+    }
+}
+
+fn port_out(port: u16, width: u8, value: u32) {
+    if ring3::active() {
+        ring3::call2(
+            ring3::Call::PortIo,
+            u64::from(port) | u64::from(width) << 16 | 1 << 24,
+            u64::from(value),
+        );
+    } else {
+        cpl0_out(port, width, value)
+    }
+}
+
+/// A port read at CPL0 (the core, or the kernel under `ring0`).
+pub(super) fn cpl0_in(port: u16, width: u8) -> u32 {
+    // SAFETY: port reads have no memory effects; callers only read ports of devices they own.
+    unsafe {
+        match width {
+            1 => u32::from(Port::<u8>::new(port).read()),
+            2 => u32::from(Port::<u16>::new(port).read()),
+            _ => Port::<u32>::new(port).read(),
+        }
+    }
+}
+
+/// A port write at CPL0.
+pub fn cpl0_out(port: u16, width: u8, value: u32) {
+    // SAFETY: port writes cannot break memory safety; callers only write ports they own.
+    unsafe {
+        match width {
+            1 => Port::<u8>::new(port).write(value as u8),
+            2 => Port::<u16>::new(port).write(value as u16),
+            _ => Port::<u32>::new(port).write(value),
+        }
+    }
 }
 
 /// Physical memory as the boot page tables map it: identity, low 4 GiB only.

@@ -7,11 +7,14 @@ pub mod blk;
 pub mod boot;
 pub mod clock;
 pub mod crash;
+pub mod gdt;
 pub mod heap;
 pub mod interrupts;
 pub mod io;
 pub mod pci;
 pub mod power;
+pub mod ring3;
+pub mod ring3probe;
 pub mod rtc;
 pub mod selftests;
 pub mod serial;
@@ -47,8 +50,5 @@ pub fn under_kvm() -> bool {
 
 /// Halts the CPU with interrupts disabled, forever.
 pub fn halt_forever() -> ! {
-    loop {
-        x86_64::instructions::interrupts::disable();
-        x86_64::instructions::hlt();
-    }
+    ring3::halt_forever()
 }

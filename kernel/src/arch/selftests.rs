@@ -1,4 +1,4 @@
-//! The in-kernel self tests: heap, exceptions, page tables, clock, boot info.
+//! The in-kernel self tests: heap, exceptions, page tables, clock, boot info, ring 3.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -8,12 +8,10 @@ use alloc::vec::Vec;
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use x86_64::registers::control::Cr3;
-
 use crate::acpi::PhysMemory;
 use crate::arch::interrupts::{self, Caught};
 use crate::arch::io::IdentityMemory;
-use crate::arch::{boot, clock, heap};
+use crate::arch::{apic, boot, clock, heap, ring3};
 use crate::ensure;
 use crate::selftest::{SelfTest, Summary, run_all};
 
@@ -38,6 +36,10 @@ pub const TESTS: &[SelfTest] = &[
     SelfTest {
         name: "clock",
         run: clock_rate,
+    },
+    SelfTest {
+        name: "ring3",
+        run: ring3_checks,
     },
 ];
 
@@ -170,44 +172,108 @@ fn exceptions() -> Result<(), String> {
         "#PF CR2 {:#x}, expected {unmapped:#x}",
         pf.cr2
     );
+    // Bit 2 of a #PF error code says the access came from ring 3.
+    let user = if ring3::active() { 4 } else { 0 };
     ensure!(
-        pf.error_code == 0,
-        "read #PF error code {:#x}, expected 0 (not present, read)",
+        pf.error_code == user,
+        "read #PF error code {:#x}, expected {user:#x} (not present, read)",
         pf.error_code
     );
     let pfw = caught(14, fault!(14, "mov qword ptr [rcx], rax", unmapped))?;
     ensure!(
-        pfw.error_code == 2,
-        "write #PF error code {:#x}, expected 2",
-        pfw.error_code
+        pfw.error_code == 2 | user,
+        "write #PF error code {:#x}, expected {:#x}",
+        pfw.error_code,
+        2 | user
     );
-    // Software interrupts (INT n) check #BP and the external-vector path. KVM's instruction
-    // emulator has no long-mode INT, and nested KVM routes their delivery through it (the VM
-    // stops with "emulation failure"), so under KVM only hardware-raised vectors are checked.
-    if crate::arch::under_kvm() {
-        log::info!(
-            "selftest: exceptions: INT n checks skipped under KVM (no long-mode INT emulation)"
-        );
+    // An external vector (a self-IPI through the local APIC, as an MSI arrives) reaches its
+    // registered handler and returns to the interrupted code.
+    SOFT_IRQS.store(0, Ordering::SeqCst);
+    interrupts::set_handler(SELF_TEST_VECTOR, count_and_eoi);
+    apic::self_ipi(SELF_TEST_VECTOR);
+    wait_for_irqs(1)?;
+    // INT3 checks #BP. KVM's instruction emulator has no long-mode INT, and nested KVM routes
+    // its delivery through it (the VM stops with "emulation failure"); in ring 3 the gate's
+    // DPL 0 turns it into #GP. So it is checked only under TCG at CPL0.
+    if crate::arch::under_kvm() || ring3::active() {
+        log::info!("selftest: exceptions: INT3 check skipped (KVM or ring 3)");
         return Ok(());
     }
     caught(3, fault!(3, "int3", 0u64))?;
-    // An external vector reaches its registered handler and returns to the next instruction.
-    SOFT_IRQS.store(0, Ordering::SeqCst);
-    interrupts::set_handler(0x40, |v| {
-        SOFT_IRQS.fetch_add(u32::from(v), Ordering::SeqCst);
-    });
-    // SAFETY: vector 0x40 has a handler that only counts; the stub saves every register.
-    unsafe { core::arch::asm!("int 0x40") };
+    Ok(())
+}
+
+const SELF_TEST_VECTOR: u8 = 0x43;
+
+fn count_and_eoi(v: u8) {
+    SOFT_IRQS.fetch_add(u32::from(v), Ordering::SeqCst);
+    apic::eoi();
+}
+
+/// Waits (bounded) until the self-test vector has been handled `n` times in all.
+fn wait_for_irqs(n: u32) -> Result<(), String> {
+    let want = n * u32::from(SELF_TEST_VECTOR);
+    for _ in 0..1_000_000 {
+        if SOFT_IRQS.load(Ordering::SeqCst) >= want {
+            break;
+        }
+        core::hint::spin_loop();
+    }
+    let got = SOFT_IRQS.load(Ordering::SeqCst) / u32::from(SELF_TEST_VECTOR);
     ensure!(
-        SOFT_IRQS.load(Ordering::SeqCst) == 0x40,
-        "vector 0x40 handler did not run once"
+        got == n,
+        "vector {SELF_TEST_VECTOR:#x} handled {got} times, expected {n}"
     );
     Ok(())
 }
 
+/// The kernel runs in ring 3 (unless `ring0`), and its software interrupt mask holds an
+/// interrupt back until the unmask, then delivers it exactly once.
+fn ring3_checks() -> Result<(), String> {
+    let cs: u16;
+    // SAFETY: reads the code segment selector; no memory access.
+    unsafe { core::arch::asm!("mov {0:x}, cs", out(reg) cs, options(nomem, nostack)) };
+    let ring0 = boot::facts()
+        .cmdline
+        .split_whitespace()
+        .any(|w| w == "ring0");
+    let want = if ring0 { 0 } else { 3 };
+    ensure!(
+        cs & 3 == want,
+        "running at CPL{}, expected CPL{want}",
+        cs & 3
+    );
+    ensure!(
+        ring3::active() != ring0,
+        "ring3::active() is {}",
+        ring3::active()
+    );
+    SOFT_IRQS.store(0, Ordering::SeqCst);
+    interrupts::set_handler(SELF_TEST_VECTOR, count_and_eoi);
+    ring3::mask();
+    apic::self_ipi(SELF_TEST_VECTOR);
+    clock::delay_us(1000);
+    ensure!(
+        SOFT_IRQS.load(Ordering::SeqCst) == 0,
+        "an interrupt ran its handler while masked"
+    );
+    ring3::unmask();
+    wait_for_irqs(1)?;
+    // Masked, then a wait: the pending interrupt ends the wait at once and runs once.
+    ring3::mask();
+    apic::self_ipi(SELF_TEST_VECTOR);
+    ring3::unmask_and_wait();
+    wait_for_irqs(2)?;
+    // A wait with nothing pending sleeps until an interrupt: the APIC timer's.
+    ring3::mask();
+    apic::one_shot(SELF_TEST_VECTOR, 1000);
+    ring3::unmask_and_wait();
+    wait_for_irqs(3)?;
+    Ok(())
+}
+
 fn page_tables() -> Result<(), String> {
-    let (frame, _) = Cr3::read_raw();
-    let cr3 = frame.start_address().as_u64();
+    let cr3 = ring3::cr3();
     ensure!(
         cr3 == bootloader::entry::boot_pml4(),
         "CR3 {cr3:#x} is not the boot PML4"

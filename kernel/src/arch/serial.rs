@@ -15,12 +15,36 @@ static MIRROR: Mutex<Option<VecDeque<u8>>> = Mutex::new(None);
 /// The mirror keeps at most this much undrained text (the oldest goes first).
 const MIRROR_LIMIT: usize = 16 * 1024;
 
-struct Out<'a>(Option<&'a mut Uart16550<PioBackend>>);
+/// Collects a formatted message so that ring 3 hands it to the core in one call per 256
+/// bytes rather than one per piece (each call is an entry into the core).
+struct Out {
+    buf: [u8; 256],
+    len: usize,
+}
 
-impl Write for Out<'_> {
+impl Out {
+    fn flush(&mut self) {
+        let bytes = &self.buf[..self.len];
+        if super::ring3::active() {
+            super::ring3::serial_write(bytes);
+        } else {
+            cpl0_send(bytes);
+        }
+        self.len = 0;
+    }
+}
+
+impl Write for Out {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if let Some(uart) = self.0.as_mut() {
-            uart.send_bytes_exact(s.as_bytes());
+        let mut rest = s.as_bytes();
+        while !rest.is_empty() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            let n = rest.len().min(self.buf.len() - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&rest[..n]);
+            self.len += n;
+            rest = &rest[n..];
         }
         // `try_lock`: a failure path writing while the mirror is held must not deadlock.
         if let Some(mut mirror) = MIRROR.try_lock()
@@ -67,9 +91,23 @@ pub fn init() -> bool {
     true
 }
 
+/// Sends `bytes` to the UART, at CPL0 (the port I/O needs it; in ring 3 the core calls this).
+pub(super) fn cpl0_send(bytes: &[u8]) {
+    if let Some(uart) = COM1.lock().as_mut() {
+        uart.send_bytes_exact(bytes);
+    }
+}
+
 /// Writes formatted text to COM1.
 pub fn write_fmt(args: fmt::Arguments<'_>) {
-    let _ = Out(COM1.lock().as_mut()).write_fmt(args);
+    let mut out = Out {
+        buf: [0; 256],
+        len: 0,
+    };
+    let _ = out.write_fmt(args);
+    if out.len > 0 {
+        out.flush();
+    }
 }
 
 /// Writes from a context that may have interrupted a writer (panic, exception): takes the

@@ -1,9 +1,10 @@
 //! The service loop: drives the console device and the agents, and halts when nothing moves.
 //!
-//! Everything runs on one CPU with interrupts off; the loop polls the device and the agents
-//! until neither makes progress, then `sti; hlt` atomically waits for the next MSI-X message
-//! (an interrupt that arrived while polling is pending and wakes the `hlt` at once). An idle
-//! guest therefore costs the host nothing.
+//! Everything runs on one CPU with interrupts masked (in ring 3, the software mask of
+//! `ring3`); the loop polls the device and the agents until neither makes progress, then
+//! unmasks and waits for the next MSI-X message in one step (`sti; hlt`, through the core in
+//! ring 3): an interrupt that arrived while polling is pending and ends the wait at once. An
+//! idle guest therefore costs the host nothing.
 //!
 //! Power actions the agents request (the guest agent's `guest-shutdown`) are taken from the
 //! shared [`PowerRequests`] cell once a round of polling is over. The loop then keeps the
@@ -15,7 +16,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::virtio::{Console, VECTOR};
-use super::{apic, boot, clock, interrupts, power, rtc, serial};
+use super::{apic, boot, clock, interrupts, power, ring3, rtc, serial};
 use crate::agents::{self, Supervisor, guest_agent};
 use crate::cmdline::Cmdline;
 use crate::power::{PowerAction, PowerRequests};
@@ -101,16 +102,16 @@ pub fn run(mut console: Console, disks: Vec<Rc<dyn BlockDevice>>, poll_when_idle
     let mut supervisor = Supervisor::new(agents::builtin(disks, guest_agent));
     let mut log: Vec<u8> = Vec::new();
     loop {
-        x86_64::instructions::interrupts::disable();
+        ring3::mask();
         poll_all(&mut console, &mut supervisor, &mut log);
         if let Some(action) = power_requests.take() {
             perform(action, &mut console, &mut supervisor, &mut log);
         }
         if poll_when_idle {
-            x86_64::instructions::interrupts::enable();
+            ring3::unmask();
             core::hint::spin_loop();
         } else {
-            x86_64::instructions::interrupts::enable_and_hlt();
+            ring3::unmask_and_wait();
         }
     }
 }

@@ -147,7 +147,7 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
             })
     };
 
-    let apic_id = apic::init();
+    let apic_id = apic::id();
     route_msix(f, &cfg, &bar, apic_id)?;
 
     let caps = f.virtio_caps(&cfg);
