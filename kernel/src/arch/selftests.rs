@@ -190,8 +190,12 @@ fn exceptions() -> Result<(), String> {
     // registered handler and returns to the interrupted code.
     SOFT_IRQS.store(0, Ordering::SeqCst);
     interrupts::set_handler(SELF_TEST_VECTOR, count_and_eoi);
+    ring3::mask();
     apic::self_ipi(SELF_TEST_VECTOR);
-    wait_for_irqs(1)?;
+    ring3::unmask();
+    let delivered = wait_for_irqs(1);
+    ring3::mask();
+    delivered?;
     // INT3 checks #BP. KVM's instruction emulator has no long-mode INT, and nested KVM routes
     // its delivery through it (the VM stops with "emulation failure"); in ring 3 the gate's
     // DPL 0 turns it into #GP. So it is checked only under TCG at CPL0.
@@ -268,6 +272,7 @@ fn ring3_checks() -> Result<(), String> {
     ring3::mask();
     apic::one_shot(SELF_TEST_VECTOR, 1000);
     ring3::unmask_and_wait();
+    ring3::mask();
     wait_for_irqs(3)?;
     Ok(())
 }
