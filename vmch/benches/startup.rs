@@ -5,7 +5,8 @@
 //!   QEMU KVM (q35, where virtio-serial-pci lives), runs interleaved;
 //! - echo throughput through that port, `vmch run` against QEMU KVM (and TCG for scale).
 //!
-//! `cargo bench -p vmch --bench startup [-- RUNS [ECHO_KIB]]` (default 5 runs, 256 KiB).
+//! `cargo bench -p vmch --bench startup [-- RUNS [ECHO_KIB]]` (default 5 runs, 256 KiB);
+//! `STARTUP_VMMS=vmch,tcg` leaves QEMU KVM out. The echo table also gives each VMM's peak RSS.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -128,6 +129,13 @@ fn median(v: &mut [Duration]) -> Duration {
     v[v.len() / 2]
 }
 
+/// The process's peak resident set (VmHWM in /proc/PID/status), KiB.
+fn peak_rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -144,6 +152,18 @@ fn main() {
         vmms.extend([Vmm::QemuTcg, Vmm::QemuKvm]);
     } else {
         eprintln!("startup bench: {QEMU} not found; only vmch is measured");
+    }
+    // STARTUP_VMMS=vmch,tcg leaves QEMU KVM out (4 s a start on a nested kvm-pvm host).
+    if let Ok(only) = std::env::var("STARTUP_VMMS") {
+        let keep = |v: &Vmm| {
+            let name = match v {
+                Vmm::Vmch => "vmch",
+                Vmm::QemuTcg => "tcg",
+                Vmm::QemuKvm => "kvm",
+            };
+            only.split(',').any(|o| o == name)
+        };
+        vmms.retain(|v| *v == Vmm::Vmch || keep(v));
     }
 
     for max_ports in [2u32, 31] {
@@ -181,12 +201,12 @@ fn main() {
     }
 
     println!("\n## echo throughput, {echo_kib} KiB through one port (max_ports=2)\n");
-    println!("| VMM | MiB/s | 1-byte round trip ms |");
-    println!("|---|---|---|");
+    println!("| VMM | MiB/s | 1-byte round trip ms | peak RSS MiB (VmHWM) |");
+    println!("|---|---|---|---|");
     let data = Rng::new(5).bytes(echo_kib << 10);
     let mut rates = Vec::new();
     for vmm in &vmms {
-        let (_, _vm, s) = first_reply(*vmm, 2);
+        let (_, vm, s) = first_reply(*vmm, 2);
         let t = Instant::now();
         for _ in 0..10 {
             assert_eq!(echo(&s, b"y", T).unwrap(), b"y");
@@ -198,7 +218,9 @@ fn main() {
         check_echo(vmm.label(), &data, &back).unwrap();
         let rate = data.len() as f64 / (1 << 20) as f64 / d.as_secs_f64();
         rates.push(rate);
-        println!("| {} | {:.3} | {:.2} |", vmm.label(), rate, ms(rtt));
+        let hwm =
+            peak_rss_kib(vm.child.id()).map_or("?".into(), |k| format!("{:.1}", k as f64 / 1024.0));
+        println!("| {} | {:.3} | {:.2} | {hwm} |", vmm.label(), rate, ms(rtt));
     }
     if let Some(kvm) = vmms.iter().position(|v| *v == Vmm::QemuKvm) {
         println!(

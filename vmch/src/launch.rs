@@ -163,8 +163,8 @@ pub fn vmm_program() -> PathBuf {
 
 /// Whether the CPU has hardware virtualization (`vmx` or `svm` in /proc/cpuinfo's flags).
 /// Without it a usable /dev/kvm is a paravirtual one (kvm-pvm), which emulates every guest
-/// instruction at CPL0: the bundled VMM is slower there than QEMU's TCG
-/// (../shared/FIELD-NOTES.md, "The machine"; docs/BENCHMARKS.md).
+/// instruction at CPL0 and runs CPL3 natively (../shared/FIELD-NOTES.md, "The machine"); the
+/// kernel does its work in ring 3 for that reason. Only said in `--verbose`'s reason.
 pub fn hardware_virtualization() -> bool {
     std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
         info.lines()
@@ -197,10 +197,10 @@ pub struct AutoChoice {
     pub why: &'static str,
 }
 
-/// Chooses the backend from what the host is, without trying any: the bundled VMM on
-/// hardware KVM; else QEMU with TCG when it is installed (no /dev/kvm, or a paravirtual one
-/// on which the VMM is the slower); else the VMM on a paravirtual /dev/kvm; else an error
-/// saying what to install.
+/// Chooses the backend from what the host is, without trying any: the bundled VMM wherever
+/// /dev/kvm is usable (hardware KVM, or a paravirtual one such as kvm-pvm, on which the
+/// kernel's ring-3 work runs natively and the VMM is the faster: docs/BENCHMARKS.md); else
+/// QEMU with TCG when it is installed; else an error saying what to install.
 pub fn choose_backend(kvm: bool, hardware: bool, qemu: bool) -> Result<AutoChoice, &'static str> {
     match (kvm, hardware, qemu) {
         (true, true, _) => Ok(AutoChoice {
@@ -208,21 +208,16 @@ pub fn choose_backend(kvm: bool, hardware: bool, qemu: bool) -> Result<AutoChoic
             accel: Accel::Auto,
             why: "hardware KVM",
         }),
-        (true, false, true) => Ok(AutoChoice {
-            backend: Backend::Qemu,
-            accel: Accel::Tcg,
-            why: "/dev/kvm without hardware virtualization: QEMU's TCG is the faster here",
+        (true, false, _) => Ok(AutoChoice {
+            backend: Backend::Vmm,
+            accel: Accel::Auto,
+            why: "/dev/kvm without hardware virtualization (kvm-pvm): the kernel's ring-3 work \
+                  runs natively there",
         }),
         (false, _, true) => Ok(AutoChoice {
             backend: Backend::Qemu,
             accel: Accel::Tcg,
             why: "no usable /dev/kvm",
-        }),
-        (true, false, false) => Ok(AutoChoice {
-            backend: Backend::Vmm,
-            accel: Accel::Auto,
-            why: "/dev/kvm without hardware virtualization, and no QEMU (install qemu-system-x86 \
-                  for a faster appliance here)",
         }),
         (false, _, false) => Err(
             "no usable /dev/kvm and no qemu-system-x86_64: install QEMU (Debian: apt install \
@@ -783,8 +778,8 @@ mod tests {
         // Hardware KVM: the bundled VMM, QEMU or not.
         assert_eq!(pick(true, true, true), Ok((Backend::Vmm, Accel::Auto)));
         assert_eq!(pick(true, true, false), Ok((Backend::Vmm, Accel::Auto)));
-        // kvm-pvm (no vmx/svm): QEMU's TCG when QEMU is there, else the slow VMM.
-        assert_eq!(pick(true, false, true), Ok((Backend::Qemu, Accel::Tcg)));
+        // kvm-pvm (no vmx/svm): the VMM too, since the kernel works in ring 3.
+        assert_eq!(pick(true, false, true), Ok((Backend::Vmm, Accel::Auto)));
         assert_eq!(pick(true, false, false), Ok((Backend::Vmm, Accel::Auto)));
         // No /dev/kvm: QEMU's TCG, or an error that says what to install.
         assert_eq!(pick(false, true, true), Ok((Backend::Qemu, Accel::Tcg)));

@@ -28,7 +28,9 @@ static BASE: AtomicU64 = AtomicU64::new(0);
 static ID: AtomicU8 = AtomicU8::new(0);
 
 fn regs() -> Option<Mmio> {
-    Mmio::new(BASE.load(Ordering::Acquire), 0x1000)
+    // SAFETY: BASE is the local APIC's register page as IA32_APIC_BASE gives it (or 0, which
+    // `new` refuses); only this module drives the APIC.
+    unsafe { Mmio::new(BASE.load(Ordering::Acquire), 0x1000) }
 }
 
 /// Enables the local APIC in xAPIC mode and records its id (the MSI destination). Needs

@@ -193,7 +193,8 @@ pub fn boot(start_info: u32) -> ! {
     // Firecracker's boot-complete signal, which the bundled VMM also times: one byte to a port
     // nothing else here uses (under QEMU it reaches the floppy controller's read-only status
     // register, or nothing).
-    super::io::outb(BOOT_COMPLETE_PORT, BOOT_COMPLETE_VALUE);
+    // SAFETY: the boot-complete port is the VMM's; only this line writes it.
+    unsafe { io::IoPorts::new(BOOT_COMPLETE_PORT, 1) }.write8(0, BOOT_COMPLETE_VALUE);
     stages.log();
     match tsc {
         Ok((hz, source)) => {

@@ -5,7 +5,13 @@
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-use crate::arch::io::{inb, outb};
+use crate::arch::io::IoPorts;
+
+/// The 8254 PIT: channel 0 data at +0, mode/command at +3.
+fn pit() -> IoPorts {
+    // SAFETY: 0x40..=0x43 are the PIT's; only the clock calibration here drives it.
+    unsafe { IoPorts::new(0x40, 4) }
+}
 
 /// PIT input clock in Hz.
 pub const PIT_HZ: u64 = 1_193_182;
@@ -35,9 +41,10 @@ pub fn rdtsc() -> u64 {
 
 /// Reads PIT channel 0's current count (latched, so both bytes belong together).
 fn pit_count() -> u16 {
-    outb(0x43, 0b0000_0000); // latch channel 0
-    let lo = inb(0x40);
-    let hi = inb(0x40);
+    let pit = pit();
+    pit.write8(3, 0b0000_0000); // latch channel 0
+    let lo = pit.read8(0);
+    let hi = pit.read8(0);
     u16::from_le_bytes([lo, hi])
 }
 
@@ -75,9 +82,10 @@ fn pit_read() -> (u16, u64) {
 /// milliseconds, and both clocks see that overshoot. What remains is the few instructions
 /// between a PIT read and the TSC read after it.
 pub fn pit_measure(ticks: u16) -> Result<PitSample, ClockError> {
-    outb(0x43, 0b0011_0100); // channel 0, lobyte/hibyte, mode 2, binary
-    outb(0x40, 0);
-    outb(0x40, 0); // reload value 0 means 65536
+    let pit = pit();
+    pit.write8(3, 0b0011_0100); // channel 0, lobyte/hibyte, mode 2, binary
+    pit.write8(0, 0);
+    pit.write8(0, 0); // reload value 0 means 65536
     // Wait for the first decrement, so the window starts on a tick edge.
     // Give up after the window's length at a 50 GHz TSC: about 20 windows on a 2.5 GHz CPU.
     let budget = u64::from(ticks.max(1000)) * 50_000_000 / (PIT_HZ / 1000);

@@ -294,8 +294,12 @@ fn report_and_die(f: &InterruptFrame) -> ! {
 /// Fills and loads the IDT, and masks the legacy 8259 PICs (interrupts come through the
 /// IOAPIC or MSI-X).
 pub fn init() {
-    crate::arch::io::outb(0x21, 0xff);
-    crate::arch::io::outb(0xa1, 0xff);
+    use crate::arch::io::IoPorts;
+    // SAFETY: the two 8259s' data (mask) ports; masking them all is all the kernel does with
+    // them.
+    let (master, slave) = unsafe { (IoPorts::new(0x21, 1), IoPorts::new(0xa1, 1)) };
+    master.write8(0, 0xff);
+    slave.write8(0, 0xff);
     let base = (vector_stubs as *const () as usize as u64).next_multiple_of(16);
     let gates = (&raw mut IDT).cast::<Gate>();
     for v in 0..256 {

@@ -1,33 +1,71 @@
-//! Port I/O and identity-mapped physical memory access.
+//! Typed handles for device registers (I/O ports, MMIO windows) and identity-mapped physical
+//! memory access.
 
 use x86_64::instructions::port::Port;
 
 use super::ring3;
 use crate::acpi::{AddressSpace, PhysMemory, RegisterWrite};
 
-/// Reads a byte from an I/O port.
-pub fn inb(port: u16) -> u8 {
-    port_in(port, 1) as u8
+/// A device's I/O ports: `count` ports from `base`. Every access is checked to stay inside
+/// them, so code holding a handle can reach its own device and nothing else. In ring 3 each
+/// access is a core call (kvm-pvm does not pass IOPL 3 on to the hardware).
+#[derive(Debug, Clone, Copy)]
+pub struct IoPorts {
+    base: u16,
+    count: u16,
 }
 
-/// Writes a byte to an I/O port.
-pub fn outb(port: u16, value: u8) {
-    port_out(port, 1, u32::from(value))
-}
+impl IoPorts {
+    /// The ports `base..base + count`.
+    ///
+    /// # Safety
+    /// The ports must belong to one device that the caller drives, and no other handle may
+    /// drive it at the same time: port writes can reprogram the interrupt controllers and
+    /// timers, reset the machine or switch it off, which no type can make safe.
+    pub const unsafe fn new(base: u16, count: u16) -> Self {
+        assert!(
+            base as u32 + count as u32 <= 0x1_0000,
+            "I/O ports past 0xffff"
+        );
+        Self { base, count }
+    }
 
-/// Writes a word to an I/O port.
-pub fn outw(port: u16, value: u16) {
-    port_out(port, 2, u32::from(value))
-}
+    fn port(&self, offset: u16, width: u16) -> u16 {
+        assert!(
+            offset
+                .checked_add(width)
+                .is_some_and(|end| end <= self.count),
+            "I/O port access at +{offset} outside {} ports at {:#x}",
+            self.count,
+            self.base
+        );
+        self.base + offset
+    }
 
-/// Writes a doubleword to an I/O port.
-pub fn outl(port: u16, value: u32) {
-    port_out(port, 4, value)
-}
+    /// Reads the byte at `offset`.
+    pub fn read8(&self, offset: u16) -> u8 {
+        port_in(self.port(offset, 1), 1) as u8
+    }
 
-/// Reads a doubleword from an I/O port.
-pub fn inl(port: u16) -> u32 {
-    port_in(port, 4)
+    /// Writes the byte at `offset`.
+    pub fn write8(&self, offset: u16, value: u8) {
+        port_out(self.port(offset, 1), 1, u32::from(value))
+    }
+
+    /// Writes the word at `offset`.
+    pub fn write16(&self, offset: u16, value: u16) {
+        port_out(self.port(offset, 2), 2, u32::from(value))
+    }
+
+    /// Reads the doubleword at `offset`.
+    pub fn read32(&self, offset: u16) -> u32 {
+        port_in(self.port(offset, 4), 4)
+    }
+
+    /// Writes the doubleword at `offset`.
+    pub fn write32(&self, offset: u16, value: u32) {
+        port_out(self.port(offset, 4), 4, value)
+    }
 }
 
 fn port_in(port: u16, width: u8) -> u32 {
@@ -67,7 +105,7 @@ pub(super) fn cpl0_in(port: u16, width: u8) -> u32 {
 }
 
 /// A port write at CPL0.
-pub fn cpl0_out(port: u16, width: u8, value: u32) {
+pub(super) fn cpl0_out(port: u16, width: u8, value: u32) {
     // SAFETY: port writes cannot break memory safety; callers only write ports they own.
     unsafe {
         match width {
@@ -103,22 +141,30 @@ impl PhysMemory for IdentityMemory {
 pub fn write_register(w: &RegisterWrite) {
     match w.space {
         AddressSpace::Io => {
-            let port = w.address as u16;
+            let Ok(port) = u16::try_from(w.address) else {
+                log::warn!("ACPI I/O register {:#x} is past port 0xffff", w.address);
+                return;
+            };
+            // SAFETY: the FADT names this register for power-off or reset, which is what the
+            // caller is doing; nothing else drives it.
+            let ports = unsafe { IoPorts::new(port, u16::from((w.width / 8).clamp(1, 4))) };
             match w.width {
-                8 => outb(port, w.value as u8),
-                32 => outl(port, w.value),
-                _ => outw(port, w.value as u16),
+                8 => ports.write8(0, w.value as u8),
+                32 => ports.write32(0, w.value),
+                _ => ports.write16(0, w.value as u16),
             }
         }
         AddressSpace::Memory if w.address < IDENTITY_LIMIT => {
-            let ptr = w.address as *mut u8;
-            // SAFETY: the address is an MMIO register named by the FADT and identity-mapped.
-            unsafe {
-                match w.width {
-                    16 => ptr.cast::<u16>().write_volatile(w.value as u16),
-                    32 => ptr.cast::<u32>().write_volatile(w.value),
-                    _ => ptr.write_volatile(w.value as u8),
-                }
+            // SAFETY: the FADT names this MMIO register for power-off or reset, inside the
+            // identity map; nothing maps it as memory.
+            let Some(reg) = (unsafe { Mmio::new(w.address, 4) }) else {
+                log::warn!("ACPI register {:#x} is not usable MMIO", w.address);
+                return;
+            };
+            match w.width {
+                16 => reg.write16(0, w.value as u16),
+                32 => reg.write32(0, w.value),
+                _ => reg.write8(0, w.value as u8),
             }
         }
         AddressSpace::Memory => {
@@ -137,7 +183,13 @@ pub struct Mmio {
 impl Mmio {
     /// The block at `base` (physical = virtual), `len` bytes; `None` if it leaves the
     /// identity map or starts at 0.
-    pub fn new(base: u64, len: u64) -> Option<Self> {
+    ///
+    /// # Safety
+    /// The block must be one device's registers (a BAR the kernel assigned, the local APIC, an
+    /// ACPI register), not RAM that Rust code uses as memory, and the caller must be the one
+    /// driver of that device: reads and writes there have device effects (DMA included) that
+    /// no type can check.
+    pub unsafe fn new(base: u64, len: u64) -> Option<Self> {
         let end = base.checked_add(len)?;
         (base != 0 && end <= IDENTITY_LIMIT).then_some(Self { base, len })
     }
@@ -159,8 +211,8 @@ impl Mmio {
 
     /// Reads a 32-bit register.
     pub fn read32(&self, offset: u64) -> u32 {
-        // SAFETY: `new` checked the block is inside the identity map; `at` keeps the access
-        // aligned and inside the block, which the caller took from a device's BAR or the APIC.
+        // SAFETY: `new` checked the block is inside the identity map, and its caller promised
+        // it is one device's registers; `at` keeps the access aligned and inside the block.
         unsafe { self.at::<u32>(offset).read_volatile() }
     }
 
@@ -180,5 +232,11 @@ impl Mmio {
     pub fn write16(&self, offset: u64, value: u16) {
         // SAFETY: as in `read32`.
         unsafe { self.at::<u16>(offset).write_volatile(value) }
+    }
+
+    /// Writes an 8-bit register.
+    pub fn write8(&self, offset: u64, value: u8) {
+        // SAFETY: as in `read32`.
+        unsafe { self.at::<u8>(offset).write_volatile(value) }
     }
 }

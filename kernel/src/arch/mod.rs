@@ -1,6 +1,17 @@
 //! x86_64 machine code: everything that touches the CPU, I/O ports or physical memory.
 //!
-//! Unsafe code in the kernel is confined to this module tree.
+//! Where unsafe code lives: this module tree, and one place outside it,
+//! `virtio_console/device.rs`, whose queue hands buffers to virtio-drivers (`add` and
+//! `pop_used` are unsafe there because the device owns a buffer until it gives it back).
+//! Inside `arch`:
+//! - device registers only through typed handles ([`io::IoPorts`], [`io::Mmio`]) whose unsafe
+//!   constructors say which device they reach, and which then keep every access inside it;
+//! - CPU state at CPL0: [`gdt`], [`interrupts`] (IDT, entry stubs), [`ring3`] (the drop to
+//!   ring 3, the core's calls), MSRs in [`apic`] and [`clock`];
+//! - memory the boot hands over: [`boot`] (start info), [`heap`], the DMA HAL in [`virtio`];
+//! - deliberate faults in [`selftests`] and [`crash`].
+//!
+//! The kernel runs its work in ring 3 (see [`ring3`]); what needs CPL0 goes through the core.
 
 pub mod apic;
 pub mod blk;

@@ -1,7 +1,7 @@
 //! PCI configuration access through the legacy ports 0xCF8/0xCFC (every PC machine has them;
 //! ECAM is not needed for the first 256 bytes, which hold everything virtio uses).
 
-use crate::arch::io::{inl, outl};
+use crate::arch::io::IoPorts;
 use crate::pci::{Bdf, ConfigAccess, VirtioCapKind, enumerate};
 
 const CONFIG_ADDRESS: u16 = 0xcf8;
@@ -18,15 +18,23 @@ fn address(bdf: Bdf, offset: u8) -> u32 {
         | u32::from(offset & 0xfc)
 }
 
+fn ports() -> IoPorts {
+    // SAFETY: 0xCF8..0xD00 are the host bridge's configuration ports; only this module
+    // drives them.
+    unsafe { IoPorts::new(CONFIG_ADDRESS, 8) }
+}
+
 impl ConfigAccess for PortIoConfig {
     fn read32(&self, bdf: Bdf, offset: u8) -> u32 {
-        outl(CONFIG_ADDRESS, address(bdf, offset));
-        inl(CONFIG_DATA)
+        let ports = ports();
+        ports.write32(0, address(bdf, offset));
+        ports.read32(CONFIG_DATA - CONFIG_ADDRESS)
     }
 
     fn write32(&self, bdf: Bdf, offset: u8, value: u32) {
-        outl(CONFIG_ADDRESS, address(bdf, offset));
-        outl(CONFIG_DATA, value);
+        let ports = ports();
+        ports.write32(0, address(bdf, offset));
+        ports.write32(CONFIG_DATA - CONFIG_ADDRESS, value);
     }
 }
 

@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use spin::Once;
 
 use crate::acpi::{self, AcpiError, PowerOff, RegisterWrite};
-use crate::arch::io::{IdentityMemory, outb, outl, write_register};
+use crate::arch::io::{IdentityMemory, IoPorts, write_register};
 
 /// The isa-debug-exit port.
 pub const DEBUG_EXIT_PORT: u16 = 0xf4;
@@ -74,12 +74,15 @@ pub fn reboot() -> ! {
         Err(e) => log::info!("ACPI: {e}; resetting through port 0xcf9"),
     }
     // As Linux does: set "system reset" first, then add "full reset" and "reset CPU".
-    outb(RESET_CONTROL_PORT, 0x02);
+    // SAFETY: 0xCF9 is the PC reset control register, and resetting is what this does.
+    let reset = unsafe { IoPorts::new(RESET_CONTROL_PORT, 1) };
+    reset.write8(0, 0x02);
     crate::arch::clock::delay_us(50);
-    outb(RESET_CONTROL_PORT, 0x06);
+    reset.write8(0, 0x06);
     crate::arch::clock::delay_us(10_000);
     log::warn!("port 0xcf9 reset did not take effect; trying the keyboard controller");
-    outb(KBC_COMMAND_PORT, KBC_PULSE_RESET);
+    // SAFETY: the 8042's command port; only this reset path uses it.
+    unsafe { IoPorts::new(KBC_COMMAND_PORT, 1) }.write8(0, KBC_PULSE_RESET);
     crate::arch::clock::delay_us(10_000);
     log::error!("no reset method took effect; halting");
     crate::arch::halt_forever()
@@ -87,7 +90,8 @@ pub fn reboot() -> ! {
 
 /// Writes `code` to isa-debug-exit; returns if no such device is present.
 pub fn debug_exit(code: u32) {
-    outl(DEBUG_EXIT_PORT, code);
+    // SAFETY: isa-debug-exit's port (or nothing); only this function writes it.
+    unsafe { IoPorts::new(DEBUG_EXIT_PORT, 4) }.write32(0, code);
 }
 
 /// Ends a test run: the debug-exit code for `success`, then (if still running) ACPI power-off

@@ -6,7 +6,7 @@
 //! which [`crate::rtc::decode`] reports as [`RtcError::Absent`].
 
 use crate::arch::clock;
-use crate::arch::io::{inb, outb};
+use crate::arch::io::IoPorts;
 use crate::rtc::{RtcClock, RtcError, RtcRegisters, RtcSource};
 
 const INDEX: u16 = 0x70;
@@ -33,8 +33,10 @@ pub fn wall_clock() -> RtcClock<Cmos> {
 
 fn register(index: u8) -> u8 {
     // Bit 7 of the index port masks NMIs; leave it clear.
-    outb(INDEX, index & 0x7f);
-    inb(DATA)
+    // SAFETY: the CMOS index and data ports; only this module drives the RTC.
+    let cmos = unsafe { IoPorts::new(INDEX, 2) };
+    cmos.write8(0, index & 0x7f);
+    cmos.read8(DATA - INDEX)
 }
 
 fn snapshot() -> RtcRegisters {

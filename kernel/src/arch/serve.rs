@@ -39,8 +39,10 @@ fn on_interrupt(_vector: u8) {
     apic::eoi();
 }
 
-/// One round: the device, the agents and the log mirror, until nothing moves.
-fn poll_all(console: &mut Console, supervisor: &mut Supervisor, log: &mut Vec<u8>) {
+/// One round: the device, the agents and the log mirror, until nothing moves. True when
+/// anything moved.
+fn poll_all(console: &mut Console, supervisor: &mut Supervisor, log: &mut Vec<u8>) -> bool {
+    let mut any = false;
     loop {
         let mut progress = console.poll();
         progress |= supervisor.poll(console.ports());
@@ -51,9 +53,27 @@ fn poll_all(console: &mut Console, supervisor: &mut Supervisor, log: &mut Vec<u8
             progress = true;
         }
         if !progress {
-            return;
+            return any;
         }
+        any = true;
     }
+}
+
+/// How long the loop keeps polling before it halts, by default: under KVM, waking a halted
+/// vCPU with an interrupt takes milliseconds on a nested host (3.5 ms measured on kvm-pvm,
+/// docs/BENCHMARKS.md), far more than the host takes to send the next request, and polling
+/// in ring 3 runs natively; under TCG a halt is cheap and polling costs emulated cycles.
+const HALT_POLL_KVM_US: u64 = 2000;
+
+/// The halt-polling window: `haltpoll=US` on the command line, else the default above.
+fn halt_poll_ns() -> u64 {
+    let cmdline = Cmdline::new(&boot::facts().cmdline);
+    let us = match cmdline.get("haltpoll").and_then(|v| v.parse::<u64>().ok()) {
+        Some(us) => us,
+        None if crate::arch::under_kvm() => HALT_POLL_KVM_US,
+        None => 0,
+    };
+    us.saturating_mul(1000)
 }
 
 /// Lets queued output drain (bounded), then performs `action`.
@@ -89,7 +109,8 @@ fn perform(
 
 /// Serves the console's ports until an agent asks for a power action, the appliance
 /// answering about `disks`. With `poll_when_idle` (`idle=poll`, as in Linux) the CPU spins
-/// instead of halting: lower latency, one host core burned.
+/// instead of halting: lower latency, one host core burned. Otherwise it polls for the
+/// halt-polling window (`haltpoll=US`) before each halt.
 pub fn run(mut console: Console, disks: Vec<Rc<dyn BlockDevice>>, poll_when_idle: bool) -> ! {
     interrupts::set_handler(VECTOR, on_interrupt);
     serial::start_mirror();
@@ -101,6 +122,7 @@ pub fn run(mut console: Console, disks: Vec<Rc<dyn BlockDevice>>, poll_when_idle
     };
     let mut supervisor = Supervisor::new(agents::builtin(disks, guest_agent));
     let mut log: Vec<u8> = Vec::new();
+    let halt_poll_ns = halt_poll_ns();
     loop {
         ring3::mask();
         poll_all(&mut console, &mut supervisor, &mut log);
@@ -110,7 +132,22 @@ pub fn run(mut console: Console, disks: Vec<Rc<dyn BlockDevice>>, poll_when_idle
         if poll_when_idle {
             ring3::unmask();
             core::hint::spin_loop();
-        } else {
+            continue;
+        }
+        // Halt polling (as Linux's haltpoll): keep polling for a while before halting,
+        // since the next request usually comes sooner than a halted vCPU wakes.
+        let deadline = clock::now_ns().saturating_add(halt_poll_ns);
+        let mut woke = false;
+        while halt_poll_ns > 0 && clock::now_ns() < deadline {
+            if poll_all(&mut console, &mut supervisor, &mut log)
+                || power_requests.pending().is_some()
+            {
+                woke = true;
+                break;
+            }
+            core::hint::spin_loop();
+        }
+        if !woke {
             ring3::unmask_and_wait();
         }
     }

@@ -51,7 +51,8 @@ unsafe impl Hal for KernelHal {
     }
 
     unsafe fn mmio_phys_to_virt(paddr: PhysAddr, size: usize) -> NonNull<u8> {
-        match Mmio::new(paddr, size as u64) {
+        // SAFETY: only used to check the range; virtio-drivers maps a BAR region it was given.
+        match unsafe { Mmio::new(paddr, size as u64) } {
             Some(_) => NonNull::new(paddr as *mut u8).unwrap_or(NonNull::dangling()),
             None => panic!("BAR region {paddr:#x}+{size:#x} is outside the identity map"),
         }
@@ -140,7 +141,9 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
     let bar = |index: u8, offset: u64, len: u64| {
         bars.iter()
             .find(|b| b.index == index && offset.saturating_add(len) <= b.size)
-            .and_then(|b| Mmio::new(b.address + offset, len))
+            // SAFETY: a window inside a BAR of the console, which this driver assigned and is
+            // the only one to drive.
+            .and_then(|b| unsafe { Mmio::new(b.address + offset, len) })
             .ok_or(OpenError::BadBar {
                 bdf: f.bdf,
                 bar: index,
@@ -242,7 +245,9 @@ struct Emergency(u64);
 
 impl fmt::Write for Emergency {
     fn write_str(&mut self, s: &str) -> fmt::Result {
-        if let Some(reg) = Mmio::new(self.0, 4) {
+        // SAFETY: the console's device-specific emergency-write register, recorded when the
+        // console opened; the panic path is its only writer.
+        if let Some(reg) = unsafe { Mmio::new(self.0, 4) } {
             for b in s.bytes() {
                 reg.write32(0, u32::from(b));
             }
