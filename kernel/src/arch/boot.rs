@@ -134,6 +134,7 @@ pub fn boot(start_info: u32) -> ! {
     if !cmdline.has("ring0") && !cmdline.has("ring3probe") {
         ring3::enter();
     }
+    interrupts::init_external();
     stages.mark("ring3");
 
     // Keep the heap off the kernel image, the start info page and every boot module.

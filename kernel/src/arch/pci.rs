@@ -26,12 +26,22 @@ fn ports() -> IoPorts {
 
 impl ConfigAccess for PortIoConfig {
     fn read32(&self, bdf: Bdf, offset: u8) -> u32 {
+        // In ring 3, one core call does both port accesses (the core's fast path).
+        if super::ring3::active() {
+            let address = u64::from(address(bdf, offset));
+            return super::ring3::call(super::ring3::Call::PciRead, address) as u32;
+        }
         let ports = ports();
         ports.write32(0, address(bdf, offset));
         ports.read32(CONFIG_DATA - CONFIG_ADDRESS)
     }
 
     fn write32(&self, bdf: Bdf, offset: u8, value: u32) {
+        if super::ring3::active() {
+            let address = u64::from(address(bdf, offset));
+            super::ring3::call2(super::ring3::Call::PciWrite, address, u64::from(value));
+            return;
+        }
         let ports = ports();
         ports.write32(0, address(bdf, offset));
         ports.write32(CONFIG_DATA - CONFIG_ADDRESS, value);

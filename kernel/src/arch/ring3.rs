@@ -61,14 +61,20 @@ pub enum Call {
     PortIo = 6,
     /// Writes argument 1 bytes at address argument 0 to COM1.
     SerialWrite = 7,
+    /// Reads PCI configuration space: argument 0 is the CONFIG_ADDRESS value (mechanism
+    /// #1); returns the dword. Served by the entry stub itself (interrupts.rs).
+    PciRead = 8,
+    /// Writes argument 1 to PCI configuration space at CONFIG_ADDRESS argument 0 (as
+    /// [`Call::PciRead`]).
+    PciWrite = 9,
 }
 
 /// Ring 3's interrupt mask: set, external interrupts are deferred.
-static MASKED: AtomicBool = AtomicBool::new(false);
+pub(super) static MASKED: AtomicBool = AtomicBool::new(false);
 /// Vectors deferred while masked, one bit each for 0x40..=0x7f (the vectors this kernel uses).
-static DEFERRED: AtomicU64 = AtomicU64::new(0);
+pub(super) static DEFERRED: AtomicU64 = AtomicU64::new(0);
 /// The lowest vector [`DEFERRED`] can hold.
-const DEFERRED_BASE: u8 = 0x40;
+pub(super) const DEFERRED_BASE: u8 = 0x40;
 
 /// True when the code calling runs in ring 3 (the core, and the kernel under `ring0`, run at
 /// CPL0).
@@ -181,29 +187,12 @@ fn run_deferred() -> u64 {
     u64::from(bits.count_ones())
 }
 
-/// Called by the interrupt dispatcher for an external vector: true when ring 3 has
-/// interrupts masked, in which case the vector is recorded and its handler (and EOI) wait
-/// for the unmask.
-pub fn defer(vector: u8) -> bool {
-    if !MASKED.load(Ordering::SeqCst) {
-        return false;
-    }
-    match vector.checked_sub(DEFERRED_BASE) {
-        Some(bit) if bit < 64 => {
-            DEFERRED.fetch_or(1 << bit, Ordering::SeqCst);
-            true
-        }
-        // A vector outside the deferrable range is handled at once.
-        _ => false,
-    }
-}
-
 /// The way into the core from ring 3: a `ud2` at this one address is a core call (RAX =
 /// call, RDI and RSI = arguments, result in RAX), any other `ud2` a bug. Not `syscall`:
 /// under kvm-pvm it enters LSTAR still at CPL3 (CS 0x33), where the core's instructions
 /// fault; exceptions do reach CPL0.
 #[unsafe(naked)]
-unsafe extern "C" fn core_trap() {
+pub(super) unsafe extern "C" fn core_trap() {
     naked_asm!("ud2", "ret")
 }
 
