@@ -18,7 +18,7 @@ use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 
 use super::pci::PortIoConfig;
 use super::virtio::{KernelHal, PioCam, bars_in_use};
-use crate::pci::{self, enumerate};
+use crate::pci;
 use vmchannel_inspect::disk::{BlockDevice, DiskError, check_range};
 
 /// Largest request sent to the device.
@@ -69,12 +69,12 @@ impl BlockDevice for VirtioDisk {
 /// start is logged and skipped.
 pub fn open_disks(window: Range<u64>, reserved: &[Range<u64>]) -> Vec<Rc<dyn BlockDevice>> {
     let cfg = PortIoConfig;
-    let functions = enumerate(&cfg);
+    let functions = super::pci::functions();
     let mut disks: Vec<Rc<dyn BlockDevice>> = Vec::new();
     for f in functions.iter().filter(|f| f.is_virtio_blk()) {
         // BARs assigned so far (the console's, earlier disks') are read afresh each time.
         let mut used: Vec<Range<u64>> = reserved.to_vec();
-        used.extend(bars_in_use(&cfg, &functions, f.bdf));
+        used.extend(bars_in_use(&cfg, functions, f.bdf));
         if let Err(e) = pci::assign_and_enable(&cfg, f.bdf, window.clone(), &mut used) {
             log::warn!("virtio-blk at {}: {e}", f.bdf);
             continue;

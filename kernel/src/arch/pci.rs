@@ -2,7 +2,11 @@
 //! ECAM is not needed for the first 256 bytes, which hold everything virtio uses).
 
 use crate::arch::io::IoPorts;
-use crate::pci::{Bdf, ConfigAccess, VirtioCapKind, enumerate};
+use alloc::vec::Vec;
+
+use spin::Once;
+
+use crate::pci::{Bdf, ConfigAccess, PciFunction, VirtioCapKind, enumerate};
 
 const CONFIG_ADDRESS: u16 = 0xcf8;
 const CONFIG_DATA: u16 = 0xcfc;
@@ -48,11 +52,19 @@ impl ConfigAccess for PortIoConfig {
     }
 }
 
+static FUNCTIONS: Once<Vec<PciFunction>> = Once::new();
+
+/// Every PCI function, enumerated once (the console's and the disks' drivers both look them
+/// up; under kvm-pvm each configuration read is a core call of about 66 µs).
+pub fn functions() -> &'static [PciFunction] {
+    FUNCTIONS.call_once(|| enumerate(&PortIoConfig))
+}
+
 /// Prints every PCI function and, for virtio devices, their virtio capabilities (`lspci`).
 pub fn list() {
-    let functions = enumerate(&PortIoConfig);
+    let functions = functions();
     crate::kprint!("lspci: {} functions\n", functions.len());
-    for f in &functions {
+    for f in functions {
         let (class, sub, prog) = f.class;
         crate::kprint!(
             "lspci: {} {:04x}:{:04x} class {:02x}.{:02x}.{:02x}{}\n",

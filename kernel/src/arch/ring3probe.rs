@@ -58,7 +58,14 @@ fn common(ring: u8, scale: u32) {
         "PCI configuration read (00:00.0, mechanism #1)",
         per_op(scale, || {
             use crate::pci::ConfigAccess;
-            super::pci::PortIoConfig.read32(crate::pci::Bdf { bus: 0, device: 0, function: 0 }, 0);
+            super::pci::PortIoConfig.read32(
+                crate::pci::Bdf {
+                    bus: 0,
+                    device: 0,
+                    function: 0,
+                },
+                0,
+            );
         }),
     );
     report(

@@ -16,9 +16,7 @@ use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 use super::apic;
 use super::io::Mmio;
 use super::pci::PortIoConfig;
-use crate::pci::{
-    self, Bdf, CAP_MSIX, ConfigAccess, PciError, PciFunction, VirtioCapKind, enumerate,
-};
+use crate::pci::{self, Bdf, CAP_MSIX, ConfigAccess, PciError, PciFunction, VirtioCapKind};
 use crate::virtio_console::device::{CONFIG_EMERG_WR, ConsoleDevice, DeviceError, Features};
 
 /// The IDT vector every virtio queue interrupts on.
@@ -127,7 +125,7 @@ static EMERG_WR: AtomicU64 = AtomicU64::new(0);
 /// `reserved` (the memory map) and of other devices' BARs.
 pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Console, OpenError> {
     let cfg = PortIoConfig;
-    let functions = enumerate(&cfg);
+    let functions = super::pci::functions();
     let f = functions
         .iter()
         .find(|f| f.is_virtio_console())
@@ -135,7 +133,7 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
     let mut bars = pci::memory_bars(&cfg, f.bdf);
     let mut used = reserved;
     if bars.iter().any(|b| b.address == 0) {
-        used.extend(bars_in_use(&cfg, &functions, f.bdf));
+        used.extend(bars_in_use(&cfg, functions, f.bdf));
     }
     bars = pci::assign_and_enable(&cfg, f.bdf, window, &mut used)?;
     let bar = |index: u8, offset: u64, len: u64| {
