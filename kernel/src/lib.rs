@@ -22,3 +22,4 @@ pub mod power;
 pub mod rtc;
 pub mod selftest;
 pub mod virtio_console;
+pub mod virtio_scsi;

@@ -111,6 +111,11 @@ impl PciFunction {
         self.vendor == VIRTIO_VENDOR && matches!(self.device, 0x1042 | 0x1001)
     }
 
+    /// A virtio SCSI host adapter (modern or transitional device id).
+    pub fn is_virtio_scsi(&self) -> bool {
+        self.vendor == VIRTIO_VENDOR && matches!(self.device, 0x1048 | 0x1004)
+    }
+
     /// The virtio-pci capabilities, read from the vendor capabilities.
     pub fn virtio_caps(&self, cfg: &dyn ConfigAccess) -> Vec<VirtioCap> {
         let dword = |off: u8| cfg.read32(self.bdf, off & !3);

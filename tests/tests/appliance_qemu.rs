@@ -1,5 +1,6 @@
 //! The appliance booted under QEMU (TCG): the test disks attached as read-only
-//! `virtio-blk-pci` drives, queried over `org.libguestfs.channel.0` on a unix socket.
+//! `virtio-blk-pci` drives (and as `scsi-hd` on `virtio-scsi-pci`, as libguestfs attaches
+//! them), queried over `org.libguestfs.channel.0` on a unix socket.
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
@@ -31,9 +32,29 @@ fn drives(images: &[PathBuf]) -> Vec<String> {
     args
 }
 
+/// QEMU arguments attaching `images` read-only as `scsi-hd` disks on one virtio-scsi adapter,
+/// as libguestfs attaches them (targets 0, 1, ... in order).
+fn scsi_drives(images: &[PathBuf]) -> Vec<String> {
+    let mut args = vec!["-device".into(), "virtio-scsi-pci,id=scsi0".into()];
+    for (i, p) in images.iter().enumerate() {
+        args.push("-drive".into());
+        args.push(format!(
+            "file={},if=none,id=s{i},format=raw,readonly=on",
+            p.display()
+        ));
+        args.push("-device".into());
+        args.push(format!("scsi-hd,drive=s{i},bus=scsi0.0"));
+    }
+    args
+}
+
 fn boot(images: &[PathBuf]) -> (SerialVm, Client<UnixStream>) {
+    boot_with(drives(images))
+}
+
+fn boot_with(drive_args: Vec<String>) -> (SerialVm, Client<UnixStream>) {
     let mut boot = QemuBoot::new(kernel_image(), Machine::Q35, Accel::Tcg, "loglevel=info");
-    boot.extra_args = drives(images);
+    boot.extra_args = drive_args;
     boot.memory_mib = 128;
     let vm = SerialVm::start(&boot, "disable-legacy=on", &[PORT], false).expect("QEMU starts");
     vm.wait_for_log("appliance agent started", 1, TIMEOUT)
@@ -55,6 +76,31 @@ fn qemu_inspects_and_reads_a_debian_disk() {
     appliance::files_debian(&mut c);
     appliance::protocol_recovery(&mut c);
     assert!(!vm.serial_log().contains("PANIC"));
+}
+
+#[test]
+fn qemu_reads_disks_behind_virtio_scsi() {
+    if !require_qemu("qemu_reads_disks_behind_virtio_scsi") {
+        return;
+    }
+    let d = disks();
+    let (vm, mut c) = boot_with(scsi_drives(std::slice::from_ref(&d.debian)));
+    appliance::inspect_debian(&mut c);
+    appliance::files_debian(&mut c);
+    drop(c);
+    assert!(
+        vm.serial_log().contains("virtio-scsi at ") && vm.serial_log().contains(" target 0: "),
+        "{}",
+        vm.serial_log()
+    );
+    // Several disks: /dev/sda, sdb, sdc in target order.
+    let (vm, mut c) = boot_with(scsi_drives(&[
+        d.multi.clone(),
+        d.xfs.clone(),
+        d.btrfs.clone(),
+    ]));
+    appliance::multi_disk(&mut c);
+    assert!(!vm.serial_log().contains("PANIC"), "{}", vm.serial_log());
 }
 
 #[test]

@@ -49,19 +49,31 @@ impl BlockDevice for VirtioDisk {
 
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), DiskError> {
         check_range(offset, buf.len(), self.size)?;
-        let s = SECTOR_SIZE as u64;
-        if offset.is_multiple_of(s) && buf.len().is_multiple_of(SECTOR_SIZE) {
-            return self.read_sectors(offset / s, buf);
-        }
-        // Unaligned: read the covering sectors and copy out.
-        let first = offset / s;
-        let end = (offset + buf.len() as u64).div_ceil(s);
-        let mut bounce = vec![0u8; ((end - first) * s) as usize];
-        self.read_sectors(first, &mut bounce)?;
-        let skip = (offset - first * s) as usize;
-        buf.copy_from_slice(&bounce[skip..skip + buf.len()]);
-        Ok(())
+        read_in_blocks(offset, buf, SECTOR_SIZE, |sector, piece| {
+            self.read_sectors(sector, piece)
+        })
     }
+}
+
+/// Reads `buf` at byte `offset` through `read`, which fills whole `block`-byte blocks from a
+/// block index: directly when aligned, else through a bounce buffer covering the blocks.
+pub(super) fn read_in_blocks(
+    offset: u64,
+    buf: &mut [u8],
+    block: usize,
+    mut read: impl FnMut(u64, &mut [u8]) -> Result<(), DiskError>,
+) -> Result<(), DiskError> {
+    let s = block as u64;
+    if offset.is_multiple_of(s) && buf.len().is_multiple_of(block) {
+        return read(offset / s, buf);
+    }
+    let first = offset / s;
+    let end = (offset + buf.len() as u64).div_ceil(s);
+    let mut bounce = vec![0u8; ((end - first) * s) as usize];
+    read(first, &mut bounce)?;
+    let skip = (offset - first * s) as usize;
+    buf.copy_from_slice(&bounce[skip..skip + buf.len()]);
+    Ok(())
 }
 
 /// Opens every virtio-blk function, in bus order (`/dev/sda` first). Unassigned BARs go in

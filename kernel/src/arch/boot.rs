@@ -228,7 +228,8 @@ pub fn boot(start_info: u32) -> ! {
     match virtio::open_console(PCI_HOLE, reserved.clone()) {
         Ok(console) => {
             // Disks after the console, so their BARs are placed clear of the console's.
-            let disks = super::blk::open_disks(PCI_HOLE, &reserved);
+            let mut disks = super::blk::open_disks(PCI_HOLE, &reserved);
+            disks.extend(super::scsi::open_disks(PCI_HOLE, &reserved));
             serve::run(console, disks, cmdline.get("idle") == Some("poll"))
         }
         Err(virtio::OpenError::NoDevice) => {

@@ -27,6 +27,7 @@ pub mod power;
 pub mod ring3;
 pub mod ring3probe;
 pub mod rtc;
+pub mod scsi;
 pub mod selftests;
 pub mod serial;
 pub mod serve;
