@@ -1,4 +1,4 @@
-//! The appliance protocol spoken on `org.libguestfs.channel.0`, shared by the guest server
+//! The appliance protocol spoken on `org.vmchannel.appliance.0`, shared by the guest server
 //! (the kernel's appliance agent) and the host client (`vmch`). `no_std + alloc`.
 //!
 //! - [`types`]: what the appliance reports (devices, filesystems, OSes, files).

@@ -13,7 +13,7 @@ use vmchannel_proto::{ClientMessage, ErrorKind, FileKind, Target};
 use crate::images::{self, ids};
 
 /// The port the appliance serves.
-pub const PORT: &str = "org.libguestfs.channel.0";
+pub const PORT: &str = "org.vmchannel.appliance.0";
 /// How long a client waits for one answer.
 pub const TIMEOUT: Duration = Duration::from_secs(120);
 

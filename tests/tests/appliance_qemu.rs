@@ -1,6 +1,6 @@
 //! The appliance booted under QEMU (TCG): the test disks attached as read-only
 //! `virtio-blk-pci` drives (and as `scsi-hd` on `virtio-scsi-pci`, as libguestfs attaches
-//! them), queried over `org.libguestfs.channel.0` on a unix socket.
+//! them), queried over `org.vmchannel.appliance.0` on a unix socket.
 
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! Starting the appliance: the unikernel in a VM with disk images attached read-only, and a
-//! connected protocol client on its `org.libguestfs.channel.0` port.
+//! connected protocol client on its `org.vmchannel.appliance.0` port.
 //!
 //! Two backends run the same kernel ELF:
 //! - [`Backend::Vmm`], the bundled KVM VMM, run as a child `vmch run` process (its signal
@@ -28,7 +28,7 @@ use vmchannel_proto::client::{Client, ClientError};
 use crate::cleanup;
 
 /// The port the appliance serves.
-pub const PORT: &str = "org.libguestfs.channel.0";
+pub const PORT: &str = "org.vmchannel.appliance.0";
 /// The kernel built with this crate.
 pub const BUILT_KERNEL: &str = env!("VMCHANNEL_KERNEL");
 /// Guest RAM for the appliance, in MiB (the kernel uses a few; each disk's cache 4 MiB).

@@ -1,5 +1,5 @@
 //! The appliance booted under the bundled VMM (`vmch run --disk`): the test disks attached
-//! read-only, queried over `org.libguestfs.channel.0` on a unix socket.
+//! read-only, queried over `org.vmchannel.appliance.0` on a unix socket.
 
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

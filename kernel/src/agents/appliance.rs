@@ -1,4 +1,4 @@
-//! The appliance agent on `org.libguestfs.channel.0`: speaks vmchannel's protocol
+//! The appliance agent on `org.vmchannel.appliance.0`: speaks vmchannel's protocol
 //! (docs/PROTOCOL.md) to one client at a time.
 //!
 //! When the host connects the agent greets it with its [`Hello`]; each connection is a fresh
@@ -29,7 +29,7 @@ use vmchannel_inspect::appliance::Appliance;
 use vmchannel_inspect::appliance::handler::OpenFile;
 
 /// The port the appliance serves, as in libguestfs.
-pub const PORT_NAME: &str = "org.libguestfs.channel.0";
+pub const PORT_NAME: &str = "org.vmchannel.appliance.0";
 /// Largest frame the agent accepts from the host (requests are small).
 pub const MAX_REQUEST_FRAME: u32 = 64 * 1024;
 /// Data bytes per download chunk.
