@@ -12,6 +12,7 @@ extern crate alloc;
 
 pub mod acpi;
 pub mod agents;
+pub mod appliance_root;
 #[cfg(bare)]
 pub mod arch;
 pub mod cmdline;

@@ -26,6 +26,7 @@ pub mod agent;
 pub mod cleanup;
 pub mod demo;
 pub mod exit;
+pub mod fixed_appliance;
 pub mod launch;
 pub mod report;
 pub mod session;

@@ -42,6 +42,15 @@ enum Command {
     Agent(cli::agent::AgentArgs),
     /// Boot a kernel under the bundled KVM VMM.
     Run(cli::run::RunArgs),
+    /// Write a libguestfs fixed appliance of this kernel into DIR: unmodified libguestfs
+    /// programs use it with LIBGUESTFS_PATH=DIR.
+    LibguestfsAppliance {
+        /// The directory (created if missing).
+        dir: std::path::PathBuf,
+        /// The kernel [default: the one built with vmch].
+        #[arg(long)]
+        kernel: Option<std::path::PathBuf>,
+    },
     /// Write the bundled demo disk (the one `vmch inspect` inspects with no image) to a file.
     DemoDisk {
         /// Where to write it.
@@ -75,6 +84,20 @@ fn main() -> ExitCode {
         Command::Download(args) => cli::files::download(args),
         Command::Agent(args) => cli::agent::main(args),
         Command::Run(args) => cli::run::run(args, started),
+        Command::LibguestfsAppliance { dir, kernel } => {
+            let kernel = kernel.unwrap_or_else(|| vmch::launch::BUILT_KERNEL.into());
+            match vmch::fixed_appliance::write(&dir, &kernel) {
+                Ok(()) => {
+                    println!(
+                        "wrote a libguestfs appliance to {}: use it with LIBGUESTFS_PATH={}",
+                        dir.display(),
+                        dir.display()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => cli::fail(e, vmch::exit::FAILED),
+            }
+        }
         Command::DemoDisk { path } => match vmch::demo::write(&path) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => cli::fail(e, vmch::exit::FAILED),

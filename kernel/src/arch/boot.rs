@@ -7,6 +7,7 @@ use core::ops::Range;
 use bootloader::BootInfo;
 use spin::Once;
 
+use crate::appliance_root;
 use crate::arch::{
     apic, clock, crash, gdt, heap, interrupts, io, pci, power, ring3, ring3probe, selftests,
     serial, serve, virtio,
@@ -230,6 +231,16 @@ pub fn boot(start_info: u32) -> ! {
             // Disks after the console, so their BARs are placed clear of the console's.
             let mut disks = super::blk::open_disks(PCI_HOLE, &reserved);
             disks.extend(super::scsi::open_disks(PCI_HOLE, &reserved));
+            // Under libguestfs, its appliance root disk is ours, not the user's.
+            if let Some(uuid) = appliance_root::root_uuid(cmdline.as_str()) {
+                disks.retain(|d| {
+                    let ours = appliance_root::is_appliance_root(d.as_ref(), &uuid);
+                    if ours {
+                        log::info!("the appliance root disk (root=UUID=) is hidden");
+                    }
+                    !ours
+                });
+            }
             serve::run(console, disks, cmdline.get("idle") == Some("poll"))
         }
         Err(virtio::OpenError::NoDevice) => {
