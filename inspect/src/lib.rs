@@ -4,7 +4,8 @@
 //! - [`disk`]: the [`disk::BlockDevice`] trait, a metadata cache, MBR/EBR/GPT, device names;
 //! - [`fs`]: the [`fs::FileSystem`] trait, superblock detection, the filesystem readers;
 //! - [`inspect`]: libguestfs's inspection rules over those filesystems;
-//! - [`appliance`]: the disk scan and the protocol's request handler.
+//! - [`appliance`]: the disk scan and the protocol's request handler;
+//! - [`guestfs`]: libguestfs's daemon procedures over the same scan (the drop-in appliance).
 //!
 //! The kernel hosts this crate over its virtio-blk driver; host tests, benchmarks and fuzzers
 //! use it directly over images in memory or in files.
@@ -15,6 +16,7 @@ extern crate alloc;
 pub mod appliance;
 pub mod disk;
 pub mod fs;
+pub mod guestfs;
 pub mod hive;
 pub mod inspect;
 pub mod pkgdb;

@@ -29,6 +29,8 @@ pub struct OsTree {
 
 /// Where a path resolved to: which mount, the path inside that filesystem, and its `lstat`.
 struct Resolved {
+    /// The canonical (symlink-free) path in the tree.
+    path: String,
     mount: usize,
     inner: String,
     stat: Stat,
@@ -88,6 +90,12 @@ impl OsTree {
         Ok((fs, r.inner))
     }
 
+    /// `path` with every symlink resolved, through the mounts (realpath(3)); the file must
+    /// exist.
+    pub fn realpath(&self, path: &str) -> Result<String, FsError> {
+        Ok(self.resolve(path, true)?.path)
+    }
+
     /// The filesystem of mount `i`.
     fn fs(&self, i: usize) -> Result<&dyn FileSystem, FsError> {
         self.fses
@@ -131,7 +139,12 @@ impl OsTree {
             .fs(mount)?
             .lstat(&inner)
             .map_err(|e| relabel(e, path))?;
-        Ok(Resolved { mount, inner, stat })
+        Ok(Resolved {
+            path: String::from(path),
+            mount,
+            inner,
+            stat,
+        })
     }
 
     /// Resolves `path` to a symlink-free location, following a final symlink when

@@ -1,0 +1,376 @@
+//! libguestfs's daemon procedures, answered from the same scan and inspection the appliance
+//! protocol uses: the portable half of the libguestfs drop-in (issue 19). The wire format
+//! (XDR, frames, FileOut chunks) is a separate layer; this one takes typed arguments and
+//! returns typed values or a [`DaemonError`] carrying libguestfs's errno name.
+//!
+//! State, as in libguestfs's daemon: the disks (scanned on first use), the inspection (run
+//! by `inspect_os`), and a mount table built by `mount_ro` and cleared by `umount_all`.
+//! Paths name files in the mounted tree, `/` being what was mounted on `/`.
+
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+
+use vmchannel_proto::{FileKind, OsInfo, Stat};
+
+use crate::appliance::DiskSet;
+use crate::disk::BlockDevice;
+use crate::fs::{FileSystem, FsError};
+use crate::inspect::{self, OsTree};
+
+/// A procedure's failure, as libguestfs's daemon reports it: an errno name and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct DaemonError {
+    /// The errno name (`ENOENT`, `EINVAL` ...), or empty where the daemon sends none.
+    pub errno: &'static str,
+    /// The message.
+    pub message: String,
+}
+
+fn err(errno: &'static str, message: impl Into<String>) -> DaemonError {
+    DaemonError {
+        errno,
+        message: message.into(),
+    }
+}
+
+/// What libguestfs's daemon says when `path` fails with `e` in procedure `proc`: the C
+/// library's strerror text, as the daemon's reply_with_perror gives it.
+fn fs_error(proc: &str, path: &str, e: &FsError) -> DaemonError {
+    let (errno, text) = match e {
+        FsError::NotFound(_) => ("ENOENT", "No such file or directory"),
+        FsError::NotADirectory(_) => ("ENOTDIR", "Not a directory"),
+        FsError::IsADirectory(_) => ("EISDIR", "Is a directory"),
+        FsError::SymlinkLoop(_) => ("ELOOP", "Too many levels of symbolic links"),
+        FsError::BadPath(_) => ("EINVAL", "Invalid argument"),
+        FsError::TooLarge(_) => ("EFBIG", "File too large"),
+        FsError::NotAFile(_) | FsError::Unsupported(_) => ("EINVAL", "Invalid argument"),
+        FsError::Corrupt(_) | FsError::Io(_) => ("EIO", "Input/output error"),
+    };
+    err(errno, format!("{proc}: {path}: {text}"))
+}
+
+/// The daemon's check that a path argument is absolute.
+fn absolute(proc: &str, path: &str) -> Result<(), DaemonError> {
+    if path.starts_with('/') {
+        Ok(())
+    } else {
+        Err(err(
+            "EINVAL",
+            format!("{proc}: path must start with a / character"),
+        ))
+    }
+}
+
+/// One `readdir` entry (libguestfs's `guestfs_dirent`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dirent {
+    /// Inode number (0 when the filesystem reader does not give one).
+    pub ino: i64,
+    /// `b` block, `c` char, `d` directory, `f` FIFO, `l` symlink, `r` regular, `s` socket,
+    /// `u` unknown.
+    pub ftyp: u8,
+    /// The name.
+    pub name: String,
+}
+
+/// The daemon's state over a set of disks.
+pub struct Daemon {
+    disks: Vec<Rc<dyn BlockDevice>>,
+    scanned: Option<DiskSet>,
+    inspected: Option<Vec<OsInfo>>,
+    mounts: Option<OsTree>,
+}
+
+impl Daemon {
+    /// A daemon over `disks` (`/dev/sda`, `/dev/sdb` ... in order).
+    pub fn new(disks: Vec<Rc<dyn BlockDevice>>) -> Self {
+        Self {
+            disks,
+            scanned: None,
+            inspected: None,
+            mounts: None,
+        }
+    }
+
+    fn scan(&mut self) -> &DiskSet {
+        if self.scanned.is_none() {
+            self.scanned = Some(DiskSet::scan(&self.disks));
+        }
+        self.scanned.as_ref().expect("scanned just above")
+    }
+
+    /// `list_devices`: the disks, `/dev/sda` ...
+    pub fn list_devices(&mut self) -> Vec<String> {
+        self.scan()
+            .devices
+            .iter()
+            .filter(|d| d.partition.is_none())
+            .map(|d| d.name.clone())
+            .collect()
+    }
+
+    /// `list_partitions`: every partition of every disk, in order (extended ones included,
+    /// as libguestfs lists what the kernel shows).
+    pub fn list_partitions(&mut self) -> Vec<String> {
+        self.scan()
+            .devices
+            .iter()
+            .filter(|d| d.partition.is_some())
+            .map(|d| d.name.clone())
+            .collect()
+    }
+
+    /// `lvs`: the logical volumes, `/dev/VG/LV`.
+    pub fn lvs(&mut self) -> Vec<String> {
+        self.scan().logical_volumes.clone()
+    }
+
+    /// `list_filesystems`: (device, type) for every volume, `unknown` where nothing was
+    /// recognised; LVM physical volumes are left out, as libguestfs leaves them.
+    pub fn list_filesystems(&mut self) -> Vec<(String, String)> {
+        self.scan()
+            .volumes
+            .iter()
+            .filter(|v| v.info.fstype != "LVM2_member")
+            .map(|v| (v.info.device.clone(), v.info.fstype.clone()))
+            .collect()
+    }
+
+    fn volume_info(
+        &mut self,
+        device: &str,
+    ) -> Result<vmchannel_proto::FilesystemInfo, DaemonError> {
+        self.scan()
+            .volume(device)
+            .map(|v| v.info.clone())
+            .ok_or_else(|| err("ENOENT", format!("{device}: No such file or directory")))
+    }
+
+    /// `vfs_type`: what blkid calls the filesystem on `device` (empty when nothing).
+    pub fn vfs_type(&mut self, device: &str) -> Result<String, DaemonError> {
+        let info = self.volume_info(device)?;
+        Ok(if info.fstype == "unknown" {
+            String::new()
+        } else {
+            info.fstype
+        })
+    }
+
+    /// `vfs_label`: the label, empty when none.
+    pub fn vfs_label(&mut self, device: &str) -> Result<String, DaemonError> {
+        Ok(self.volume_info(device)?.label.unwrap_or_default())
+    }
+
+    /// `vfs_uuid`: the UUID, empty when none.
+    pub fn vfs_uuid(&mut self, device: &str) -> Result<String, DaemonError> {
+        Ok(self.volume_info(device)?.uuid.unwrap_or_default())
+    }
+
+    /// `inspect_os`: the roots found, in device order.
+    pub fn inspect_os(&mut self) -> Vec<String> {
+        let scan = self.scan();
+        let found = inspect::inspect_disks(&scan.volumes, &scan.devices, false);
+        let roots = found.iter().map(|o| o.root.clone()).collect();
+        self.inspected = Some(found);
+        roots
+    }
+
+    /// `inspect_get_roots`: the roots of the last `inspect_os`.
+    pub fn inspect_get_roots(&self) -> Vec<String> {
+        self.inspected
+            .iter()
+            .flatten()
+            .map(|o| o.root.clone())
+            .collect()
+    }
+
+    /// The inspection of `root`, for the `inspect_get_*` getters.
+    pub fn os(&self, root: &str) -> Result<&OsInfo, DaemonError> {
+        self.inspected
+            .iter()
+            .flatten()
+            .find(|o| o.root == root)
+            .ok_or_else(|| {
+                err(
+                    "EINVAL",
+                    format!(
+                        "{root}: root device not found: only call this function with a root \
+                         device previously returned by guestfs_inspect_os"
+                    ),
+                )
+            })
+    }
+
+    /// The installed applications of `root` (for the listing procedures).
+    pub fn applications(
+        &mut self,
+        root: &str,
+    ) -> Result<Vec<vmchannel_proto::Application>, DaemonError> {
+        self.os(root)?;
+        let scan = self.scan();
+        let all = inspect::inspect_disks(&scan.volumes, &scan.devices, true);
+        Ok(all
+            .into_iter()
+            .find(|o| o.root == root)
+            .map(|o| o.applications)
+            .unwrap_or_default())
+    }
+
+    /// `mount_ro`: mounts `device` read-only on `mountpoint`. `/` must be mounted first, and
+    /// any other mountpoint must be a directory of the tree mounted so far.
+    pub fn mount_ro(&mut self, device: &str, mountpoint: &str) -> Result<(), DaemonError> {
+        let fail = |why: &str| {
+            err(
+                "EINVAL",
+                format!("mount_ro: {device} on {mountpoint} (options: 'ro'): mount: {why}"),
+            )
+        };
+        let fs = {
+            let scan = self.scan();
+            let volume = scan
+                .volume(device)
+                .ok_or_else(|| fail(&format!("{device}: special device does not exist.")))?;
+            if let Some(e) = scan.open_error(device) {
+                return Err(fail(&e.to_string()));
+            }
+            volume
+                .fs
+                .clone()
+                .ok_or_else(|| fail("wrong fs type, bad option, bad superblock"))?
+        };
+        match (&mut self.mounts, mountpoint) {
+            (None, "/") => {
+                self.mounts = Some(OsTree::new(device, fs));
+                Ok(())
+            }
+            (None, _) => Err(fail(&format!("{mountpoint}: mount point does not exist."))),
+            (Some(tree), _) => {
+                match tree.stat(mountpoint) {
+                    Ok(st) if st.kind == FileKind::Directory => {}
+                    _ => return Err(fail(&format!("{mountpoint}: mount point does not exist."))),
+                }
+                tree.add_mount(device, mountpoint, fs)
+                    .map_err(|e| fail(&e.to_string()))
+            }
+        }
+    }
+
+    /// `umount_all`.
+    pub fn umount_all(&mut self) {
+        self.mounts = None;
+    }
+
+    /// `mounts`: the mounted devices, in mount order.
+    pub fn mounts(&self) -> Vec<String> {
+        self.mounts
+            .iter()
+            .flat_map(|t| t.mounts().iter().map(|(d, _)| d.clone()))
+            .collect()
+    }
+
+    fn tree(&self, proc: &str, path: &str) -> Result<&OsTree, DaemonError> {
+        absolute(proc, path)?;
+        self.mounts
+            .as_ref()
+            .ok_or_else(|| fs_error(proc, path, &FsError::NotFound(path.to_string())))
+    }
+
+    fn stat_of(&self, proc: &str, path: &str, follow: bool) -> Result<Stat, DaemonError> {
+        let tree = self.tree(proc, path)?;
+        let r = if follow {
+            tree.stat(path)
+        } else {
+            tree.lstat(path)
+        };
+        r.map_err(|e| fs_error(proc, path, &e))
+    }
+
+    /// `is_file` (following links when `follow`).
+    pub fn is_file(&self, path: &str, follow: bool) -> Result<bool, DaemonError> {
+        absolute("is_file", path)?;
+        Ok(self
+            .stat_of("is_file", path, follow)
+            .is_ok_and(|s| s.kind == FileKind::File))
+    }
+
+    /// `is_dir` (following links when `follow`).
+    pub fn is_dir(&self, path: &str, follow: bool) -> Result<bool, DaemonError> {
+        absolute("is_dir", path)?;
+        Ok(self
+            .stat_of("is_dir", path, follow)
+            .is_ok_and(|s| s.kind == FileKind::Directory))
+    }
+
+    /// `exists`.
+    pub fn exists(&self, path: &str) -> Result<bool, DaemonError> {
+        absolute("exists", path)?;
+        Ok(self.stat_of("exists", path, true).is_ok())
+    }
+
+    /// `filesize`.
+    pub fn filesize(&self, path: &str) -> Result<i64, DaemonError> {
+        let st = self.stat_of("filesize", path, true)?;
+        Ok(st.size as i64)
+    }
+
+    /// `realpath`: `path` with every symlink resolved.
+    pub fn realpath(&self, path: &str) -> Result<String, DaemonError> {
+        let tree = self.tree("realpath", path)?;
+        tree.realpath(path)
+            .map_err(|e| fs_error("realpath", path, &e))
+    }
+
+    /// `readdir`: the entries of `dir`, `.` and `..` included, as readdir(3) gives them.
+    pub fn readdir(&self, dir: &str) -> Result<Vec<Dirent>, DaemonError> {
+        let tree = self.tree("readdir", dir)?;
+        let st = tree.stat(dir).map_err(|e| fs_error("opendir", dir, &e))?;
+        if st.kind != FileKind::Directory {
+            return Err(fs_error(
+                "opendir",
+                dir,
+                &FsError::NotADirectory(dir.into()),
+            ));
+        }
+        let entries = tree
+            .read_dir(dir)
+            .map_err(|e| fs_error("readdir", dir, &e))?;
+        let mut out = Vec::with_capacity(entries.len() + 2);
+        for name in [".", ".."] {
+            out.push(Dirent {
+                ino: 0,
+                ftyp: b'd',
+                name: name.into(),
+            });
+        }
+        out.extend(entries.into_iter().map(|e| Dirent {
+            ino: 0,
+            ftyp: match e.stat.kind {
+                FileKind::File => b'r',
+                FileKind::Directory => b'd',
+                FileKind::Symlink => b'l',
+                FileKind::CharDevice => b'c',
+                FileKind::BlockDevice => b'b',
+                FileKind::Fifo => b'f',
+                FileKind::Socket => b's',
+                FileKind::Unknown => b'u',
+            },
+            name: e.name,
+        }));
+        Ok(out)
+    }
+
+    /// Opens `path` for `download`: the filesystem holding it, the path inside, its size.
+    pub fn open(&self, path: &str) -> Result<(Rc<dyn FileSystem>, String, u64), DaemonError> {
+        let tree = self.tree("download", path)?;
+        let (fs, inner) = tree.locate(path).map_err(|e| fs_error("open", path, &e))?;
+        let st = fs.stat(&inner).map_err(|e| fs_error("open", path, &e))?;
+        match st.kind {
+            FileKind::File => Ok((fs, inner, st.size)),
+            FileKind::Directory => Err(fs_error("read", path, &FsError::IsADirectory(path.into()))),
+            _ => Err(fs_error("open", path, &FsError::NotAFile(path.into()))),
+        }
+    }
+}
