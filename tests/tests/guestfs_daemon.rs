@@ -91,3 +91,22 @@ fn mounts_and_paths_as_the_daemon_sees_them() {
     assert!(g.mounts().is_empty());
     assert!(!g.exists("/etc").unwrap());
 }
+
+#[test]
+fn file_and_statvfs() {
+    let d = shared();
+    let mut g = daemon(&[&d.debian]);
+    g.mount_ro("/dev/sda2", "/").unwrap();
+    assert_eq!(g.file("/etc").unwrap(), "directory");
+    assert_eq!(g.file("/etc/hostname").unwrap(), "ASCII text");
+    let png = "/usr/share/pixmaps/debian-logo.png";
+    if g.exists(png).unwrap() {
+        assert!(
+            g.file(png).unwrap().starts_with("PNG image data, "),
+            "{}",
+            g.file(png).unwrap()
+        );
+    }
+    let u = g.statvfs("/").unwrap();
+    assert!(u.blocks > 0 && u.blocks_free <= u.blocks, "{u:?}");
+}

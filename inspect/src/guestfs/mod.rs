@@ -64,6 +64,42 @@ fn absolute(proc: &str, path: &str) -> Result<(), DaemonError> {
     }
 }
 
+/// file(1)'s description of a PNG from its first 29 bytes (signature and IHDR).
+fn png_description(head: &[u8]) -> Option<String> {
+    if head.len() < 29 || !head.starts_with(b"\x89PNG\r\n\x1a\n") || &head[12..16] != b"IHDR" {
+        return None;
+    }
+    let be = |at: usize| u32::from_be_bytes([head[at], head[at + 1], head[at + 2], head[at + 3]]);
+    let (w, h, depth, color, interlace) = (be(16), be(20), head[24], head[25], head[28]);
+    let color = match color {
+        0 => format!("{depth}-bit grayscale"),
+        2 => format!("{depth}-bit/color RGB"),
+        3 => format!("{depth}-bit colormap"),
+        4 => format!("{depth}-bit gray+alpha"),
+        6 => format!("{depth}-bit/color RGBA"),
+        _ => String::from("unknown color type"),
+    };
+    let interlace = if interlace == 0 {
+        "non-interlaced"
+    } else {
+        "interlaced"
+    };
+    Some(format!("PNG image data, {w} x {h}, {color}, {interlace}"))
+}
+
+/// file(1)'s description of plain ASCII text (`whole`: `head` is the whole file).
+fn ascii_description(head: &[u8], whole: bool) -> Option<String> {
+    let text = |b: &u8| matches!(b, b'\t' | b'\n' | b'\r' | 0x0c | 0x20..=0x7e);
+    if !head.iter().all(text) {
+        return None;
+    }
+    Some(if whole && !head.ends_with(b"\n") {
+        "ASCII text, with no line terminators".into()
+    } else {
+        "ASCII text".into()
+    })
+}
+
 /// One `readdir` entry (libguestfs's `guestfs_dirent`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dirent {
@@ -360,6 +396,42 @@ impl Daemon {
             name: e.name,
         }));
         Ok(out)
+    }
+
+    /// `statvfs` of the filesystem holding `path`: (block size, blocks, free, available,
+    /// inodes, free inodes).
+    pub fn statvfs(&self, path: &str) -> Result<vmchannel_proto::Usage, DaemonError> {
+        let tree = self.tree("statvfs", path)?;
+        tree.usage_at(path)
+            .map_err(|e| fs_error("statvfs", path, &e))
+    }
+
+    /// `file`: what file(1) says `path` is, for the kinds libguestfs callers look at:
+    /// special files by kind, empty files, and PNG images with their geometry (libguestfs's
+    /// icon finder parses `PNG image data, W x H`); other contents are `data`.
+    pub fn file(&self, path: &str) -> Result<String, DaemonError> {
+        let st = self.stat_of("file", path, false)?;
+        Ok(match st.kind {
+            FileKind::Directory => "directory".into(),
+            FileKind::Symlink => "symbolic link".into(),
+            FileKind::CharDevice => "character special".into(),
+            FileKind::BlockDevice => "block special".into(),
+            FileKind::Fifo => "fifo (named pipe)".into(),
+            FileKind::Socket => "socket".into(),
+            FileKind::Unknown => "unknown".into(),
+            FileKind::File if st.size == 0 => "empty".into(),
+            FileKind::File => {
+                let (fs, inner, _) = self.open(path)?;
+                let mut head = alloc::vec![0u8; 4096];
+                let n = fs
+                    .read_at(&inner, 0, &mut head)
+                    .map_err(|e| fs_error("file", path, &e))?;
+                let head = &head[..n];
+                png_description(head)
+                    .or_else(|| ascii_description(head, n as u64 == st.size))
+                    .unwrap_or_else(|| "data".into())
+            }
+        })
     }
 
     /// Opens `path` for `download`: the filesystem holding it, the path inside, its size.
