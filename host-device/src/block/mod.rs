@@ -49,7 +49,7 @@ use crate::virtio::{
 use request::{Engine, ID_BYTES};
 
 /// The virtio device id of a block device.
-pub const DEVICE_ID: u32 = 2;
+pub const DEVICE_ID: u32 = virtio_bindings::virtio_ids::VIRTIO_ID_BLOCK;
 /// VIRTIO_BLK_F_SIZE_MAX: the largest segment is in `size_max`.
 pub const F_SIZE_MAX: u64 = 1 << 1;
 /// VIRTIO_BLK_F_SEG_MAX: the most segments per request is in `seg_max`.

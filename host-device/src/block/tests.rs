@@ -24,7 +24,8 @@ use crate::pci::driver::common_cfg::{
     QUEUE_SIZE as QUEUE_SIZE_REG,
 };
 use crate::virtio::{
-    InterruptSink, VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC, VirtioDevice, status,
+    InterruptSink, VIRTIO_F_VERSION_1, VIRTIO_RING_F_EVENT_IDX, VIRTIO_RING_F_INDIRECT_DESC,
+    VirtioDevice, status,
 };
 
 type Dev = VirtioPciDevice<Block>;
@@ -415,7 +416,7 @@ fn config_space_features_and_pci_identity() {
     ] {
         assert_ne!(features & f, 0, "feature {f:#x} offered");
     }
-    assert_eq!(features & (1 << 29), 0, "no EVENT_IDX");
+    assert_eq!(features & VIRTIO_RING_F_EVENT_IDX, 0, "no EVENT_IDX");
 
     let cfg = |d: &mut Driver, off: u64, len: usize| {
         let mut b = vec![0u8; len];

@@ -48,17 +48,19 @@ use crate::virtio::{
 use control::Header;
 use port::{InFlight, MAX_NAME_LEN, Port};
 use socket::ReadOutcome;
+use virtio_console_wire::{
+    CONTROL_RX, CONTROL_TX, ConsoleConfig as ConfigLayout, QueueRole, config_offset, feature,
+    queue_role,
+};
+use zerocopy::IntoBytes;
 
-/// The virtio device id of a console.
-pub const DEVICE_ID: u32 = 3;
+pub use virtio_console_wire::{CONTROL_QUEUE_SIZE, DEVICE_ID, rx_queue, tx_queue};
 /// Console size in the configuration space.
-pub const F_SIZE: u64 = 1 << 0;
+pub const F_SIZE: u64 = feature::SIZE;
 /// Several ports and the control queues.
-pub const F_MULTIPORT: u64 = 1 << 1;
+pub const F_MULTIPORT: u64 = feature::MULTIPORT;
 /// The emergency write register.
-pub const F_EMERG_WRITE: u64 = 1 << 2;
-/// Entries in each control queue (as QEMU).
-pub const CONTROL_QUEUE_SIZE: u16 = 32;
+pub const F_EMERG_WRITE: u64 = feature::EMERG_WRITE;
 /// Default entries in each port queue (as QEMU).
 pub const DEFAULT_QUEUE_SIZE: u16 = 128;
 /// Default number of ports (as QEMU's `max_ports`).
@@ -72,9 +74,6 @@ pub const MAX_PORTS_LIMIT: u32 = 511;
 pub const MAX_CHAIN_BYTES: usize = 1 << 20;
 /// Bytes read from a socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
-
-const CONTROL_RX: u16 = 2;
-const CONTROL_TX: u16 = 3;
 
 /// What can go wrong using the device's host API.
 #[derive(Debug, thiserror::Error)]
@@ -206,25 +205,6 @@ fn chain_budget(queues: &[Queue], q: u16) -> usize {
     queues
         .get(q as usize)
         .map_or(0, |queue| usize::from(queue.size()))
-}
-
-/// The receive queue of port `id` (host to guest).
-pub fn rx_queue(id: u32) -> u16 {
-    if id == 0 { 0 } else { (2 + 2 * id) as u16 }
-}
-
-/// The transmit queue of port `id` (guest to host).
-pub fn tx_queue(id: u32) -> u16 {
-    rx_queue(id) + 1
-}
-
-/// Which port and direction a data queue belongs to: `(id, is_transmit)`.
-fn queue_port(q: u16) -> Option<(u32, bool)> {
-    match q {
-        0 | 1 => Some((0, q == 1)),
-        CONTROL_RX | CONTROL_TX => None,
-        _ => Some(((q as u32 - 2) / 2, q % 2 == 1)),
-    }
 }
 
 /// The virtio-console device.
@@ -958,10 +938,13 @@ impl VirtioDevice for Console {
     }
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
-        let mut cfg = [0u8; 12];
-        cfg[0..2].copy_from_slice(&self.config.cols.to_le_bytes());
-        cfg[2..4].copy_from_slice(&self.config.rows.to_le_bytes());
-        cfg[4..8].copy_from_slice(&self.config.max_nr_ports.to_le_bytes());
+        let layout = ConfigLayout {
+            cols: self.config.cols.into(),
+            rows: self.config.rows.into(),
+            max_nr_ports: self.config.max_nr_ports.into(),
+            emerg_wr: 0.into(),
+        };
+        let cfg = layout.as_bytes();
         for (i, b) in data.iter_mut().enumerate() {
             *b = usize::try_from(offset)
                 .ok()
@@ -972,9 +955,9 @@ impl VirtioDevice for Console {
     }
 
     fn write_config(&mut self, offset: u64, data: &[u8]) {
-        // Only emerg_wr (offset 8) is writable: one character for port 0, sent whatever the
-        // connection state, as QEMU does.
-        if offset == 8 && !data.is_empty() {
+        // Only emerg_wr is writable: one character for port 0, sent whatever the connection
+        // state, as QEMU does.
+        if offset == config_offset::EMERG_WR as u64 && !data.is_empty() {
             if let Some(port) = self.ports.get_mut(&0) {
                 let (n, _) = port.send(&data[..1]);
                 port.stats.to_host += n as u64;
@@ -1033,16 +1016,13 @@ impl VirtioDevice for Console {
         if self.active.is_none() {
             return;
         }
-        match queue {
-            CONTROL_RX => {}
-            CONTROL_TX => self.process_ctrl_tx(),
-            q => match queue_port(q) {
-                Some((id, true)) => {
-                    self.process_tx(id);
-                }
-                Some((id, false)) => self.flush_to_guest(id),
-                None => {}
-            },
+        match queue_role(queue) {
+            QueueRole::ControlRx => {}
+            QueueRole::ControlTx => self.process_ctrl_tx(),
+            QueueRole::Transmit(id) => {
+                self.process_tx(id);
+            }
+            QueueRole::Receive(id) => self.flush_to_guest(id),
         }
         self.finish();
     }

@@ -10,8 +10,7 @@ use super::socket::SocketBackend;
 pub const DEFAULT_BYTE_LIMIT: usize = 1 << 20;
 /// Default `guest_byte_limit`: host data queued toward the guest.
 pub const DEFAULT_GUEST_BYTE_LIMIT: usize = 1 << 20;
-/// Longest port name (the name travels in one control buffer; Linux uses a page).
-pub const MAX_NAME_LEN: usize = 255;
+pub use virtio_console_wire::MAX_NAME_LEN;
 
 /// A port's properties, as QEMU's `-device virtserialport,name=...` plus the seeds'.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use super::{
     PortConfig, PortEvent, PortHandler, rx_queue, tx_queue,
 };
 use crate::pci::VirtioPciDevice;
-use crate::virtio::{InterruptSink, status};
+use crate::virtio::{InterruptSink, VIRTIO_F_VERSION_1, status};
 
 type Dev = VirtioPciDevice<Console>;
 
@@ -37,7 +37,8 @@ const VIRTQ_DESC_F_NEXT: u16 = 1;
 const VIRTQ_DESC_F_WRITE: u16 = 2;
 
 // virtio-console feature bits the driver accepts, and VIRTIO_F_VERSION_1.
-const DRIVER_FEATURES: u64 = (1 << 32) | super::F_SIZE | super::F_MULTIPORT | super::F_EMERG_WRITE;
+const DRIVER_FEATURES: u64 =
+    VIRTIO_F_VERSION_1 | super::F_SIZE | super::F_MULTIPORT | super::F_EMERG_WRITE;
 
 use crate::pci::driver::common_cfg::{
     CONFIG_MSIX_VECTOR, DEVICE_STATUS, DRIVER_FEATURE, DRIVER_FEATURE_SELECT, NUM_QUEUES,
@@ -45,8 +46,7 @@ use crate::pci::driver::common_cfg::{
     QUEUE_SELECT, QUEUE_SIZE,
 };
 
-const CONTROL_RX: u16 = 2;
-const CONTROL_TX: u16 = 3;
+use virtio_console_wire::{CONTROL_RX, CONTROL_TX};
 
 /// Counts what the transport delivers.
 #[derive(Default)]

@@ -48,7 +48,8 @@ use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 use crate::snapshot::SnapshotError;
 use crate::virtio::{
-    ActivateContext, ActivateError, InterruptSink, VirtioDevice, VirtioInterrupt, status,
+    ActivateContext, ActivateError, InterruptSink, VIRTIO_RING_F_EVENT_IDX, VirtioDevice,
+    VirtioInterrupt, status,
 };
 use common::{Action, COMMON_LEN, CommonConfig, QueueRegs};
 use config::{
@@ -81,9 +82,6 @@ const MAX_QUEUES: u16 = (NOTIFY_SPACE / NOTIFY_MULTIPLIER) as u16;
 const MSIX_TABLE_OFFSET: u64 = 0x4000;
 /// Where the MSI-X PBA sits in BAR0.
 const MSIX_PBA_OFFSET: u64 = 0xc000;
-
-/// VIRTIO_F_RING_EVENT_IDX: the transport tells the queues when it was negotiated.
-const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 
 /// Why a transport could not be restored.
 #[derive(Debug, thiserror::Error)]
