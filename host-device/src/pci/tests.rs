@@ -6,6 +6,7 @@ use virtio_queue::{Queue, QueueT};
 use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 use super::*;
+use crate::test_utils::RecordingSink;
 use crate::virtio::{DeviceState, VIRTIO_F_VERSION_1};
 
 const F_OTHER: u64 = 1 << 0;
@@ -139,29 +140,8 @@ impl VirtioDevice for Fake {
     }
 }
 
-#[derive(Default)]
-struct Sink {
-    msis: Mutex<Vec<(u64, u32)>>,
-    intx: Mutex<Vec<bool>>,
-}
-
-impl InterruptSink for Sink {
-    fn msi(&self, address: u64, data: u32) {
-        self.msis.lock().unwrap().push((address, data));
-    }
-    fn set_intx(&self, level: bool) {
-        self.intx.lock().unwrap().push(level);
-    }
-}
-
-impl Sink {
-    fn take_msis(&self) -> Vec<(u64, u32)> {
-        std::mem::take(&mut *self.msis.lock().unwrap())
-    }
-    fn intx_level(&self) -> bool {
-        self.intx.lock().unwrap().last().copied().unwrap_or(false)
-    }
-}
+/// The VMM's side of interrupts.
+type Sink = RecordingSink;
 
 type Dev = VirtioPciDevice<Fake>;
 
@@ -638,7 +618,7 @@ fn intx_and_isr_clear() {
     // Enabling MSI-X takes the line down.
     enable_msix(&mut d, 0);
     assert!(!sink.intx_level());
-    assert_eq!(*sink.intx.lock().unwrap(), vec![true, false, true, false]);
+    assert_eq!(sink.take_intx(), vec![true, false, true, false]);
 }
 
 #[test]
