@@ -1,9 +1,15 @@
-//! A small versioned binary format for snapshots.
+//! The versioned binary format of snapshots.
 //!
-//! Little-endian fixed-width integers and length-prefixed byte strings, behind a magic and a
-//! version number per section. Written by hand rather than pulling serde and a binary format
-//! crate: the state is a few dozen fields, and the decoder has to treat every length as hostile
-//! (a snapshot may come from another host), which is easiest to see in twenty lines.
+//! Each section starts with a 4-byte magic and a little-endian u32 version. A body is either a
+//! serde struct encoded with postcard (the console's, from version 2: [`Decoder::postcard`],
+//! [`Blob`] for byte strings) or little-endian fixed-width integers and length-prefixed byte
+//! strings written field by field ([`Encoder`], [`Decoder`]: the transport's and the block
+//! device's sections, and the console's version 1, which is still read). Either way every
+//! length is treated as hostile (a snapshot may come from another host): nothing is allocated
+//! for a length the remaining input cannot hold.
+
+use serde::de::{self, DeserializeOwned, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why a snapshot could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,6 +36,44 @@ pub enum SnapshotError {
     /// Bytes were left over after the section.
     #[error("{0} trailing bytes after the snapshot")]
     Trailing(usize),
+    /// A postcard body could not be decoded.
+    #[error("bad snapshot body: {0}")]
+    Body(#[from] postcard::Error),
+}
+
+/// The start of a section: `magic` and `version`.
+pub fn section_header(magic: &[u8; 4], version: u32) -> Vec<u8> {
+    Encoder::new(magic, version).finish()
+}
+
+/// A byte string in a serde snapshot struct, encoded as one length and the bytes (not as a
+/// sequence of separate integers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Blob(pub Vec<u8>);
+
+impl Serialize for Blob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct BlobVisitor;
+        impl<'de> Visitor<'de> for BlobVisitor {
+            type Value = Blob;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Blob, E> {
+                Ok(Blob(v.to_vec()))
+            }
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
+                Ok(Blob(v))
+            }
+        }
+        d.deserialize_byte_buf(BlobVisitor)
+    }
 }
 
 /// Builds a snapshot section.
@@ -170,6 +214,15 @@ impl<'a> Decoder<'a> {
         }
         Ok(n as usize)
     }
+    /// Decodes the rest of the section as one postcard-encoded `T`, which must use all of it.
+    pub fn postcard<T: DeserializeOwned>(self) -> Result<T, SnapshotError> {
+        let (value, rest) = postcard::take_from_bytes(&self.data[self.pos..])?;
+        match rest.len() {
+            0 => Ok(value),
+            n => Err(SnapshotError::Trailing(n)),
+        }
+    }
+
     /// Checks that the whole input was read.
     pub fn end(self) -> Result<(), SnapshotError> {
         match self.data.len() - self.pos {

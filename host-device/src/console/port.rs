@@ -94,7 +94,7 @@ impl std::fmt::Debug for Backend {
 }
 
 /// Byte counters of one port.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PortStats {
     /// Bytes the guest wrote that the backend took.
     pub to_host: u64,

@@ -1188,10 +1188,63 @@ fn snapshot_v1_golden_bytes_restore() {
     assert_eq!(snapshot_view(&fresh), snapshot_view(&saved));
 }
 
-/// The bytes above are what the version 1 codec writes (true while it is the current one).
+/// A snapshot written by the version 2 format (postcard), of [`golden_console`] in
+/// [`golden_state`].
+const SNAPSHOT_V2: &[u8] = include_bytes!("snapshot-v2.bin");
+
+/// What is saved now is version 2, byte for byte as pinned (a change here is a format change:
+/// bump the version and keep reading the old one). With `VMCHANNEL_WRITE_GOLDEN` set the test
+/// rewrites `snapshot-v2.bin` first (then run it again).
 #[test]
-fn snapshot_v1_golden_bytes_are_current() {
+fn snapshot_v2_golden_bytes_are_current() {
     let mut c = golden_console();
     golden_state(&mut c);
-    assert_eq!(c.save_blob(), SNAPSHOT_V1);
+    let blob = c.save_blob();
+    if std::env::var_os("VMCHANNEL_WRITE_GOLDEN").is_some() {
+        std::fs::write(
+            concat!(env!("CARGO_MANIFEST_DIR"), "/src/console/snapshot-v2.bin"),
+            &blob,
+        )
+        .unwrap();
+    }
+    assert_eq!(blob, SNAPSHOT_V2);
+    let mut fresh = golden_console();
+    fresh.restore_blob(SNAPSHOT_V2).unwrap();
+    assert_eq!(snapshot_view(&fresh), snapshot_view(&c));
+}
+
+/// A damaged snapshot of either version is an error and leaves the device as it was.
+#[test]
+fn damaged_snapshots_change_nothing() {
+    let fresh = snapshot_view(&golden_console());
+    for good in [SNAPSHOT_V1, SNAPSHOT_V2] {
+        let mut bad_versions = vec![good.to_vec()];
+        let mut newer = good.to_vec();
+        newer[4] = 3;
+        bad_versions.push(newer);
+        let mut trailing = good.to_vec();
+        trailing.push(0);
+        bad_versions.push(trailing);
+        for cut in [0, 4, 8, 9, good.len() / 2, good.len() - 1] {
+            bad_versions.push(good[..cut].to_vec());
+        }
+        for (i, blob) in bad_versions.iter().enumerate().skip(1) {
+            let mut c = golden_console();
+            assert!(
+                c.restore_blob(blob).is_err(),
+                "damaged snapshot {i} restored"
+            );
+            assert_eq!(
+                snapshot_view(&c),
+                fresh,
+                "damaged snapshot {i} changed the device"
+            );
+        }
+        // Another port layout is refused.
+        let mut other = console(4);
+        other
+            .add_port(PortConfig::console("hvc0"), Backend::None)
+            .unwrap();
+        assert!(other.restore_blob(good).is_err());
+    }
 }
