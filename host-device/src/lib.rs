@@ -16,6 +16,7 @@
 //! check every address and chain the guest hands us. Nothing here needs KVM: the device runs in
 //! any process, and the tests drive it with the guest kernel's own driver.
 
+mod active;
 pub mod block;
 pub mod console;
 #[cfg(any(test, feature = "fuzzing"))]

@@ -34,17 +34,14 @@ pub mod request;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use virtio_queue::{Queue, QueueT};
-use vm_memory::GuestMemoryMmap;
 
 pub use backend::{BlockBackend, FileBackend};
 
+use crate::active::{ActiveQueues, pop_chain};
 use crate::snapshot::{Decoder, Encoder, SnapshotError};
 use crate::virtio::{
     ActivateContext, ActivateError, DeviceState, VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC,
-    VirtioDevice, VirtioInterrupt,
+    VirtioDevice,
 };
 use request::{Engine, ID_BYTES};
 
@@ -139,17 +136,10 @@ pub struct BlockStats {
     pub io_errors: u64,
 }
 
-/// The queue and memory of an activated device.
-struct Active {
-    mem: GuestMemoryMmap,
-    queue: Queue,
-    irq: Arc<dyn VirtioInterrupt>,
-}
-
 /// The read-only virtio-blk device.
 pub struct Block {
     engine: Engine,
-    active: Option<Active>,
+    active: Option<ActiveQueues>,
 }
 
 impl std::fmt::Debug for Block {
@@ -295,20 +285,8 @@ impl Block {
                 ctx.queues.len()
             )));
         }
-        let Some(queue) = ctx.queues.into_iter().next() else {
-            return Err(ActivateError::BadQueue(0));
-        };
-        if queue.ready() && !queue.is_valid(&ctx.mem) {
-            return Err(ActivateError::BadQueue(0));
-        }
-        if ctx.acked_features & VIRTIO_F_VERSION_1 == 0 {
-            return Err(ActivateError::MissingFeatures(VIRTIO_F_VERSION_1));
-        }
-        self.active = Some(Active {
-            mem: ctx.mem,
-            queue,
-            irq: ctx.interrupt,
-        });
+        ActiveQueues::check(&ctx)?;
+        self.active = Some(ActiveQueues::new(ctx, "virtio-blk"));
         Ok(())
     }
 
@@ -317,28 +295,14 @@ impl Block {
         let Some(act) = self.active.as_mut() else {
             return;
         };
-        if !act.queue.ready() {
-            return;
-        }
-        let mut returned = false;
-        // At most one queue's worth per pass: a guest whose used ring overlays its available
-        // ring (each chain returned makes another available) cannot keep the device busy for
-        // ever; chains added meanwhile come with a notification of their own.
-        let mut budget = usize::from(act.queue.size());
-        while budget > 0
-            && let Some(chain) = act.queue.pop_descriptor_chain(&act.mem)
-        {
-            budget -= 1;
+        // At most one queue's worth per pass (see ActiveQueues::chain_budget).
+        let mut budget = act.chain_budget(0);
+        while let Some(chain) = pop_chain(&mut act.queues, &act.mem, 0, &mut budget) {
             let head = chain.head_index();
             let len = self.engine.handle(&act.mem, chain);
-            match act.queue.add_used(&act.mem, head, len) {
-                Ok(()) => returned = true,
-                Err(e) => log::warn!("virtio-blk: cannot return chain {head}: {e}"),
-            }
+            act.add_used(0, head, len);
         }
-        if returned && act.queue.needs_notification(&act.mem).unwrap_or(true) {
-            act.irq.signal_queue(0);
-        }
+        act.signal();
     }
 
     /// Checks a blob from [`VirtioDevice::save`] against this device.
@@ -419,7 +383,7 @@ impl VirtioDevice for Block {
             queues: self
                 .active
                 .as_ref()
-                .map(|a| vec![a.queue.state()])
+                .map(ActiveQueues::states)
                 .unwrap_or_default(),
             blob: e.finish(),
         }

@@ -32,18 +32,17 @@ mod state;
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{Read, Write};
 use std::os::fd::RawFd;
-use std::sync::Arc;
 
-use virtio_queue::{Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 
 pub use backend::{ChannelHandler, PortEvent, PortHandler};
 pub use port::{Backend, PortConfig, PortInfo, PortStats};
 pub use socket::{Interest, SocketBackend, SocketError};
 
+use crate::active::{ActiveQueues, pop_chain};
 use crate::virtio::{
     ActivateContext, ActivateError, DeviceState, VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC,
-    VirtioDevice, VirtioInterrupt,
+    VirtioDevice,
 };
 use control::Header;
 use port::{InFlight, MAX_NAME_LEN, Port};
@@ -141,77 +140,11 @@ pub struct ConsoleStats {
     pub control_pending: usize,
 }
 
-/// The queues and memory of an activated device.
-struct Active {
-    mem: GuestMemoryMmap,
-    queues: Vec<Queue>,
-    irq: Arc<dyn VirtioInterrupt>,
-    features: u64,
-    used: Vec<bool>,
-}
-
-impl Active {
-    fn add_used(&mut self, q: u16, head: u16, len: u32) -> bool {
-        let Some(queue) = self.queues.get_mut(q as usize) else {
-            return false;
-        };
-        match queue.add_used(&self.mem, head, len) {
-            Ok(()) => {
-                self.used[q as usize] = true;
-                true
-            }
-            Err(e) => {
-                log::warn!("virtio-console: queue {q}: cannot return chain {head}: {e}");
-                false
-            }
-        }
-    }
-
-    fn signal(&mut self) {
-        for q in 0..self.used.len() {
-            if !std::mem::take(&mut self.used[q]) {
-                continue;
-            }
-            let notify = self.queues[q].needs_notification(&self.mem).unwrap_or(true);
-            if notify {
-                self.irq.signal_queue(q as u16);
-            }
-        }
-    }
-}
-
-/// Pops the next chain of queue `q` (none while the queue is not ready). A free function so the
-/// chain borrows only the memory, not the queues it must later be returned to.
-fn pop_chain<'m>(
-    queues: &mut [Queue],
-    mem: &'m GuestMemoryMmap,
-    q: u16,
-    budget: &mut usize,
-) -> Option<virtio_queue::DescriptorChain<&'m GuestMemoryMmap>> {
-    let queue = queues.get_mut(q as usize)?;
-    if !queue.ready() || *budget == 0 {
-        return None;
-    }
-    *budget -= 1;
-    queue.pop_descriptor_chain(mem)
-}
-
-/// How many chains one pass over queue `q` may take: its size. A guest that plays by the rules
-/// never has more available at once (chains it adds meanwhile come with a new notification,
-/// which starts another pass); one that lays its used ring over its available ring, so that
-/// every chain returned makes another available, must not keep the device busy for ever
-/// (found by fuzzing: a restored snapshot looped in `process_tx`).
-fn chain_budget(queues: &[Queue], q: u16) -> usize {
-    queues
-        .get(q as usize)
-        .map_or(0, |queue| usize::from(queue.size()))
-}
-
 /// The virtio-console device.
 pub struct Console {
     config: ConsoleConfig,
     ports: BTreeMap<u32, Port>,
-    active: Option<Active>,
+    active: Option<ActiveQueues>,
     /// The guest sent DEVICE_READY(1) since the last reset.
     driver_ready: bool,
     ctrl_out: VecDeque<Vec<u8>>,
@@ -311,11 +244,7 @@ impl Console {
             if let Some(f) = &port.inflight {
                 act.add_used(q, f.head, 0);
             }
-            let mut budget = chain_budget(&act.queues, q);
-            while let Some(chain) = pop_chain(&mut act.queues, &act.mem, q, &mut budget) {
-                let head = chain.head_index();
-                act.add_used(q, head, 0);
-            }
+            act.discard_available(q);
         }
         if self.driver_ready && self.multiport() {
             self.send_ctrl(id, control::PORT_REMOVE, 1, &[]);
@@ -388,7 +317,7 @@ impl Console {
     /// `cache_buffers` is off, else the room under `guest_byte_limit`.
     pub fn guest_ready(&self, id: u32) -> Result<usize, ConsoleError> {
         let port = self.port(id)?;
-        if !port.guest_connected && !port.config.cache_buffers {
+        if port.drops_to_guest() {
             return Ok(0);
         }
         Ok(port.guest_room())
@@ -438,7 +367,7 @@ impl Console {
             if !port.host_connected {
                 break;
             }
-            let drop_mode = !port.guest_connected && !port.config.cache_buffers;
+            let drop_mode = port.drops_to_guest();
             let budget = if drop_mode {
                 READ_CHUNK
             } else {
@@ -476,7 +405,7 @@ impl Console {
             .values()
             .filter_map(|p| match &p.backend {
                 Backend::Socket(s) => s.fds(Interest {
-                    read: p.guest_room() > 0 || (!p.guest_connected && !p.config.cache_buffers),
+                    read: p.guest_room() > 0 || p.drops_to_guest(),
                     write: p.socket_full,
                 }),
                 _ => None,
@@ -487,7 +416,7 @@ impl Console {
     fn multiport(&self) -> bool {
         self.active
             .as_ref()
-            .is_none_or(|a| a.features & F_MULTIPORT != 0)
+            .is_none_or(|a| a.has_feature(F_MULTIPORT))
     }
 
     fn send_ctrl(&mut self, id: u32, event: u16, value: u16, payload: &[u8]) {
@@ -510,7 +439,7 @@ impl Console {
         let Some(port) = self.ports.get_mut(&id) else {
             return 0;
         };
-        if !port.guest_connected && !port.config.cache_buffers {
+        if port.drops_to_guest() {
             port.stats.dropped_to_guest += data.len() as u64;
             return data.len();
         }
@@ -531,7 +460,7 @@ impl Console {
         }
         let q = rx_queue(id);
         let mut moved = 0u64;
-        let mut budget = chain_budget(&act.queues, q);
+        let mut budget = act.chain_budget(q);
         while !port.to_guest.is_empty() {
             let Some(chain) = pop_chain(&mut act.queues, &act.mem, q, &mut budget) else {
                 break;
@@ -576,17 +505,10 @@ impl Console {
         let q = tx_queue(id);
         let Some(port) = self.ports.get_mut(&id) else {
             // Chains for a port that does not exist: return them unread (as QEMU discards).
-            let mut any = false;
-            let mut budget = chain_budget(&act.queues, q);
-            while let Some(chain) = pop_chain(&mut act.queues, &act.mem, q, &mut budget) {
-                let head = chain.head_index();
-                act.add_used(q, head, 0);
-                any = true;
-            }
-            return any;
+            return act.discard_available(q);
         };
         let mut progress = false;
-        let mut budget = chain_budget(&act.queues, q);
+        let mut budget = act.chain_budget(q);
         loop {
             let (moved, more) = drain_held(act, q, port);
             progress |= moved;
@@ -626,7 +548,7 @@ impl Console {
         let mut budget = self
             .active
             .as_ref()
-            .map_or(0, |act| chain_budget(&act.queues, CONTROL_TX));
+            .map_or(0, |act| act.chain_budget(CONTROL_TX));
         loop {
             if self.ctrl_out.len() >= self.ctrl_backlog_cap() {
                 break;
@@ -736,7 +658,7 @@ impl Console {
                 port.guest_open_changed();
                 if open {
                     self.flush_to_guest(h.id);
-                } else if !port.config.cache_buffers {
+                } else if port.drops_to_guest() {
                     port.stats.dropped_to_guest += port.to_guest.len() as u64;
                     port.to_guest.clear();
                 }
@@ -750,11 +672,11 @@ impl Console {
         let Some(act) = self.active.as_mut() else {
             return;
         };
-        if act.features & F_MULTIPORT == 0 {
+        if !act.has_feature(F_MULTIPORT) {
             self.ctrl_out.clear();
             return;
         }
-        let mut budget = chain_budget(&act.queues, CONTROL_RX);
+        let mut budget = act.chain_budget(CONTROL_RX);
         while let Some(msg) = self.ctrl_out.front() {
             let Some(chain) = pop_chain(&mut act.queues, &act.mem, CONTROL_RX, &mut budget) else {
                 break;
@@ -841,7 +763,7 @@ impl Console {
 
 /// Moves what a port holds toward the backend (or into its cache, or drops it, when the host
 /// is closed). Returns (whether anything moved, whether another chain may be taken).
-fn drain_held(act: &mut Active, q: u16, port: &mut Port) -> (bool, bool) {
+fn drain_held(act: &mut ActiveQueues, q: u16, port: &mut Port) -> (bool, bool) {
     let mut moved = false;
     if !port.host_cache.is_empty() && port.can_send() {
         let mut cache = std::mem::take(&mut port.host_cache);
@@ -967,23 +889,9 @@ impl VirtioDevice for Console {
     }
 
     fn activate(&mut self, ctx: ActivateContext) -> Result<(), ActivateError> {
-        for (i, q) in ctx.queues.iter().enumerate() {
-            if q.ready() && !q.is_valid(&ctx.mem) {
-                return Err(ActivateError::BadQueue(i as u16));
-            }
-        }
-        if ctx.acked_features & VIRTIO_F_VERSION_1 == 0 {
-            return Err(ActivateError::MissingFeatures(VIRTIO_F_VERSION_1));
-        }
-        let n = ctx.queues.len();
+        ActiveQueues::check(&ctx)?;
         let multiport = ctx.acked_features & F_MULTIPORT != 0;
-        self.active = Some(Active {
-            mem: ctx.mem,
-            queues: ctx.queues,
-            irq: ctx.interrupt,
-            features: ctx.acked_features,
-            used: vec![false; n],
-        });
+        self.active = Some(ActiveQueues::new(ctx, "virtio-console"));
         self.driver_ready = false;
         if !multiport {
             // A single-port driver: port 0 is always open on the guest side.
@@ -1032,7 +940,7 @@ impl VirtioDevice for Console {
             queues: self
                 .active
                 .as_ref()
-                .map(|a| a.queues.iter().map(|q| q.state()).collect())
+                .map(ActiveQueues::states)
                 .unwrap_or_default(),
             blob: self.save_blob(),
         }
@@ -1050,13 +958,7 @@ impl VirtioDevice for Console {
                     self.queue_max_sizes().len()
                 )));
             }
-            self.active = Some(Active {
-                mem: ctx.mem,
-                queues: ctx.queues,
-                irq: ctx.interrupt,
-                features: ctx.acked_features,
-                used: vec![false; n],
-            });
+            self.active = Some(ActiveQueues::new(ctx, "virtio-console"));
             // Carry on where the source stopped: held data may move now.
             let ids: Vec<u32> = self.ports.keys().copied().collect();
             for id in ids {

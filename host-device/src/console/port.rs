@@ -183,6 +183,12 @@ impl Port {
         self.host_connected && !self.api_throttled && !self.socket_full
     }
 
+    /// Whether host data for the guest is dropped now rather than queued: the guest has the
+    /// port closed and `cache_buffers` is off.
+    pub fn drops_to_guest(&self) -> bool {
+        !self.guest_connected && !self.config.cache_buffers
+    }
+
     /// Room left toward the guest.
     pub fn guest_room(&self) -> usize {
         self.config
