@@ -24,16 +24,14 @@
 //! [`ConsoleStats::bad_control`] and logged, never acted on).
 
 pub mod backend;
+mod chain;
 pub mod control;
 pub mod port;
 pub mod socket;
 mod state;
 
 use std::collections::{BTreeMap, VecDeque};
-use std::io::{Read, Write};
 use std::os::fd::RawFd;
-
-use vm_memory::GuestMemoryMmap;
 
 pub use backend::{ChannelHandler, PortEvent, PortHandler};
 pub use port::{Backend, PortConfig, PortInfo, PortStats};
@@ -44,6 +42,7 @@ use crate::virtio::{
     ActivateContext, ActivateError, DeviceState, VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC,
     VirtioDevice,
 };
+use chain::ChainError;
 use control::Header;
 use port::{InFlight, MAX_NAME_LEN, Port};
 use socket::ReadOutcome;
@@ -466,19 +465,11 @@ impl Console {
                 break;
             };
             let head = chain.head_index();
-            let written = match chain.writer(&act.mem) {
-                Ok(mut w) => {
-                    let n = w.available_bytes().min(port.to_guest.len());
-                    let (a, b) = port.to_guest.as_slices();
-                    let first = n.min(a.len());
-                    let ok =
-                        w.write_all(&a[..first]).is_ok() && w.write_all(&b[..n - first]).is_ok();
-                    if ok {
-                        n
-                    } else {
-                        self.stats.bad_chains += 1;
-                        0
-                    }
+            let written = match chain::fill_rx(&act.mem, chain, &port.to_guest) {
+                Ok(n) => n,
+                Err(ChainError::Copy(_)) => {
+                    self.stats.bad_chains += 1;
+                    0
                 }
                 Err(e) => {
                     log::warn!("virtio-console: port {id}: bad receive chain: {e}");
@@ -519,7 +510,7 @@ impl Console {
                 break;
             };
             let head = chain.head_index();
-            match read_chain(&act.mem, chain) {
+            match chain::read_tx(&act.mem, chain) {
                 Ok(data) if data.is_empty() => {
                     log::warn!("virtio-console: port {id}: transmit chain with nothing to read");
                     self.stats.bad_chains += 1;
@@ -560,14 +551,7 @@ impl Console {
                 break;
             };
             let head = chain.head_index();
-            let mut buf = [0u8; control::HEADER_LEN];
-            let header = match chain.reader(&act.mem) {
-                Ok(mut r) if r.available_bytes() >= control::HEADER_LEN => {
-                    Ok(r.read_exact(&mut buf).ok().map(|_| Header::decode(&buf)))
-                }
-                Ok(_) => Ok(None),
-                Err(e) => Err(e),
-            };
+            let header = chain::read_control(&act.mem, chain);
             act.add_used(CONTROL_TX, head, 0);
             match header {
                 Ok(Some(h)) => self.handle_control(h),
@@ -682,18 +666,11 @@ impl Console {
                 break;
             };
             let head = chain.head_index();
-            let written = match chain.writer(&act.mem) {
-                Ok(mut w) => {
-                    let n = w.available_bytes().min(msg.len());
-                    if n == 0 {
-                        self.stats.bad_chains += 1;
-                    } else if n < msg.len() {
-                        log::warn!(
-                            "virtio-console: control buffer of {n} bytes truncates a {}-byte message",
-                            msg.len()
-                        );
-                    }
-                    w.write_all(&msg[..n]).map(|_| n).unwrap_or(0)
+            let written = match chain::write_control(&act.mem, chain, msg) {
+                Ok(n) => n,
+                Err(ChainError::NoRoom) => {
+                    self.stats.bad_chains += 1;
+                    0
                 }
                 Err(e) => {
                     log::warn!("virtio-console: bad control receive chain: {e}");
@@ -820,21 +797,6 @@ fn mark_gone(port: &mut Port) {
     if let Backend::Socket(s) = &mut port.backend {
         s.disconnect();
     }
-}
-
-/// Reads a transmit chain's bytes, refusing chains over [`MAX_CHAIN_BYTES`].
-fn read_chain(
-    mem: &GuestMemoryMmap,
-    chain: virtio_queue::DescriptorChain<&GuestMemoryMmap>,
-) -> Result<Vec<u8>, String> {
-    let mut r = chain.reader(mem).map_err(|e| e.to_string())?;
-    let n = r.available_bytes();
-    if n > MAX_CHAIN_BYTES {
-        return Err(format!("chain of {n} bytes is over {MAX_CHAIN_BYTES}"));
-    }
-    let mut data = vec![0; n];
-    r.read_exact(&mut data).map_err(|e| e.to_string())?;
-    Ok(data)
 }
 
 impl VirtioDevice for Console {
