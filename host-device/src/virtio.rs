@@ -6,6 +6,7 @@
 //! raises interrupts through [`VirtioInterrupt`]; the transport turns them into MSI-X messages
 //! or the INTx line and reports those to the VMM's [`InterruptSink`].
 
+use std::os::fd::RawFd;
 use std::sync::Arc;
 
 use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1 as VERSION_1_BIT;
@@ -40,6 +41,15 @@ pub mod status {
     pub const DEVICE_NEEDS_RESET: u8 = c::VIRTIO_CONFIG_S_NEEDS_RESET as u8;
     /// The driver gave up on the device.
     pub const FAILED: u8 = c::VIRTIO_CONFIG_S_FAILED as u8;
+}
+
+/// What a file descriptor of a device's host-side backend should be watched for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Interest {
+    /// Wake when readable (or a connection is waiting).
+    pub read: bool,
+    /// Wake when writable.
+    pub write: bool,
 }
 
 /// Where a device sends its interrupts: implemented by the transport.
@@ -110,6 +120,22 @@ pub trait VirtioDevice: Send {
     /// Restores a state saved by [`VirtioDevice::save`]. `ctx` is given when the device was
     /// active, with the queues rebuilt from the saved [`DeviceState::queues`].
     fn restore(&mut self, blob: &[u8], ctx: Option<ActivateContext>) -> Result<(), ActivateError>;
+
+    /// Whether the device has host-side backends with file descriptors (sockets) that an event
+    /// loop must wait on and then call [`VirtioDevice::poll_backends`] for. None by default.
+    fn has_backends(&self) -> bool {
+        false
+    }
+
+    /// Appends the descriptors the backends wait on now, with what to wait for. The set
+    /// changes as connections come and go and as room appears or runs out.
+    fn backend_fds(&self, _fds: &mut Vec<(RawFd, Interest)>) {}
+
+    /// Does the backend work that is ready (accepting, reading, writing); returns whether
+    /// anything moved. Called when a descriptor from [`VirtioDevice::backend_fds`] is ready.
+    fn poll_backends(&mut self) -> bool {
+        false
+    }
 }
 
 /// A device's saved state.

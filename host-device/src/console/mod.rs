@@ -400,16 +400,20 @@ impl Console {
     /// listener or connection, readable while the guest has room for more, writable while
     /// guest output waits for the socket.
     pub fn fds(&self) -> Vec<(RawFd, Interest)> {
-        self.ports
-            .values()
-            .filter_map(|p| match &p.backend {
-                Backend::Socket(s) => s.fds(Interest {
-                    read: p.guest_room() > 0 || p.drops_to_guest(),
-                    write: p.socket_full,
-                }),
-                _ => None,
-            })
-            .collect()
+        let mut fds = Vec::new();
+        self.socket_fds(&mut fds);
+        fds
+    }
+
+    /// [`Console::fds`], appended to `fds`.
+    fn socket_fds(&self, fds: &mut Vec<(RawFd, Interest)>) {
+        fds.extend(self.ports.values().filter_map(|p| match &p.backend {
+            Backend::Socket(s) => s.fds(Interest {
+                read: p.guest_room() > 0 || p.drops_to_guest(),
+                write: p.socket_full,
+            }),
+            _ => None,
+        }));
     }
 
     fn multiport(&self) -> bool {
@@ -930,6 +934,18 @@ impl VirtioDevice for Console {
         }
         self.finish();
         Ok(())
+    }
+
+    fn has_backends(&self) -> bool {
+        true
+    }
+
+    fn backend_fds(&self, fds: &mut Vec<(RawFd, Interest)>) {
+        self.socket_fds(fds);
+    }
+
+    fn poll_backends(&mut self) -> bool {
+        Console::poll_backends(self)
     }
 }
 

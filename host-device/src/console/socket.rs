@@ -3,8 +3,9 @@
 //! A server listens on a path (created mode 0600) and serves one connection at a time; further
 //! clients wait in the listen backlog until the current one disconnects. A client connects to
 //! a path when the port is created. Connecting and disconnecting are the host side opening and
-//! closing the port. Everything is non-blocking: the device's event loop asks
-//! the backend for its descriptors to wait on and calls [`super::Console::poll_backends`].
+//! closing the port. Everything is non-blocking: the event loop asks the device for its
+//! backends' descriptors ([`crate::virtio::VirtioDevice::backend_fds`]) and calls
+//! [`crate::virtio::VirtioDevice::poll_backends`] when one is ready.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
@@ -33,14 +34,7 @@ pub enum SocketError {
     },
 }
 
-/// What a file descriptor should be watched for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interest {
-    /// Wake when readable (or a connection is waiting).
-    pub read: bool,
-    /// Wake when writable.
-    pub write: bool,
-}
+pub use crate::virtio::Interest;
 
 /// A unix socket serving one port.
 #[derive(Debug)]

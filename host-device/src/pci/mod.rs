@@ -351,6 +351,22 @@ impl<D: VirtioDevice> VirtioPciDevice<D> {
         }
     }
 
+    /// Whether the device has backends with descriptors to wait on
+    /// ([`VirtioDevice::has_backends`]).
+    pub fn has_backends(&self) -> bool {
+        self.device.has_backends()
+    }
+
+    /// Appends the descriptors the device's backends wait on ([`VirtioDevice::backend_fds`]).
+    pub fn backend_fds(&self, fds: &mut Vec<(std::os::fd::RawFd, crate::virtio::Interest)>) {
+        self.device.backend_fds(fds);
+    }
+
+    /// Serves the device's ready backends ([`VirtioDevice::poll_backends`]).
+    pub fn poll_backends(&mut self) -> bool {
+        self.device.poll_backends()
+    }
+
     /// The offset within BAR0 of `queue`'s notification address.
     pub fn notify_offset(queue: u16) -> u64 {
         NOTIFY_OFFSET + u64::from(queue) * NOTIFY_MULTIPLIER
