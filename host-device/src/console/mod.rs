@@ -30,7 +30,7 @@ pub mod port;
 pub mod socket;
 mod state;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::os::fd::RawFd;
 
 pub use backend::{ChannelHandler, PortEvent, PortHandler};
@@ -43,7 +43,7 @@ use crate::virtio::{
     VirtioDevice,
 };
 use chain::ChainError;
-use control::Header;
+use control::{Control, ControlAction, Header};
 use port::{InFlight, MAX_NAME_LEN, Port};
 use socket::ReadOutcome;
 use virtio_console_wire::{
@@ -144,9 +144,7 @@ pub struct Console {
     config: ConsoleConfig,
     ports: BTreeMap<u32, Port>,
     active: Option<ActiveQueues>,
-    /// The guest sent DEVICE_READY(1) since the last reset.
-    driver_ready: bool,
-    ctrl_out: VecDeque<Vec<u8>>,
+    control: Control,
     stats: ConsoleStats,
     scratch: Vec<u8>,
 }
@@ -157,7 +155,7 @@ impl std::fmt::Debug for Console {
             .field("config", &self.config)
             .field("ports", &self.ports.keys().collect::<Vec<_>>())
             .field("active", &self.active.is_some())
-            .field("driver_ready", &self.driver_ready)
+            .field("driver_ready", &self.control.driver_ready)
             .finish()
     }
 }
@@ -181,8 +179,7 @@ impl Console {
             config,
             ports: BTreeMap::new(),
             active: None,
-            driver_ready: false,
-            ctrl_out: VecDeque::new(),
+            control: Control::default(),
             stats: ConsoleStats::default(),
             scratch: vec![0; READ_CHUNK],
         })
@@ -196,14 +193,14 @@ impl Console {
     /// Counters.
     pub fn stats(&self) -> ConsoleStats {
         ConsoleStats {
-            control_pending: self.ctrl_out.len(),
+            control_pending: self.control.out.len(),
             ..self.stats
         }
     }
 
     /// Whether the guest driver is up (DEVICE_READY received since the last reset).
     pub fn driver_ready(&self) -> bool {
-        self.driver_ready
+        self.control.driver_ready
     }
 
     /// Adds a port (at start-up or hot-plugged) and returns its id: 0 for a console port, else
@@ -227,8 +224,8 @@ impl Console {
                 .ok_or(ConsoleError::PortsFull(self.config.max_nr_ports))?
         };
         self.ports.insert(id, Port::new(config, backend));
-        if self.driver_ready && self.multiport() {
-            self.send_ctrl(id, control::PORT_ADD, 1, &[]);
+        if self.control.announces(self.multiport()) {
+            self.control.send(id, control::PORT_ADD, 1, &[]);
         }
         self.finish();
         Ok(id)
@@ -245,8 +242,8 @@ impl Console {
             }
             act.discard_available(q);
         }
-        if self.driver_ready && self.multiport() {
-            self.send_ctrl(id, control::PORT_REMOVE, 1, &[]);
+        if self.control.announces(self.multiport()) {
+            self.control.send(id, control::PORT_REMOVE, 1, &[]);
         }
         self.finish();
         Ok(())
@@ -422,15 +419,6 @@ impl Console {
             .is_none_or(|a| a.has_feature(F_MULTIPORT))
     }
 
-    fn send_ctrl(&mut self, id: u32, event: u16, value: u16, payload: &[u8]) {
-        log::debug!(
-            "virtio-console: -> {} port {id} value {value}",
-            control::event_name(event)
-        );
-        self.ctrl_out
-            .push_back(Header { id, event, value }.encode_with(payload));
-    }
-
     /// How many queued control messages stop us reading the guest's: enough for a full
     /// start-up exchange of every port.
     fn ctrl_backlog_cap(&self) -> usize {
@@ -545,7 +533,7 @@ impl Console {
             .as_ref()
             .map_or(0, |act| act.chain_budget(CONTROL_TX));
         loop {
-            if self.ctrl_out.len() >= self.ctrl_backlog_cap() {
+            if self.control.out.len() >= self.ctrl_backlog_cap() {
                 break;
             }
             let Some(act) = self.active.as_mut() else {
@@ -583,75 +571,17 @@ impl Console {
     }
 
     fn handle_control(&mut self, h: Header) {
-        log::debug!(
-            "virtio-console: <- {} port {} value {}",
-            control::event_name(h.event),
-            h.id,
-            h.value
-        );
-        match h.event {
-            control::DEVICE_READY => {
-                if h.value != 1 {
-                    log::warn!("virtio-console: the guest driver failed to initialise");
-                    self.driver_ready = false;
-                    return;
-                }
-                self.driver_ready = true;
-                let ids: Vec<u32> = self.ports.keys().copied().collect();
-                for id in ids {
-                    if let Some(p) = self.ports.get_mut(&id) {
-                        p.ready = false;
-                    }
-                    self.send_ctrl(id, control::PORT_ADD, 1, &[]);
-                }
-            }
-            control::PORT_READY => {
-                let Some(port) = self.ports.get_mut(&h.id) else {
-                    return self.bad_control(h, "no such port");
-                };
-                if h.value != 1 {
-                    port.ready = false;
-                    log::warn!("virtio-console: the guest failed to set up port {}", h.id);
-                    return;
-                }
-                port.ready = true;
-                let console = port.config.console;
-                let name = port.config.name.clone();
-                let open = port.host_connected;
-                if console {
-                    self.send_ctrl(h.id, control::CONSOLE_PORT, 1, &[]);
-                }
-                if !name.is_empty() {
-                    self.send_ctrl(h.id, control::PORT_NAME, 1, name.as_bytes());
+        match self.control.handle(&mut self.ports, h) {
+            Ok(ControlAction::None) => {}
+            Ok(ControlAction::GuestOpenChanged { id, open }) => {
+                if let Some(port) = self.ports.get_mut(&id) {
+                    port.guest_open_changed();
                 }
                 if open {
-                    self.send_ctrl(h.id, control::PORT_OPEN, 1, &[]);
+                    self.flush_to_guest(id);
                 }
             }
-            control::PORT_OPEN => {
-                if h.value > 1 {
-                    return self.bad_control(h, "value is not 0 or 1");
-                }
-                let Some(port) = self.ports.get_mut(&h.id) else {
-                    return self.bad_control(h, "no such port");
-                };
-                if !port.ready {
-                    return self.bad_control(h, "port not set up");
-                }
-                let open = h.value == 1;
-                if port.guest_connected == open {
-                    return;
-                }
-                port.guest_connected = open;
-                port.guest_open_changed();
-                if open {
-                    self.flush_to_guest(h.id);
-                } else if port.drops_to_guest() {
-                    port.stats.dropped_to_guest += port.to_guest.len() as u64;
-                    port.to_guest.clear();
-                }
-            }
-            _ => self.bad_control(h, "not an event a guest sends"),
+            Err(why) => self.bad_control(h, why),
         }
     }
 
@@ -661,11 +591,11 @@ impl Console {
             return;
         };
         if !act.has_feature(F_MULTIPORT) {
-            self.ctrl_out.clear();
+            self.control.out.clear();
             return;
         }
         let mut budget = act.chain_budget(CONTROL_RX);
-        while let Some(msg) = self.ctrl_out.front() {
+        while let Some(msg) = self.control.out.front() {
             let Some(chain) = pop_chain(&mut act.queues, &act.mem, CONTROL_RX, &mut budget) else {
                 break;
             };
@@ -684,7 +614,7 @@ impl Console {
             };
             act.add_used(CONTROL_RX, head, written as u32);
             if written > 0 {
-                self.ctrl_out.pop_front();
+                self.control.out.pop_front();
                 self.stats.control_sent += 1;
             }
         }
@@ -706,9 +636,9 @@ impl Console {
                 s.disconnect();
             }
         }
-        let tell = port.ready && multiport && self.driver_ready;
+        let tell = port.ready && multiport && self.control.driver_ready;
         if tell {
-            self.send_ctrl(id, control::PORT_OPEN, open as u16, &[]);
+            self.control.send(id, control::PORT_OPEN, open as u16, &[]);
         }
         self.process_tx(id);
     }
@@ -730,9 +660,9 @@ impl Console {
                 self.set_host_connected(id, false);
             }
             self.flush_ctrl();
-            let before = self.ctrl_out.len();
+            let before = self.control.out.len();
             self.process_ctrl_tx();
-            if self.ctrl_out.len() == before {
+            if self.control.out.len() == before {
                 break;
             }
         }
@@ -858,7 +788,7 @@ impl VirtioDevice for Console {
         ActiveQueues::check(&ctx)?;
         let multiport = ctx.acked_features & F_MULTIPORT != 0;
         self.active = Some(ActiveQueues::new(ctx, "virtio-console"));
-        self.driver_ready = false;
+        self.control.driver_ready = false;
         if !multiport {
             // A single-port driver: port 0 is always open on the guest side.
             if let Some(p) = self.ports.get_mut(&0) {
@@ -872,8 +802,8 @@ impl VirtioDevice for Console {
 
     fn reset(&mut self) {
         self.active = None;
-        self.driver_ready = false;
-        self.ctrl_out.clear();
+        self.control.driver_ready = false;
+        self.control.out.clear();
         for p in self.ports.values_mut() {
             p.ready = false;
             if p.guest_connected {

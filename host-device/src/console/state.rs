@@ -78,8 +78,8 @@ impl Console {
             queue_size: self.config.queue_size,
             cols: self.config.cols,
             rows: self.config.rows,
-            driver_ready: self.driver_ready,
-            ctrl_out: self.ctrl_out.iter().cloned().map(Blob).collect(),
+            driver_ready: self.control.driver_ready,
+            ctrl_out: self.control.out.iter().cloned().map(Blob).collect(),
             bad_control: self.stats.bad_control,
             bad_chains: self.stats.bad_chains,
             control_sent: self.stats.control_sent,
@@ -149,8 +149,8 @@ impl Console {
 
         self.config.cols = snap.cols;
         self.config.rows = snap.rows;
-        self.driver_ready = snap.driver_ready;
-        self.ctrl_out = snap.ctrl_out.into_iter().map(|b| b.0).collect();
+        self.control.driver_ready = snap.driver_ready;
+        self.control.out = snap.ctrl_out.into_iter().map(|b| b.0).collect();
         self.stats.bad_control = snap.bad_control;
         self.stats.bad_chains = snap.bad_chains;
         self.stats.control_sent = snap.control_sent;
@@ -177,7 +177,7 @@ impl Console {
             };
             p.host_connected = actual;
             if actual != saved.host_connected && saved.ready && snap.driver_ready {
-                self.ctrl_out.push_back(
+                self.control.out.push_back(
                     control::Header {
                         id: saved.id,
                         event: control::PORT_OPEN,

@@ -1126,8 +1126,8 @@ fn golden_console() -> Console {
 fn golden_state(c: &mut Console) {
     c.config.cols = 132;
     c.config.rows = 43;
-    c.driver_ready = true;
-    c.ctrl_out.push_back(
+    c.control.driver_ready = true;
+    c.control.out.push_back(
         Header {
             id: 2,
             event: control::PORT_OPEN,
@@ -1135,7 +1135,7 @@ fn golden_state(c: &mut Console) {
         }
         .encode_with(&[]),
     );
-    c.ctrl_out.push_back(
+    c.control.out.push_back(
         Header {
             id: 1,
             event: control::PORT_NAME,
@@ -1173,7 +1173,7 @@ fn golden_state(c: &mut Console) {
 fn snapshot_view(c: &Console) -> String {
     format!(
         "{:?} {} {:?} {:?} {:?}",
-        c.config, c.driver_ready, c.ctrl_out, c.stats, c.ports
+        c.config, c.control.driver_ready, c.control.out, c.stats, c.ports
     )
 }
 
