@@ -140,6 +140,15 @@ pub struct PortInfo {
     pub stats: PortStats,
 }
 
+/// What offering data to a port's backend gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sent {
+    /// Bytes the backend took.
+    pub taken: usize,
+    /// The socket's peer went away.
+    pub gone: bool,
+}
+
 /// One port.
 #[derive(Debug)]
 pub(crate) struct Port {
@@ -214,25 +223,29 @@ impl Port {
         }
     }
 
-    /// Offers `data` to the backend. Returns how much it took, and whether the peer is gone.
-    pub fn send(&mut self, data: &[u8]) -> (usize, bool) {
+    /// Offers `data` to the backend: how much it took, and whether the peer is gone.
+    pub fn send(&mut self, data: &[u8]) -> Sent {
+        let taken = |taken| Sent { taken, gone: false };
         match &mut self.backend {
-            Backend::None => (0, false),
+            Backend::None => taken(0),
             Backend::Handler(h) => {
                 let n = h.have_data(data).min(data.len());
                 if n < data.len() {
                     self.api_throttled = true;
                 }
-                (n, false)
+                taken(n)
             }
             Backend::Socket(s) => match s.write(data) {
                 Some(n) => {
                     if n < data.len() {
                         self.socket_full = true;
                     }
-                    (n, false)
+                    taken(n)
                 }
-                None => (0, true),
+                None => Sent {
+                    taken: 0,
+                    gone: true,
+                },
             },
         }
     }

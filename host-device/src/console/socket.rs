@@ -13,6 +13,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
+use super::{Backend, Console, READ_CHUNK};
+
 /// Why a socket backend could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
@@ -190,5 +192,92 @@ impl Drop for SocketBackend {
         if self.listener.is_some() {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+/// The console's socket ports as seen from the event loop: their descriptors and what to do
+/// when one is ready.
+impl Console {
+    /// Does the socket work that is ready: accepts connections, reads what the guest has room
+    /// for, writes guest output that waited for a full socket. Returns whether anything moved.
+    /// Call it when a descriptor from [`Console::fds`] is ready (or periodically).
+    pub fn poll_backends(&mut self) -> bool {
+        let ids: Vec<u32> = self.ports.keys().copied().collect();
+        let mut progress = false;
+        for id in ids {
+            progress |= self.poll_socket(id);
+        }
+        self.finish();
+        progress
+    }
+
+    pub(super) fn poll_socket(&mut self, id: u32) -> bool {
+        let mut progress = false;
+        let Some(port) = self.ports.get_mut(&id) else {
+            return false;
+        };
+        let Backend::Socket(sock) = &mut port.backend else {
+            return false;
+        };
+        if sock.accept() {
+            self.set_host_connected(id, true);
+            progress = true;
+        }
+        if self.ports.get(&id).is_some_and(|p| p.socket_full) {
+            self.port_mut(id).map(|p| p.socket_full = false).ok();
+            progress |= self.process_tx(id);
+        }
+        while let Some(port) = self.ports.get_mut(&id) {
+            if !port.host_connected {
+                break;
+            }
+            let drop_mode = port.drops_to_guest();
+            let budget = if drop_mode {
+                READ_CHUNK
+            } else {
+                port.guest_room().min(READ_CHUNK)
+            };
+            if budget == 0 {
+                break;
+            }
+            let Backend::Socket(sock) = &mut port.backend else {
+                break;
+            };
+            match sock.read(&mut self.scratch[..budget]) {
+                ReadOutcome::Data(n) => {
+                    progress = true;
+                    let data = std::mem::take(&mut self.scratch);
+                    self.queue_to_guest(id, &data[..n]);
+                    self.scratch = data;
+                }
+                ReadOutcome::WouldBlock => break,
+                ReadOutcome::Closed => {
+                    self.set_host_connected(id, false);
+                    progress = true;
+                    break;
+                }
+            }
+        }
+        progress
+    }
+
+    /// What to wait for before calling [`Console::poll_backends`]: each socket port's
+    /// listener or connection, readable while the guest has room for more, writable while
+    /// guest output waits for the socket.
+    pub fn fds(&self) -> Vec<(RawFd, Interest)> {
+        let mut fds = Vec::new();
+        self.socket_fds(&mut fds);
+        fds
+    }
+
+    /// [`Console::fds`], appended to `fds`.
+    pub(super) fn socket_fds(&self, fds: &mut Vec<(RawFd, Interest)>) {
+        fds.extend(self.ports.values().filter_map(|p| match &p.backend {
+            Backend::Socket(s) => s.fds(Interest {
+                read: p.guest_room() > 0 || p.drops_to_guest(),
+                write: p.socket_full,
+            }),
+            _ => None,
+        }));
     }
 }
