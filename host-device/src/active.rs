@@ -5,10 +5,12 @@
 
 use std::sync::Arc;
 
-use virtio_queue::{DescriptorChain, Queue, QueueState, QueueT};
+use virtio_queue::{DescriptorChain, Queue, QueueT};
 use vm_memory::GuestMemoryMmap;
 
-use crate::virtio::{ActivateContext, ActivateError, VIRTIO_F_VERSION_1, VirtioInterrupt};
+use crate::virtio::{
+    ActivateContext, ActivateError, DeviceState, VIRTIO_F_VERSION_1, VirtioInterrupt,
+};
 
 /// The queues and memory of an activated device.
 pub(crate) struct ActiveQueues {
@@ -115,9 +117,15 @@ impl ActiveQueues {
         any
     }
 
-    /// The queues' states, for a snapshot.
-    pub fn states(&self) -> Vec<QueueState> {
-        self.queues.iter().map(|q| q.state()).collect()
+    /// A device's saved state: the queues of `active` with their positions (none before
+    /// activation) and the device's own `blob`.
+    pub fn save(active: Option<&ActiveQueues>, blob: Vec<u8>) -> DeviceState {
+        DeviceState {
+            queues: active
+                .map(|a| a.queues.iter().map(|q| q.state()).collect())
+                .unwrap_or_default(),
+            blob,
+        }
     }
 }
 

@@ -138,6 +138,19 @@ pub trait VirtioDevice: Send {
     }
 }
 
+/// Copies the bytes of a configuration space `cfg` at `offset` into `data`, for
+/// [`VirtioDevice::read_config`]: bytes beyond its end (or at an offset that overflows) read
+/// as zero.
+pub fn read_config_bytes(cfg: &[u8], offset: u64, data: &mut [u8]) {
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = usize::try_from(offset)
+            .ok()
+            .and_then(|o| o.checked_add(i))
+            .and_then(|o| cfg.get(o).copied())
+            .unwrap_or(0);
+    }
+}
+
 /// A device's saved state.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeviceState {

@@ -41,7 +41,7 @@ use crate::active::{ActiveQueues, pop_chain};
 use crate::snapshot::{Decoder, Encoder, SnapshotError};
 use crate::virtio::{
     ActivateContext, ActivateError, DeviceState, VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC,
-    VirtioDevice,
+    VirtioDevice, read_config_bytes,
 };
 use request::{Engine, ID_BYTES};
 
@@ -345,13 +345,7 @@ impl VirtioDevice for Block {
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
         let cfg = self.config_bytes();
-        for (i, b) in data.iter_mut().enumerate() {
-            *b = usize::try_from(offset)
-                .ok()
-                .and_then(|o| o.checked_add(i))
-                .and_then(|o| cfg.get(o).copied())
-                .unwrap_or(0);
-        }
+        read_config_bytes(&cfg, offset, data);
     }
 
     fn write_config(&mut self, offset: u64, data: &[u8]) {
@@ -379,14 +373,7 @@ impl VirtioDevice for Block {
     fn save(&self) -> DeviceState {
         let mut e = Encoder::new(SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
         e.u64(self.engine.capacity);
-        DeviceState {
-            queues: self
-                .active
-                .as_ref()
-                .map(ActiveQueues::states)
-                .unwrap_or_default(),
-            blob: e.finish(),
-        }
+        ActiveQueues::save(self.active.as_ref(), e.finish())
     }
 
     fn restore(&mut self, blob: &[u8], ctx: Option<ActivateContext>) -> Result<(), ActivateError> {

@@ -13,7 +13,7 @@ use super::{Console, F_EMERG_WRITE, F_MULTIPORT, F_SIZE, Interest};
 use crate::active::ActiveQueues;
 use crate::virtio::{
     ActivateContext, ActivateError, DeviceState, VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC,
-    VirtioDevice,
+    VirtioDevice, read_config_bytes,
 };
 
 impl VirtioDevice for Console {
@@ -46,13 +46,7 @@ impl VirtioDevice for Console {
             emerg_wr: 0.into(),
         };
         let cfg = layout.as_bytes();
-        for (i, b) in data.iter_mut().enumerate() {
-            *b = usize::try_from(offset)
-                .ok()
-                .and_then(|o| o.checked_add(i))
-                .and_then(|o| cfg.get(o).copied())
-                .unwrap_or(0);
-        }
+        read_config_bytes(cfg, offset, data);
     }
 
     fn write_config(&mut self, offset: u64, data: &[u8]) {
@@ -115,14 +109,7 @@ impl VirtioDevice for Console {
     }
 
     fn save(&self) -> DeviceState {
-        DeviceState {
-            queues: self
-                .active
-                .as_ref()
-                .map(ActiveQueues::states)
-                .unwrap_or_default(),
-            blob: self.save_blob(),
-        }
+        ActiveQueues::save(self.active.as_ref(), self.save_blob())
     }
 
     fn restore(&mut self, blob: &[u8], ctx: Option<ActivateContext>) -> Result<(), ActivateError> {
