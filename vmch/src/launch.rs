@@ -60,6 +60,55 @@ pub enum Accel {
     Tcg,
 }
 
+/// What runs the VM as a user asks for it (`--backend`): one backend, or `Auto` to let
+/// [`choose_backend`] pick from what the host is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendRequest {
+    /// Whatever [`choose_backend`] picks.
+    #[default]
+    Auto,
+    /// This backend.
+    Given(Backend),
+}
+
+impl BackendRequest {
+    const ALL: [BackendRequest; 3] = [
+        BackendRequest::Auto,
+        BackendRequest::Given(Backend::Vmm),
+        BackendRequest::Given(Backend::Qemu),
+    ];
+}
+
+/// The command-line values: `auto`, `vmm`, `qemu`.
+impl clap::ValueEnum for BackendRequest {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            BackendRequest::Auto => "auto",
+            BackendRequest::Given(Backend::Vmm) => "vmm",
+            BackendRequest::Given(Backend::Qemu) => "qemu",
+        }))
+    }
+}
+
+/// The command-line values: `auto`, `kvm`, `tcg`.
+impl clap::ValueEnum for Accel {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Accel::Auto, Accel::Kvm, Accel::Tcg]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            Accel::Auto => "auto",
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }))
+    }
+}
+
 /// How to start an appliance.
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
