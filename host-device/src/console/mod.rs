@@ -38,7 +38,7 @@ mod state;
 
 use std::collections::BTreeMap;
 
-pub use backend::{ChannelHandler, PortEvent, PortHandler};
+pub use backend::{ChannelHandler, PortEvent, PortHandler, ReadOutcome, StreamBackend};
 pub use port::{Backend, PortConfig, PortInfo, PortStats};
 pub use socket::{Interest, SocketBackend, SocketError};
 
@@ -89,7 +89,8 @@ pub enum ConsoleError {
     /// The host side is closed: open it first.
     #[error("port {0}: the host side is not open")]
     HostClosed(u32),
-    /// A socket port is opened and closed by its peer, not through the API.
+    /// A port served by a socket (or another [`StreamBackend`]) is opened and closed by its
+    /// peer, not through the API.
     #[error("port {0} is served by a socket")]
     SocketPort(u32),
     /// A bad device configuration.
@@ -281,7 +282,7 @@ impl Console {
     }
 
     fn api_set_host(&mut self, id: u32, open: bool) -> Result<(), ConsoleError> {
-        if matches!(self.port(id)?.backend, Backend::Socket(_)) {
+        if self.port(id)?.backend.stream().is_some() {
             return Err(ConsoleError::SocketPort(id));
         }
         self.set_host_connected(id, open);
@@ -343,7 +344,7 @@ impl Console {
         if !open {
             port.api_throttled = false;
             port.socket_full = false;
-            if let Backend::Socket(s) = &mut port.backend {
+            if let Some(s) = port.backend.stream_mut() {
                 s.disconnect();
             }
         }
@@ -363,7 +364,7 @@ impl Console {
                 .ports
                 .iter()
                 .filter(|(_, p)| {
-                    p.host_connected && matches!(&p.backend, Backend::Socket(s) if !s.connected())
+                    p.host_connected && p.backend.stream().is_some_and(|s| !s.connected())
                 })
                 .map(|(id, _)| *id)
                 .collect();

@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use super::backend::PortHandler;
+use super::backend::{PortHandler, StreamBackend};
 use super::socket::SocketBackend;
 
 /// Default `byte_limit`: guest output cached on the host while the host side is closed.
@@ -81,6 +81,28 @@ pub enum Backend {
     Handler(Box<dyn PortHandler>),
     /// A unix socket.
     Socket(SocketBackend),
+    /// Another byte stream that connects by itself.
+    Stream(Box<dyn StreamBackend>),
+}
+
+impl Backend {
+    /// The stream serving the port (a socket or another [`StreamBackend`]), if it is one.
+    pub(crate) fn stream(&self) -> Option<&dyn StreamBackend> {
+        match self {
+            Backend::Socket(s) => Some(s),
+            Backend::Stream(s) => Some(s.as_ref()),
+            Backend::None | Backend::Handler(_) => None,
+        }
+    }
+
+    /// [`Backend::stream`], mutably.
+    pub(crate) fn stream_mut(&mut self) -> Option<&mut dyn StreamBackend> {
+        match self {
+            Backend::Socket(s) => Some(s),
+            Backend::Stream(s) => Some(s.as_mut()),
+            Backend::None | Backend::Handler(_) => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for Backend {
@@ -89,6 +111,7 @@ impl std::fmt::Debug for Backend {
             Backend::None => f.write_str("None"),
             Backend::Handler(_) => f.write_str("Handler"),
             Backend::Socket(s) => write!(f, "Socket({})", s.path().display()),
+            Backend::Stream(s) => write!(f, "Stream({})", s.describe()),
         }
     }
 }
@@ -171,7 +194,7 @@ pub(crate) struct Port {
 
 impl Port {
     pub fn new(config: PortConfig, backend: Backend) -> Self {
-        let host_connected = matches!(&backend, Backend::Socket(s) if s.connected());
+        let host_connected = backend.stream().is_some_and(|s| s.connected());
         Port {
             config,
             backend,
@@ -226,26 +249,26 @@ impl Port {
     /// Offers `data` to the backend: how much it took, and whether the peer is gone.
     pub fn send(&mut self, data: &[u8]) -> Sent {
         let taken = |taken| Sent { taken, gone: false };
-        match &mut self.backend {
-            Backend::None => taken(0),
-            Backend::Handler(h) => {
-                let n = h.have_data(data).min(data.len());
+        if let Backend::Handler(h) = &mut self.backend {
+            let n = h.have_data(data).min(data.len());
+            if n < data.len() {
+                self.api_throttled = true;
+            }
+            return taken(n);
+        }
+        let Some(stream) = self.backend.stream_mut() else {
+            return taken(0);
+        };
+        match stream.write(data) {
+            Some(n) => {
                 if n < data.len() {
-                    self.api_throttled = true;
+                    self.socket_full = true;
                 }
                 taken(n)
             }
-            Backend::Socket(s) => match s.write(data) {
-                Some(n) => {
-                    if n < data.len() {
-                        self.socket_full = true;
-                    }
-                    taken(n)
-                }
-                None => Sent {
-                    taken: 0,
-                    gone: true,
-                },
+            None => Sent {
+                taken: 0,
+                gone: true,
             },
         }
     }

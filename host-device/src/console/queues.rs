@@ -277,7 +277,7 @@ fn drain_held(act: &mut ActiveQueues, q: u16, port: &mut Port) -> Drained {
 /// A socket write found the peer gone: drop the connection; [`Console::finish`] then closes
 /// the host side properly (PORT_OPEN 0).
 fn mark_gone(port: &mut Port) {
-    if let Backend::Socket(s) = &mut port.backend {
+    if let Some(s) = port.backend.stream_mut() {
         s.disconnect();
     }
 }

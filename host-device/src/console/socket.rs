@@ -13,7 +13,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 
-use super::{Backend, Console, READ_CHUNK};
+use super::backend::{ReadOutcome, StreamBackend};
+use super::{Console, READ_CHUNK};
 
 /// Why a socket backend could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -44,17 +45,6 @@ pub struct SocketBackend {
     path: PathBuf,
     listener: Option<UnixListener>,
     stream: Option<UnixStream>,
-}
-
-/// What one read from the socket gave.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum ReadOutcome {
-    /// This many bytes.
-    Data(usize),
-    /// Nothing now.
-    WouldBlock,
-    /// The peer went away (EOF or an error).
-    Closed,
 }
 
 impl SocketBackend {
@@ -101,9 +91,19 @@ impl SocketBackend {
     pub fn connected(&self) -> bool {
         self.stream.is_some()
     }
+}
 
-    /// Accepts a waiting connection if there is none; true when one was accepted.
-    pub(crate) fn accept(&mut self) -> bool {
+impl StreamBackend for SocketBackend {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn connected(&self) -> bool {
+        SocketBackend::connected(self)
+    }
+
+    /// Accepts a waiting connection if there is none.
+    fn accept(&mut self) -> bool {
         if self.stream.is_some() {
             return false;
         }
@@ -128,7 +128,7 @@ impl SocketBackend {
     }
 
     /// Reads into `buf`.
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
+    fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
         let Some(s) = &mut self.stream else {
             return ReadOutcome::Closed;
         };
@@ -147,7 +147,7 @@ impl SocketBackend {
     }
 
     /// Writes as much of `data` as the socket takes now; `None` when the peer is gone.
-    pub(crate) fn write(&mut self, data: &[u8]) -> Option<usize> {
+    fn write(&mut self, data: &[u8]) -> Option<usize> {
         let s = self.stream.as_mut()?;
         let mut done = 0;
         while done < data.len() {
@@ -166,13 +166,13 @@ impl SocketBackend {
     }
 
     /// Drops the connection (the listener stays).
-    pub(crate) fn disconnect(&mut self) {
+    fn disconnect(&mut self) {
         self.stream = None;
     }
 
     /// The descriptors to wait on: the connection when there is one (with `conn` interest),
     /// else the listener.
-    pub(crate) fn fds(&self, conn: Interest) -> Option<(RawFd, Interest)> {
+    fn fds(&self, conn: Interest) -> Option<(RawFd, Interest)> {
         match (&self.stream, &self.listener) {
             (Some(s), _) => Some((s.as_raw_fd(), conn)),
             (None, Some(l)) => Some((
@@ -216,10 +216,10 @@ impl Console {
         let Some(port) = self.ports.get_mut(&id) else {
             return false;
         };
-        let Backend::Socket(sock) = &mut port.backend else {
+        let Some(stream) = port.backend.stream_mut() else {
             return false;
         };
-        if sock.accept() {
+        if stream.accept() {
             self.set_host_connected(id, true);
             progress = true;
         }
@@ -240,10 +240,10 @@ impl Console {
             if budget == 0 {
                 break;
             }
-            let Backend::Socket(sock) = &mut port.backend else {
+            let Some(stream) = port.backend.stream_mut() else {
                 break;
             };
-            match sock.read(&mut self.scratch[..budget]) {
+            match stream.read(&mut self.scratch[..budget]) {
                 ReadOutcome::Data(n) => {
                     progress = true;
                     let data = std::mem::take(&mut self.scratch);
@@ -272,12 +272,11 @@ impl Console {
 
     /// [`Console::fds`], appended to `fds`.
     pub(super) fn socket_fds(&self, fds: &mut Vec<(RawFd, Interest)>) {
-        fds.extend(self.ports.values().filter_map(|p| match &p.backend {
-            Backend::Socket(s) => s.fds(Interest {
+        fds.extend(self.ports.values().filter_map(|p| {
+            p.backend.stream()?.fds(Interest {
                 read: p.guest_room() > 0 || p.drops_to_guest(),
                 write: p.socket_full,
-            }),
-            _ => None,
+            })
         }));
     }
 }

@@ -16,7 +16,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::port::{InFlight, PortStats};
-use super::{Backend, Console, control};
+use super::{Console, control};
 use crate::snapshot::{Blob, Decoder, SnapshotError, section_header};
 
 const MAGIC: &[u8; 4] = b"VCON";
@@ -171,10 +171,10 @@ impl Console {
             });
             p.to_guest = saved.to_guest.0.into();
             p.stats = saved.stats;
-            let actual = match &p.backend {
-                Backend::Socket(s) => s.connected(),
-                _ => saved.host_connected,
-            };
+            let actual = p
+                .backend
+                .stream()
+                .map_or(saved.host_connected, |s| s.connected());
             p.host_connected = actual;
             if actual != saved.host_connected && saved.ready && snap.driver_ready {
                 self.control.out.push_back(

@@ -1248,3 +1248,106 @@ fn damaged_snapshots_change_nothing() {
         assert!(other.restore_blob(good).is_err());
     }
 }
+
+/// A stream backend in memory: what the test puts in `inbox` is read by the device, what the
+/// guest writes lands in `outbox`, and `connected` is the peer.
+#[derive(Default)]
+struct FakeStreamState {
+    connected: bool,
+    /// Whether the connection was taken (accepted) by the device.
+    accepted: bool,
+    inbox: Vec<u8>,
+    outbox: Vec<u8>,
+}
+
+struct FakeStream(Arc<Mutex<FakeStreamState>>);
+
+impl super::StreamBackend for FakeStream {
+    fn describe(&self) -> String {
+        "fake".into()
+    }
+    fn connected(&self) -> bool {
+        let s = self.0.lock().unwrap();
+        s.connected && s.accepted
+    }
+    fn accept(&mut self) -> bool {
+        let mut s = self.0.lock().unwrap();
+        let new = s.connected && !s.accepted;
+        s.accepted |= new;
+        new
+    }
+    fn read(&mut self, buf: &mut [u8]) -> super::ReadOutcome {
+        let mut s = self.0.lock().unwrap();
+        if !s.connected {
+            return super::ReadOutcome::Closed;
+        }
+        let n = buf.len().min(s.inbox.len());
+        if n == 0 {
+            return super::ReadOutcome::WouldBlock;
+        }
+        buf[..n].copy_from_slice(&s.inbox[..n]);
+        s.inbox.drain(..n);
+        super::ReadOutcome::Data(n)
+    }
+    fn write(&mut self, data: &[u8]) -> Option<usize> {
+        let mut s = self.0.lock().unwrap();
+        if !s.connected {
+            return None;
+        }
+        s.outbox.extend_from_slice(data);
+        Some(data.len())
+    }
+    fn disconnect(&mut self) {
+        let mut s = self.0.lock().unwrap();
+        s.accepted = false;
+        s.connected = false;
+    }
+    fn fds(&self, _conn: super::Interest) -> Option<(std::os::fd::RawFd, super::Interest)> {
+        None
+    }
+}
+
+/// Any stream backend serves a port as a socket does, through the interface alone: its peer
+/// connecting opens the host side, its bytes reach the guest, the guest's reach it, and the
+/// peer leaving closes the host side.
+#[test]
+fn a_stream_backend_serves_a_port_through_the_interface() {
+    let state = Arc::new(Mutex::new(FakeStreamState::default()));
+    let mut c = console(4);
+    let stream = Backend::Stream(Box::new(FakeStream(state.clone())));
+    assert_eq!(c.add_port(PortConfig::new("data"), stream).unwrap(), 1);
+    let mut d = Driver::up(c);
+    assert_eq!(
+        d.handshake(&[1], &[1]),
+        [msg(1, control::PORT_NAME, 1, b"data")]
+    );
+    assert!(matches!(
+        d.console_mut().open(1),
+        Err(ConsoleError::SocketPort(1))
+    ));
+
+    // The peer connects: the host side opens.
+    state.lock().unwrap().connected = true;
+    assert!(d.console_mut().poll_backends());
+    assert_eq!(d.ctrl_msgs(), [msg(1, control::PORT_OPEN, 1, &[])]);
+    d.ctrl(1, control::PORT_OPEN, 1);
+
+    // Both ways.
+    state.lock().unwrap().inbox.extend_from_slice(b"from host");
+    let rq = rx_queue(1);
+    d.post_rx(rq, 64);
+    d.notify(rq);
+    assert!(d.console_mut().poll_backends());
+    assert_eq!(d.used(rq)[0].data, b"from host");
+    let tq = tx_queue(1);
+    let h = d.tx(tq, b"from guest");
+    assert_eq!(d.used_heads(tq), [(h, 0)]);
+    assert_eq!(state.lock().unwrap().outbox, b"from guest");
+
+    // The peer leaves: the host side closes.
+    state.lock().unwrap().connected = false;
+    assert!(d.console_mut().poll_backends());
+    assert_eq!(d.ctrl_msgs(), [msg(1, control::PORT_OPEN, 0, &[])]);
+    assert!(!d.console().port_info(1).unwrap().host_connected);
+    assert_eq!(d.stats().bad_chains, 0);
+}
