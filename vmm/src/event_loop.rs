@@ -124,27 +124,17 @@ impl EventLoop {
         if self.wanted == self.registered {
             return;
         }
-        for &(fd, _) in &self.registered {
-            if self.wanted.binary_search_by_key(&fd, |&(f, _)| f).is_err() {
-                // A closed fd has already left the epoll set: ignore the error.
-                let _ = self
-                    .epoll
-                    .ctl(ControlOperation::Delete, fd, EpollEvent::default());
-            }
+        let changes = changes(&self.registered, &self.wanted);
+        for fd in changes.removed {
+            // A closed fd has already left the epoll set: ignore the error.
+            let _ = self
+                .epoll
+                .ctl(ControlOperation::Delete, fd, EpollEvent::default());
         }
-        let mut now = Vec::with_capacity(self.wanted.len());
-        for &(fd, set) in &self.wanted {
-            let before = self
-                .registered
-                .binary_search_by_key(&fd, |&(f, _)| f)
-                .ok()
-                .map(|i| self.registered[i].1);
-            if before == Some(set) {
-                now.push((fd, set));
-                continue;
-            }
+        let mut now = changes.kept;
+        for (fd, set, known) in changes.set {
             let event = EpollEvent::new(set, TOKEN_BACKEND + fd as u64);
-            let done = if before.is_some() {
+            let done = if known {
                 // The fd may have been closed and reused: fall back to adding it.
                 self.epoll
                     .ctl(ControlOperation::Modify, fd, event)
@@ -159,6 +149,7 @@ impl EventLoop {
                 Err(e) => log::warn!("epoll on backend fd {fd}: {e}"),
             }
         }
+        now.sort_unstable_by_key(|&(fd, _)| fd);
         self.registered = now;
     }
 
@@ -196,5 +187,59 @@ impl EventLoop {
                 lock(f).poll_backends();
             }
         }
+    }
+}
+
+/// How the epoll set must change to go from `registered` to `wanted` (both sorted by
+/// descriptor, one entry each).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Changes {
+    /// Descriptors to remove.
+    removed: Vec<RawFd>,
+    /// Entries already registered as wanted.
+    kept: Vec<(RawFd, EventSet)>,
+    /// Entries to add or change, and whether the descriptor was registered before.
+    set: Vec<(RawFd, EventSet, bool)>,
+}
+
+fn changes(registered: &[(RawFd, EventSet)], wanted: &[(RawFd, EventSet)]) -> Changes {
+    let find = |list: &[(RawFd, EventSet)], fd: RawFd| {
+        list.binary_search_by_key(&fd, |&(f, _)| f)
+            .ok()
+            .map(|i| list[i].1)
+    };
+    let mut c = Changes::default();
+    for &(fd, _) in registered {
+        if find(wanted, fd).is_none() {
+            c.removed.push(fd);
+        }
+    }
+    for &(fd, set) in wanted {
+        match find(registered, fd) {
+            Some(before) if before == set => c.kept.push((fd, set)),
+            before => c.set.push((fd, set, before.is_some())),
+        }
+    }
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_what_differs_is_changed() {
+        let (r, w, rw) = (EventSet::IN, EventSet::OUT, EventSet::IN | EventSet::OUT);
+        assert_eq!(changes(&[(3, r)], &[(3, r)]).set, []);
+        let c = changes(&[(3, r), (5, r), (9, w)], &[(3, r), (5, rw), (7, r)]);
+        assert_eq!(
+            c,
+            Changes {
+                removed: vec![9],
+                kept: vec![(3, r)],
+                set: vec![(5, rw, true), (7, r, false)],
+            }
+        );
+        assert_eq!(changes(&[(4, r)], &[]).removed, [4]);
     }
 }
