@@ -53,6 +53,40 @@ impl Control {
         self.driver_ready && multiport
     }
 
+    /// Port `id` was added (`added`) or removed: the guest is told if its driver is up with
+    /// MULTIPORT (`multiport`).
+    pub fn port_changed(&mut self, id: u32, added: bool, multiport: bool) {
+        if self.announces(multiport) {
+            let event = if added { PORT_ADD } else { PORT_REMOVE };
+            self.send(id, event, 1, &[]);
+        }
+    }
+
+    /// The host side of port `id` opened (`open`) or closed: changes the port's flags (a close
+    /// also ends any throttling) and tells the guest if it set the port up. Returns false when
+    /// the host side already was so. The backend is not touched: dropping a connection is the
+    /// caller's I/O.
+    pub fn host_open_changed(
+        &mut self,
+        id: u32,
+        port: &mut Port,
+        open: bool,
+        multiport: bool,
+    ) -> bool {
+        if port.host_connected == open {
+            return false;
+        }
+        port.host_connected = open;
+        if !open {
+            port.api_throttled = false;
+            port.socket_full = false;
+        }
+        if port.ready && self.announces(multiport) {
+            self.send(id, PORT_OPEN, u16::from(open), &[]);
+        }
+        true
+    }
+
     /// Acts on a message from the guest. `Err` says why a message makes no sense (it is then
     /// ignored and counted).
     pub fn handle(
@@ -197,6 +231,29 @@ mod tests {
         assert!(p[&1].to_guest.is_empty());
         assert_eq!(p[&1].stats.dropped_to_guest, 3);
         assert!(c.out.is_empty());
+    }
+
+    #[test]
+    fn host_side_and_hot_plug_are_told_when_the_guest_listens() {
+        let (mut c, mut p) = (Control::default(), ports());
+        let port = p.get_mut(&1).unwrap();
+        // Before the driver is up: flags only.
+        assert!(c.host_open_changed(1, port, true, true));
+        assert!(!c.host_open_changed(1, port, true, true));
+        c.port_changed(2, true, true);
+        assert!(c.out.is_empty());
+        c.driver_ready = true;
+        port.ready = true;
+        port.api_throttled = true;
+        assert!(c.host_open_changed(1, port, false, true));
+        assert!(!port.host_connected && !port.api_throttled);
+        c.port_changed(2, true, true);
+        c.port_changed(2, false, true);
+        c.port_changed(3, true, false);
+        assert_eq!(
+            sent(&mut c),
+            [(1, PORT_OPEN, 0), (2, PORT_ADD, 1), (2, PORT_REMOVE, 1)]
+        );
     }
 
     #[test]

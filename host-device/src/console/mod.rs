@@ -220,9 +220,8 @@ impl Console {
                 .ok_or(ConsoleError::PortsFull(self.config.max_nr_ports))?
         };
         self.ports.insert(id, Port::new(config, backend));
-        if self.control.announces(self.multiport()) {
-            self.control.send(id, control::PORT_ADD, 1, &[]);
-        }
+        let multiport = self.multiport();
+        self.control.port_changed(id, true, multiport);
         self.finish();
         Ok(id)
     }
@@ -238,9 +237,8 @@ impl Console {
             }
             act.discard_available(q);
         }
-        if self.control.announces(self.multiport()) {
-            self.control.send(id, control::PORT_REMOVE, 1, &[]);
-        }
+        let multiport = self.multiport();
+        self.control.port_changed(id, false, multiport);
         self.finish();
         Ok(())
     }
@@ -337,20 +335,11 @@ impl Console {
         let Some(port) = self.ports.get_mut(&id) else {
             return;
         };
-        if port.host_connected == open {
+        if !self.control.host_open_changed(id, port, open, multiport) {
             return;
         }
-        port.host_connected = open;
-        if !open {
-            port.api_throttled = false;
-            port.socket_full = false;
-            if let Some(s) = port.backend.stream_mut() {
-                s.disconnect();
-            }
-        }
-        let tell = port.ready && multiport && self.control.driver_ready;
-        if tell {
-            self.control.send(id, control::PORT_OPEN, open as u16, &[]);
+        if !open && let Some(s) = port.backend.stream_mut() {
+            s.disconnect();
         }
         self.process_tx(id);
     }

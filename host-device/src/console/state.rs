@@ -177,14 +177,8 @@ impl Console {
                 .map_or(saved.host_connected, |s| s.connected());
             p.host_connected = actual;
             if actual != saved.host_connected && saved.ready && snap.driver_ready {
-                self.control.out.push_back(
-                    control::Header {
-                        id: saved.id,
-                        event: control::PORT_OPEN,
-                        value: actual as u16,
-                    }
-                    .encode_with(&[]),
-                );
+                self.control
+                    .send(saved.id, control::PORT_OPEN, u16::from(actual), &[]);
             }
         }
         Ok(())
