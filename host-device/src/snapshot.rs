@@ -1,12 +1,12 @@
 //! The versioned binary format of snapshots.
 //!
-//! Each section starts with a 4-byte magic and a little-endian u32 version. A body is either a
-//! serde struct encoded with postcard (the console's, from version 2: [`Decoder::postcard`],
-//! [`Blob`] for byte strings) or little-endian fixed-width integers and length-prefixed byte
-//! strings written field by field ([`Encoder`], [`Decoder`]: the transport's and the block
-//! device's sections, and the console's version 1, which is still read). Either way every
-//! length is treated as hostile (a snapshot may come from another host): nothing is allocated
-//! for a length the remaining input cannot hold.
+//! Each section starts with a 4-byte magic and a little-endian u32 version
+//! ([`section_header`]). The body is a serde struct encoded with postcard
+//! ([`Decoder::postcard`], [`Blob`] for byte strings). Version 1 of every section, still read,
+//! was written field by field: little-endian fixed-width integers and byte strings after a u64
+//! length, which [`Decoder`] reads. Either way every length is treated as hostile (a snapshot
+//! may come from another host): nothing is allocated for a length the remaining input cannot
+//! hold.
 
 use serde::de::{self, DeserializeOwned, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -41,9 +41,11 @@ pub enum SnapshotError {
     Body(#[from] postcard::Error),
 }
 
-/// The start of a section: `magic` and `version`.
+/// The start of a section: `magic` and `version` (little-endian).
 pub fn section_header(magic: &[u8; 4], version: u32) -> Vec<u8> {
-    Encoder::new(magic, version).finish()
+    let mut v = magic.to_vec();
+    v.extend_from_slice(&version.to_le_bytes());
+    v
 }
 
 /// A byte string in a serde snapshot struct, encoded as one length and the bytes (not as a
@@ -73,55 +75,6 @@ impl<'de> Deserialize<'de> for Blob {
             }
         }
         d.deserialize_byte_buf(BlobVisitor)
-    }
-}
-
-/// Builds a snapshot section.
-#[derive(Debug, Default)]
-pub struct Encoder {
-    buf: Vec<u8>,
-}
-
-impl Encoder {
-    /// Starts a section with its magic (4 bytes) and version.
-    pub fn new(magic: &[u8; 4], version: u32) -> Self {
-        let mut e = Encoder { buf: Vec::new() };
-        e.buf.extend_from_slice(magic);
-        e.u32(version);
-        e
-    }
-    /// Appends a byte.
-    pub fn u8(&mut self, v: u8) {
-        self.buf.push(v);
-    }
-    /// Appends a boolean as one byte.
-    pub fn bool(&mut self, v: bool) {
-        self.buf.push(v as u8);
-    }
-    /// Appends a little-endian u16.
-    pub fn u16(&mut self, v: u16) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-    }
-    /// Appends a little-endian u32.
-    pub fn u32(&mut self, v: u32) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-    }
-    /// Appends a little-endian u64.
-    pub fn u64(&mut self, v: u64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-    }
-    /// Appends a length-prefixed byte string.
-    pub fn bytes(&mut self, v: &[u8]) {
-        self.u64(v.len() as u64);
-        self.buf.extend_from_slice(v);
-    }
-    /// Appends a length-prefixed string.
-    pub fn str(&mut self, v: &str) {
-        self.bytes(v.as_bytes());
-    }
-    /// The finished section.
-    pub fn finish(self) -> Vec<u8> {
-        self.buf
     }
 }
 
@@ -236,17 +189,33 @@ impl<'a> Decoder<'a> {
 mod tests {
     use super::*;
 
+    /// Writes version 1 fields, as the field-by-field format did.
+    #[derive(Default)]
+    struct Writer(Vec<u8>);
+
+    impl Writer {
+        fn new(magic: &[u8; 4], version: u32) -> Self {
+            Writer(section_header(magic, version))
+        }
+        fn put(&mut self, b: &[u8]) -> &mut Self {
+            self.0.extend_from_slice(b);
+            self
+        }
+        fn bytes(&mut self, b: &[u8]) -> &mut Self {
+            self.put(&(b.len() as u64).to_le_bytes()).put(b)
+        }
+    }
+
     #[test]
     fn round_trip() {
-        let mut e = Encoder::new(b"TEST", 2);
-        e.u8(7);
-        e.bool(true);
-        e.u16(0xbeef);
-        e.u32(0xdead_beef);
-        e.u64(u64::MAX - 1);
-        e.str("org.libguestfs.channel.0");
-        e.bytes(&[1, 2, 3]);
-        let data = e.finish();
+        let mut w = Writer::new(b"TEST", 2);
+        w.put(&[7, 1])
+            .put(&0xbeef_u16.to_le_bytes())
+            .put(&0xdead_beef_u32.to_le_bytes())
+            .put(&(u64::MAX - 1).to_le_bytes())
+            .bytes(b"org.libguestfs.channel.0")
+            .bytes(&[1, 2, 3]);
+        let data = w.0;
         let (mut d, v) = Decoder::new(&data, b"TEST", "test", 2).unwrap();
         assert_eq!(v, 2);
         assert_eq!(d.u8().unwrap(), 7);
@@ -261,7 +230,7 @@ mod tests {
 
     #[test]
     fn hostile_input_is_an_error() {
-        let data = Encoder::new(b"TEST", 3).finish();
+        let data = section_header(b"TEST", 3);
         assert!(matches!(
             Decoder::new(&data, b"TEST", "test", 2),
             Err(SnapshotError::Version { found: 3, .. })
@@ -270,13 +239,40 @@ mod tests {
             Decoder::new(&data, b"NOPE", "nope", 9).unwrap_err(),
             SnapshotError::BadMagic("nope")
         );
-        let mut e = Encoder::new(b"TEST", 1);
-        e.u64(u64::MAX);
-        let data = e.finish();
+        let mut w = Writer::new(b"TEST", 1);
+        w.put(&u64::MAX.to_le_bytes());
+        let data = w.0;
         let (mut d, _) = Decoder::new(&data, b"TEST", "test", 1).unwrap();
         assert!(d.bytes().is_err());
         let (mut d, _) = Decoder::new(&data, b"TEST", "test", 1).unwrap();
         assert!(d.count(1).is_err());
         assert!(Decoder::new(&data[..3], b"TEST", "test", 1).is_err());
+    }
+
+    #[test]
+    fn postcard_bodies_are_whole_and_blobs_are_byte_strings() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct S {
+            a: u16,
+            b: Blob,
+        }
+        let s = S {
+            a: 300,
+            b: Blob(vec![9; 3]),
+        };
+        let data = postcard::to_extend(&s, section_header(b"TEST", 2)).unwrap();
+        // The blob is its length and its bytes.
+        assert_eq!(&data[8..], [0xac, 0x02, 3, 9, 9, 9]);
+        let (d, _) = Decoder::new(&data, b"TEST", "test", 2).unwrap();
+        assert_eq!(d.postcard::<S>().unwrap(), s);
+        let mut longer = data.clone();
+        longer.push(0);
+        let (d, _) = Decoder::new(&longer, b"TEST", "test", 2).unwrap();
+        assert_eq!(d.postcard::<S>(), Err(SnapshotError::Trailing(1)));
+        // A blob longer than what is left.
+        let mut lying = data[..11].to_vec();
+        lying[10] = 100;
+        let (d, _) = Decoder::new(&lying, b"TEST", "test", 2).unwrap();
+        assert!(d.postcard::<S>().is_err());
     }
 }

@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 pub use backend::{BlockBackend, FileBackend};
 
 use crate::active::{ActiveQueues, pop_chain};
-use crate::snapshot::{Decoder, Encoder, SnapshotError};
+use crate::snapshot::{Decoder, SnapshotError, section_header};
 use crate::virtio::{
     ActivateContext, ActivateError, DeviceState, VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC,
     VirtioDevice, read_config_bytes,
@@ -73,7 +73,17 @@ pub const CONFIG_LEN: usize = 60;
 
 /// Snapshot section magic and version.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"VBLK";
-const SNAPSHOT_VERSION: u32 = 1;
+/// The version [`VirtioDevice::save`] writes: [`BlockSnapshot`] in postcard. Version 1 (still
+/// read) was the capacity as a little-endian u64.
+const SNAPSHOT_VERSION: u32 = 2;
+
+/// The block device's own state, as saved: only what must match on the destination (the
+/// queue's position travels in the transport's section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct BlockSnapshot {
+    /// The disk's capacity in sectors.
+    capacity: u64,
+}
 
 /// Why an image could not be attached.
 #[derive(Debug, thiserror::Error)]
@@ -308,10 +318,14 @@ impl Block {
     /// Checks a blob from [`VirtioDevice::save`] against this device.
     fn restore_blob(&self, blob: &[u8]) -> Result<(), String> {
         let decode = || -> Result<u64, SnapshotError> {
-            let (mut d, _) = Decoder::new(blob, SNAPSHOT_MAGIC, "virtio-blk", SNAPSHOT_VERSION)?;
-            let capacity = d.u64()?;
-            d.end()?;
-            Ok(capacity)
+            let (mut d, version) =
+                Decoder::new(blob, SNAPSHOT_MAGIC, "virtio-blk", SNAPSHOT_VERSION)?;
+            if version == 1 {
+                let capacity = d.u64()?;
+                d.end()?;
+                return Ok(capacity);
+            }
+            Ok(d.postcard::<BlockSnapshot>()?.capacity)
         };
         let capacity = decode().map_err(|e| e.to_string())?;
         if capacity != self.engine.capacity {
@@ -371,9 +385,12 @@ impl VirtioDevice for Block {
     }
 
     fn save(&self) -> DeviceState {
-        let mut e = Encoder::new(SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
-        e.u64(self.engine.capacity);
-        ActiveQueues::save(self.active.as_ref(), e.finish())
+        let snap = BlockSnapshot {
+            capacity: self.engine.capacity,
+        };
+        let blob = postcard::to_extend(&snap, section_header(SNAPSHOT_MAGIC, SNAPSHOT_VERSION))
+            .expect("a snapshot always encodes");
+        ActiveQueues::save(self.active.as_ref(), blob)
     }
 
     fn restore(&mut self, blob: &[u8], ctx: Option<ActivateContext>) -> Result<(), ActivateError> {

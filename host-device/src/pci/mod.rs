@@ -438,7 +438,7 @@ impl<D: VirtioDevice> VirtioPciDevice<D> {
     }
 
     /// The transport's registers, the MSI-X table and the device's [`VirtioDevice::save`],
-    /// as a versioned snapshot (magic `VPCI`, version 1).
+    /// as a versioned snapshot (magic `VPCI`, version 2; version 1 is still restored).
     pub fn snapshot(&self) -> Vec<u8> {
         state::encode(self)
     }
