@@ -885,19 +885,12 @@ fn snapshot_v1_golden_bytes_restore() {
 /// [`mem_block`]'s section in the version 2 format (postcard).
 const SNAPSHOT_V2: &[u8] = include_bytes!("snapshot-v2.bin");
 
-/// What is saved now is version 2, byte for byte as pinned, and it restores. With
-/// `VMCHANNEL_WRITE_GOLDEN` set the test rewrites `snapshot-v2.bin` first (then run it again).
+/// What is saved now is version 2, byte for byte as pinned, and it restores. See
+/// [`crate::test_utils::assert_golden`] to rewrite it.
 #[test]
 fn snapshot_v2_golden_bytes_are_current() {
     let blob = mem_block().save().blob;
-    if std::env::var_os("VMCHANNEL_WRITE_GOLDEN").is_some() {
-        std::fs::write(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/src/block/snapshot-v2.bin"),
-            &blob,
-        )
-        .unwrap();
-    }
-    assert_eq!(blob, SNAPSHOT_V2);
+    crate::test_utils::assert_golden(&blob, SNAPSHOT_V2, "src/block/snapshot-v2.bin");
     mem_block().restore(SNAPSHOT_V2, None).unwrap();
     let mut trailing = SNAPSHOT_V2.to_vec();
     trailing.push(0);

@@ -1193,21 +1193,14 @@ fn snapshot_v1_golden_bytes_restore() {
 const SNAPSHOT_V2: &[u8] = include_bytes!("snapshot-v2.bin");
 
 /// What is saved now is version 2, byte for byte as pinned (a change here is a format change:
-/// bump the version and keep reading the old one). With `VMCHANNEL_WRITE_GOLDEN` set the test
-/// rewrites `snapshot-v2.bin` first (then run it again).
+/// bump the version and keep reading the old one). See
+/// [`crate::test_utils::assert_golden`] to rewrite it.
 #[test]
 fn snapshot_v2_golden_bytes_are_current() {
     let mut c = golden_console();
     golden_state(&mut c);
     let blob = c.save_blob();
-    if std::env::var_os("VMCHANNEL_WRITE_GOLDEN").is_some() {
-        std::fs::write(
-            concat!(env!("CARGO_MANIFEST_DIR"), "/src/console/snapshot-v2.bin"),
-            &blob,
-        )
-        .unwrap();
-    }
-    assert_eq!(blob, SNAPSHOT_V2);
+    crate::test_utils::assert_golden(&blob, SNAPSHOT_V2, "src/console/snapshot-v2.bin");
     let mut fresh = golden_console();
     fresh.restore_blob(SNAPSHOT_V2).unwrap();
     assert_eq!(snapshot_view(&fresh), snapshot_view(&c));

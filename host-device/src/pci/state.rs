@@ -93,9 +93,15 @@ struct QueueRegsSnapshot {
     vector: u16,
 }
 
-/// A [`QueueState`], as saved.
+/// A [`QueueState`], as saved: its fields in order (serde's remote derive through
+/// [`QueueStateDef`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-struct QueueStateSnapshot {
+struct QueueStateSnapshot(#[serde(with = "QueueStateDef")] QueueState);
+
+/// [`QueueState`]'s fields, for serde.
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "QueueState")]
+struct QueueStateDef {
     max_size: u16,
     next_avail: u16,
     next_used: u16,
@@ -105,38 +111,6 @@ struct QueueStateSnapshot {
     desc_table: u64,
     avail_ring: u64,
     used_ring: u64,
-}
-
-impl From<&QueueState> for QueueStateSnapshot {
-    fn from(q: &QueueState) -> Self {
-        QueueStateSnapshot {
-            max_size: q.max_size,
-            next_avail: q.next_avail,
-            next_used: q.next_used,
-            event_idx_enabled: q.event_idx_enabled,
-            size: q.size,
-            ready: q.ready,
-            desc_table: q.desc_table,
-            avail_ring: q.avail_ring,
-            used_ring: q.used_ring,
-        }
-    }
-}
-
-impl From<QueueStateSnapshot> for QueueState {
-    fn from(q: QueueStateSnapshot) -> Self {
-        QueueState {
-            max_size: q.max_size,
-            next_avail: q.next_avail,
-            next_used: q.next_used,
-            event_idx_enabled: q.event_idx_enabled,
-            size: q.size,
-            ready: q.ready,
-            desc_table: q.desc_table,
-            avail_ring: q.avail_ring,
-            used_ring: q.used_ring,
-        }
-    }
 }
 
 /// Encodes `dev` (version 2).
@@ -180,7 +154,7 @@ pub(super) fn encode<D: VirtioDevice>(dev: &VirtioPciDevice<D>) -> Vec<u8> {
                 vector,
             })
             .collect(),
-        device_queues: ds.queues.iter().map(QueueStateSnapshot::from).collect(),
+        device_queues: ds.queues.into_iter().map(QueueStateSnapshot).collect(),
         device_blob: Blob(ds.blob),
     };
     postcard::to_extend(&snap, section_header(MAGIC, VERSION)).expect("a snapshot always encodes")
@@ -236,7 +210,7 @@ fn decode_v1(mut d: Decoder<'_>) -> Result<PciSnapshot, SnapshotError> {
     let n = d.count(QUEUE_STATE_BYTES)?;
     let mut device_queues = Vec::with_capacity(n);
     for _ in 0..n {
-        device_queues.push(QueueStateSnapshot {
+        device_queues.push(QueueStateSnapshot(QueueState {
             max_size: d.u16()?,
             next_avail: d.u16()?,
             next_used: d.u16()?,
@@ -246,7 +220,7 @@ fn decode_v1(mut d: Decoder<'_>) -> Result<PciSnapshot, SnapshotError> {
             desc_table: d.u64()?,
             avail_ring: d.u64()?,
             used_ring: d.u64()?,
-        });
+        }));
     }
     let device_blob = Blob(d.bytes()?.to_vec());
     d.end()?;
@@ -367,8 +341,7 @@ pub(super) fn decode<D: VirtioDevice>(
         let queues = (0u16..)
             .zip(saved_queues)
             .map(|(index, q)| {
-                Queue::try_from(QueueState::from(q))
-                    .map_err(|source| PciError::Queue { index, source })
+                Queue::try_from(q.0).map_err(|source| PciError::Queue { index, source })
             })
             .collect::<Result<Vec<_>, _>>()?;
         let acked = dev.common.acked_features(dev.device.device_features());
