@@ -172,6 +172,17 @@ pub(crate) struct Sent {
     pub gone: bool,
 }
 
+/// What [`Port::drain_held`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Drained {
+    /// Bytes moved, or the held chain is finished.
+    pub moved: bool,
+    /// Another transmit chain may be taken now.
+    pub more: bool,
+    /// The held chain was used up: return this head to the guest (used length 0).
+    pub finished: Option<u16>,
+}
+
 /// One port.
 #[derive(Debug)]
 pub(crate) struct Port {
@@ -273,6 +284,77 @@ impl Port {
         }
     }
 
+    /// Moves what the port holds from the guest toward the backend: the cache first, then
+    /// the chain in flight (into the cache, or dropped, while the host side is closed). No
+    /// queue is touched: a chain used up comes back in [`Drained::finished`].
+    pub fn drain_held(&mut self) -> Drained {
+        let mut moved = false;
+        if !self.host_cache.is_empty() && self.can_send() {
+            let mut cache = std::mem::take(&mut self.host_cache);
+            let Sent { taken: n, gone } = self.send(cache.make_contiguous());
+            cache.drain(..n);
+            self.host_cache = cache;
+            self.stats.to_host += n as u64;
+            moved |= n > 0;
+            if gone {
+                self.peer_gone();
+            }
+        }
+        let mut finished = None;
+        if let Some(mut f) = self.inflight.take() {
+            let before = f.offset;
+            if self.can_send() && self.host_cache.is_empty() {
+                let Sent { taken: n, gone } = self.send(&f.data[f.offset..]);
+                f.offset += n;
+                self.stats.to_host += n as u64;
+                if gone {
+                    self.peer_gone();
+                }
+            } else if !self.host_connected {
+                let rest = &f.data[f.offset..];
+                if self.config.cache_buffers {
+                    let room = self.config.byte_limit.saturating_sub(self.host_cache.len());
+                    let n = room.min(rest.len());
+                    self.host_cache.extend(&rest[..n]);
+                    f.offset += n;
+                } else {
+                    self.stats.dropped_to_host += rest.len() as u64;
+                    f.offset = f.data.len();
+                }
+            }
+            moved |= f.offset != before;
+            if f.offset == f.data.len() {
+                finished = Some(f.head);
+                moved = true;
+            } else {
+                self.inflight = Some(f);
+                return Drained {
+                    moved,
+                    more: false,
+                    finished,
+                };
+            }
+        }
+        let more = if self.host_connected {
+            self.host_cache.is_empty() && self.can_send()
+        } else {
+            !self.config.cache_buffers || self.host_cache.len() < self.config.byte_limit
+        };
+        Drained {
+            moved,
+            more,
+            finished,
+        }
+    }
+
+    /// A write found the stream's peer gone: drop the connection; the device then closes the
+    /// host side properly (PORT_OPEN 0) when it next looks.
+    fn peer_gone(&mut self) {
+        if let Some(s) = self.backend.stream_mut() {
+            s.disconnect();
+        }
+    }
+
     pub fn guest_open_changed(&mut self) {
         if let Backend::Handler(h) = &mut self.backend {
             if self.guest_connected {
@@ -281,5 +363,91 @@ impl Port {
                 h.guest_close();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// Takes at most `.0` bytes per offer, recording what it took.
+    struct Taker(usize, Arc<Mutex<Vec<u8>>>);
+
+    impl PortHandler for Taker {
+        fn have_data(&mut self, data: &[u8]) -> usize {
+            let n = self.0.min(data.len());
+            self.1.lock().unwrap().extend_from_slice(&data[..n]);
+            n
+        }
+    }
+
+    fn port(config: PortConfig, take: usize) -> (Port, Arc<Mutex<Vec<u8>>>) {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let p = Port::new(config, Backend::Handler(Box::new(Taker(take, got.clone()))));
+        (p, got)
+    }
+
+    fn inflight(head: u16, data: &[u8]) -> Option<InFlight> {
+        Some(InFlight {
+            head,
+            data: data.to_vec(),
+            offset: 0,
+        })
+    }
+
+    #[test]
+    fn an_open_host_takes_the_chain_and_it_is_returned() {
+        let (mut p, got) = port(PortConfig::new("p"), usize::MAX);
+        p.host_connected = true;
+        p.inflight = inflight(7, b"hello");
+        let d = p.drain_held();
+        assert_eq!(
+            d,
+            Drained {
+                moved: true,
+                more: true,
+                finished: Some(7)
+            }
+        );
+        assert_eq!(*got.lock().unwrap(), b"hello");
+        assert_eq!(p.stats.to_host, 5);
+        assert!(p.inflight.is_none());
+    }
+
+    #[test]
+    fn a_slow_handler_throttles_and_the_rest_stays_in_flight() {
+        let (mut p, got) = port(PortConfig::new("p"), 2);
+        p.host_connected = true;
+        p.inflight = inflight(7, b"hello");
+        let d = p.drain_held();
+        assert_eq!((d.moved, d.more, d.finished), (true, false, None));
+        assert!(p.api_throttled);
+        assert_eq!(*got.lock().unwrap(), b"he");
+        assert_eq!(p.inflight.as_ref().unwrap().offset, 2);
+        // Still throttled: nothing moves.
+        assert!(!p.drain_held().moved);
+    }
+
+    #[test]
+    fn a_closed_host_caches_up_to_the_limit_or_drops() {
+        let (mut p, _) = port(PortConfig::new("p").byte_limit(3), usize::MAX);
+        p.inflight = inflight(1, b"hello");
+        let d = p.drain_held();
+        assert_eq!((d.moved, d.more, d.finished), (true, false, None));
+        assert_eq!(p.host_cache, b"hel");
+        // The host opens: the cache goes first, then the rest of the chain.
+        p.host_connected = true;
+        let d = p.drain_held();
+        assert_eq!(d.finished, Some(1));
+        assert!(p.host_cache.is_empty());
+        assert_eq!(p.stats.to_host, 5);
+
+        let (mut p, _) = port(PortConfig::new("p").cache_buffers(false), usize::MAX);
+        p.inflight = inflight(2, b"lost");
+        let d = p.drain_held();
+        assert_eq!((d.moved, d.more, d.finished), (true, true, Some(2)));
+        assert_eq!(p.stats.dropped_to_host, 4);
     }
 }

@@ -5,9 +5,9 @@
 
 use super::chain::{self, ChainError};
 use super::control::{ControlAction, Header, event_name};
-use super::port::{InFlight, Port, Sent};
+use super::port::InFlight;
 use super::{Backend, Console, F_MULTIPORT, tx_queue};
-use crate::active::{ActiveQueues, pop_chain};
+use crate::active::pop_chain;
 use virtio_console_wire::{CONTROL_RX, CONTROL_TX, rx_queue};
 
 impl Console {
@@ -85,7 +85,10 @@ impl Console {
         let mut progress = false;
         let mut budget = act.chain_budget(q);
         loop {
-            let drained = drain_held(act, q, port);
+            let drained = port.drain_held();
+            if let Some(head) = drained.finished {
+                act.add_used(q, head, 0);
+            }
             progress |= drained.moved;
             if !drained.more {
                 break;
@@ -210,74 +213,5 @@ impl Console {
                 self.stats.control_sent += 1;
             }
         }
-    }
-}
-
-/// What [`drain_held`] did.
-struct Drained {
-    /// Bytes moved, or the held chain was returned.
-    moved: bool,
-    /// Another transmit chain may be taken now.
-    more: bool,
-}
-
-/// Moves what a port holds toward the backend (or into its cache, or drops it, when the host
-/// is closed).
-fn drain_held(act: &mut ActiveQueues, q: u16, port: &mut Port) -> Drained {
-    let mut moved = false;
-    if !port.host_cache.is_empty() && port.can_send() {
-        let mut cache = std::mem::take(&mut port.host_cache);
-        let Sent { taken: n, gone } = port.send(cache.make_contiguous());
-        cache.drain(..n);
-        port.host_cache = cache;
-        port.stats.to_host += n as u64;
-        moved |= n > 0;
-        if gone {
-            mark_gone(port);
-        }
-    }
-    if let Some(mut f) = port.inflight.take() {
-        let before = f.offset;
-        if port.can_send() && port.host_cache.is_empty() {
-            let Sent { taken: n, gone } = port.send(&f.data[f.offset..]);
-            f.offset += n;
-            port.stats.to_host += n as u64;
-            if gone {
-                mark_gone(port);
-            }
-        } else if !port.host_connected {
-            let rest = &f.data[f.offset..];
-            if port.config.cache_buffers {
-                let room = port.config.byte_limit.saturating_sub(port.host_cache.len());
-                let n = room.min(rest.len());
-                port.host_cache.extend(&rest[..n]);
-                f.offset += n;
-            } else {
-                port.stats.dropped_to_host += rest.len() as u64;
-                f.offset = f.data.len();
-            }
-        }
-        moved |= f.offset != before;
-        if f.offset == f.data.len() {
-            act.add_used(q, f.head, 0);
-            moved = true;
-        } else {
-            port.inflight = Some(f);
-            return Drained { moved, more: false };
-        }
-    }
-    let more = if port.host_connected {
-        port.host_cache.is_empty() && port.can_send()
-    } else {
-        !port.config.cache_buffers || port.host_cache.len() < port.config.byte_limit
-    };
-    Drained { moved, more }
-}
-
-/// A socket write found the peer gone: drop the connection; [`Console::finish`] then closes
-/// the host side properly (PORT_OPEN 0).
-fn mark_gone(port: &mut Port) {
-    if let Some(s) = port.backend.stream_mut() {
-        s.disconnect();
     }
 }
