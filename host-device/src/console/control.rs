@@ -1,9 +1,9 @@
 //! The control plane of the device (virtio 1.x 5.3.6): the wire format, from the crate the
 //! guest driver uses too (`virtio-console-wire`: `{ le32 id; le16 event; le16 value }`, a name
-//! after PORT_NAME), and [`Control`], the device's side of the protocol as a state machine
+//! after PORT_NAME), and `Control`, the device's side of the protocol as a state machine
 //! that does no I/O. It decides what each message from the guest does to the ports and what
-//! to answer; answers wait in [`Control::out`] for the guest's control buffers, and what needs
-//! the queues or a backend comes back as a [`ControlAction`] for the device to carry out.
+//! to answer; answers wait in `Control::out` for the guest's control buffers, and what needs
+//! the queues or a backend comes back as a `ControlAction` for the device to carry out.
 
 use std::collections::{BTreeMap, VecDeque};
 
