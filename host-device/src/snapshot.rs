@@ -1,9 +1,15 @@
-//! A small versioned binary format for snapshots.
+//! The versioned binary format of snapshots.
 //!
-//! Little-endian fixed-width integers and length-prefixed byte strings, behind a magic and a
-//! version number per section. Written by hand rather than pulling serde and a binary format
-//! crate: the state is a few dozen fields, and the decoder has to treat every length as hostile
-//! (a snapshot may come from another host), which is easiest to see in twenty lines.
+//! Each section starts with a 4-byte magic and a little-endian u32 version
+//! ([`section_header`]). The body is a serde struct encoded with postcard
+//! ([`Decoder::postcard`], [`Blob`] for byte strings). Version 1 of every section, still read,
+//! was written field by field: little-endian fixed-width integers and byte strings after a u64
+//! length, which [`Decoder`] reads. Either way every length is treated as hostile (a snapshot
+//! may come from another host): nothing is allocated for a length the remaining input cannot
+//! hold.
+
+use serde::de::{self, DeserializeOwned, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Why a snapshot could not be read.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -30,54 +36,45 @@ pub enum SnapshotError {
     /// Bytes were left over after the section.
     #[error("{0} trailing bytes after the snapshot")]
     Trailing(usize),
+    /// A postcard body could not be decoded.
+    #[error("bad snapshot body: {0}")]
+    Body(#[from] postcard::Error),
 }
 
-/// Builds a snapshot section.
-#[derive(Debug, Default)]
-pub struct Encoder {
-    buf: Vec<u8>,
+/// The start of a section: `magic` and `version` (little-endian).
+pub fn section_header(magic: &[u8; 4], version: u32) -> Vec<u8> {
+    let mut v = magic.to_vec();
+    v.extend_from_slice(&version.to_le_bytes());
+    v
 }
 
-impl Encoder {
-    /// Starts a section with its magic (4 bytes) and version.
-    pub fn new(magic: &[u8; 4], version: u32) -> Self {
-        let mut e = Encoder { buf: Vec::new() };
-        e.buf.extend_from_slice(magic);
-        e.u32(version);
-        e
+/// A byte string in a serde snapshot struct, encoded as one length and the bytes (not as a
+/// sequence of separate integers).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Blob(pub Vec<u8>);
+
+impl Serialize for Blob {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
     }
-    /// Appends a byte.
-    pub fn u8(&mut self, v: u8) {
-        self.buf.push(v);
-    }
-    /// Appends a boolean as one byte.
-    pub fn bool(&mut self, v: bool) {
-        self.buf.push(v as u8);
-    }
-    /// Appends a little-endian u16.
-    pub fn u16(&mut self, v: u16) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-    }
-    /// Appends a little-endian u32.
-    pub fn u32(&mut self, v: u32) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-    }
-    /// Appends a little-endian u64.
-    pub fn u64(&mut self, v: u64) {
-        self.buf.extend_from_slice(&v.to_le_bytes());
-    }
-    /// Appends a length-prefixed byte string.
-    pub fn bytes(&mut self, v: &[u8]) {
-        self.u64(v.len() as u64);
-        self.buf.extend_from_slice(v);
-    }
-    /// Appends a length-prefixed string.
-    pub fn str(&mut self, v: &str) {
-        self.bytes(v.as_bytes());
-    }
-    /// The finished section.
-    pub fn finish(self) -> Vec<u8> {
-        self.buf
+}
+
+impl<'de> Deserialize<'de> for Blob {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct BlobVisitor;
+        impl<'de> Visitor<'de> for BlobVisitor {
+            type Value = Blob;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Blob, E> {
+                Ok(Blob(v.to_vec()))
+            }
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Blob, E> {
+                Ok(Blob(v))
+            }
+        }
+        d.deserialize_byte_buf(BlobVisitor)
     }
 }
 
@@ -170,6 +167,15 @@ impl<'a> Decoder<'a> {
         }
         Ok(n as usize)
     }
+    /// Decodes the rest of the section as one postcard-encoded `T`, which must use all of it.
+    pub fn postcard<T: DeserializeOwned>(self) -> Result<T, SnapshotError> {
+        let (value, rest) = postcard::take_from_bytes(&self.data[self.pos..])?;
+        match rest.len() {
+            0 => Ok(value),
+            n => Err(SnapshotError::Trailing(n)),
+        }
+    }
+
     /// Checks that the whole input was read.
     pub fn end(self) -> Result<(), SnapshotError> {
         match self.data.len() - self.pos {
@@ -183,17 +189,33 @@ impl<'a> Decoder<'a> {
 mod tests {
     use super::*;
 
+    /// Writes version 1 fields, as the field-by-field format did.
+    #[derive(Default)]
+    struct Writer(Vec<u8>);
+
+    impl Writer {
+        fn new(magic: &[u8; 4], version: u32) -> Self {
+            Writer(section_header(magic, version))
+        }
+        fn put(&mut self, b: &[u8]) -> &mut Self {
+            self.0.extend_from_slice(b);
+            self
+        }
+        fn bytes(&mut self, b: &[u8]) -> &mut Self {
+            self.put(&(b.len() as u64).to_le_bytes()).put(b)
+        }
+    }
+
     #[test]
     fn round_trip() {
-        let mut e = Encoder::new(b"TEST", 2);
-        e.u8(7);
-        e.bool(true);
-        e.u16(0xbeef);
-        e.u32(0xdead_beef);
-        e.u64(u64::MAX - 1);
-        e.str("org.libguestfs.channel.0");
-        e.bytes(&[1, 2, 3]);
-        let data = e.finish();
+        let mut w = Writer::new(b"TEST", 2);
+        w.put(&[7, 1])
+            .put(&0xbeef_u16.to_le_bytes())
+            .put(&0xdead_beef_u32.to_le_bytes())
+            .put(&(u64::MAX - 1).to_le_bytes())
+            .bytes(b"org.libguestfs.channel.0")
+            .bytes(&[1, 2, 3]);
+        let data = w.0;
         let (mut d, v) = Decoder::new(&data, b"TEST", "test", 2).unwrap();
         assert_eq!(v, 2);
         assert_eq!(d.u8().unwrap(), 7);
@@ -208,7 +230,7 @@ mod tests {
 
     #[test]
     fn hostile_input_is_an_error() {
-        let data = Encoder::new(b"TEST", 3).finish();
+        let data = section_header(b"TEST", 3);
         assert!(matches!(
             Decoder::new(&data, b"TEST", "test", 2),
             Err(SnapshotError::Version { found: 3, .. })
@@ -217,13 +239,40 @@ mod tests {
             Decoder::new(&data, b"NOPE", "nope", 9).unwrap_err(),
             SnapshotError::BadMagic("nope")
         );
-        let mut e = Encoder::new(b"TEST", 1);
-        e.u64(u64::MAX);
-        let data = e.finish();
+        let mut w = Writer::new(b"TEST", 1);
+        w.put(&u64::MAX.to_le_bytes());
+        let data = w.0;
         let (mut d, _) = Decoder::new(&data, b"TEST", "test", 1).unwrap();
         assert!(d.bytes().is_err());
         let (mut d, _) = Decoder::new(&data, b"TEST", "test", 1).unwrap();
         assert!(d.count(1).is_err());
         assert!(Decoder::new(&data[..3], b"TEST", "test", 1).is_err());
+    }
+
+    #[test]
+    fn postcard_bodies_are_whole_and_blobs_are_byte_strings() {
+        #[derive(Debug, PartialEq, Serialize, Deserialize)]
+        struct S {
+            a: u16,
+            b: Blob,
+        }
+        let s = S {
+            a: 300,
+            b: Blob(vec![9; 3]),
+        };
+        let data = postcard::to_extend(&s, section_header(b"TEST", 2)).unwrap();
+        // The blob is its length and its bytes.
+        assert_eq!(&data[8..], [0xac, 0x02, 3, 9, 9, 9]);
+        let (d, _) = Decoder::new(&data, b"TEST", "test", 2).unwrap();
+        assert_eq!(d.postcard::<S>().unwrap(), s);
+        let mut longer = data.clone();
+        longer.push(0);
+        let (d, _) = Decoder::new(&longer, b"TEST", "test", 2).unwrap();
+        assert_eq!(d.postcard::<S>(), Err(SnapshotError::Trailing(1)));
+        // A blob longer than what is left.
+        let mut lying = data[..11].to_vec();
+        lying[10] = 100;
+        let (d, _) = Decoder::new(&lying, b"TEST", "test", 2).unwrap();
+        assert!(d.postcard::<S>().is_err());
     }
 }

@@ -6,30 +6,50 @@
 //! raises interrupts through [`VirtioInterrupt`]; the transport turns them into MSI-X messages
 //! or the INTx line and reports those to the VMM's [`InterruptSink`].
 
+use std::os::fd::RawFd;
 use std::sync::Arc;
 
+use virtio_bindings::virtio_config::VIRTIO_F_VERSION_1 as VERSION_1_BIT;
+use virtio_bindings::virtio_ring::{
+    VIRTIO_RING_F_EVENT_IDX as EVENT_IDX_BIT, VIRTIO_RING_F_INDIRECT_DESC as INDIRECT_DESC_BIT,
+};
 use virtio_queue::{Queue, QueueState};
 use vm_memory::GuestMemoryMmap;
 
 /// VIRTIO_F_VERSION_1: the modern interface (virtio 1.x).
-pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
+pub const VIRTIO_F_VERSION_1: u64 = 1 << VERSION_1_BIT;
 /// VIRTIO_RING_F_INDIRECT_DESC: indirect descriptor tables (virtio-queue follows them).
-pub const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << 28;
+pub const VIRTIO_RING_F_INDIRECT_DESC: u64 = 1 << INDIRECT_DESC_BIT;
+/// VIRTIO_RING_F_EVENT_IDX: used and available event indexes (the transport tells the queues
+/// when it was negotiated).
+pub const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << EVENT_IDX_BIT;
 
-/// Device status bits (virtio 1.x, 2.1).
+/// Device status bits (virtio 1.x, 2.1), from virtio-bindings as the byte the status register
+/// holds.
 pub mod status {
+    use virtio_bindings::virtio_config as c;
+
     /// The guest found the device.
-    pub const ACKNOWLEDGE: u8 = 1;
+    pub const ACKNOWLEDGE: u8 = c::VIRTIO_CONFIG_S_ACKNOWLEDGE as u8;
     /// The guest has a driver for it.
-    pub const DRIVER: u8 = 2;
+    pub const DRIVER: u8 = c::VIRTIO_CONFIG_S_DRIVER as u8;
     /// The driver is ready: queues may be used.
-    pub const DRIVER_OK: u8 = 4;
+    pub const DRIVER_OK: u8 = c::VIRTIO_CONFIG_S_DRIVER_OK as u8;
     /// Feature negotiation is complete.
-    pub const FEATURES_OK: u8 = 8;
+    pub const FEATURES_OK: u8 = c::VIRTIO_CONFIG_S_FEATURES_OK as u8;
     /// The device needs a reset.
-    pub const DEVICE_NEEDS_RESET: u8 = 0x40;
+    pub const DEVICE_NEEDS_RESET: u8 = c::VIRTIO_CONFIG_S_NEEDS_RESET as u8;
     /// The driver gave up on the device.
-    pub const FAILED: u8 = 0x80;
+    pub const FAILED: u8 = c::VIRTIO_CONFIG_S_FAILED as u8;
+}
+
+/// What a file descriptor of a device's host-side backend should be watched for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Interest {
+    /// Wake when readable (or a connection is waiting).
+    pub read: bool,
+    /// Wake when writable.
+    pub write: bool,
 }
 
 /// Where a device sends its interrupts: implemented by the transport.
@@ -100,6 +120,35 @@ pub trait VirtioDevice: Send {
     /// Restores a state saved by [`VirtioDevice::save`]. `ctx` is given when the device was
     /// active, with the queues rebuilt from the saved [`DeviceState::queues`].
     fn restore(&mut self, blob: &[u8], ctx: Option<ActivateContext>) -> Result<(), ActivateError>;
+
+    /// Whether the device has host-side backends with file descriptors (sockets) that an event
+    /// loop must wait on and then call [`VirtioDevice::poll_backends`] for. None by default.
+    fn has_backends(&self) -> bool {
+        false
+    }
+
+    /// Appends the descriptors the backends wait on now, with what to wait for. The set
+    /// changes as connections come and go and as room appears or runs out.
+    fn backend_fds(&self, _fds: &mut Vec<(RawFd, Interest)>) {}
+
+    /// Does the backend work that is ready (accepting, reading, writing); returns whether
+    /// anything moved. Called when a descriptor from [`VirtioDevice::backend_fds`] is ready.
+    fn poll_backends(&mut self) -> bool {
+        false
+    }
+}
+
+/// Copies the bytes of a configuration space `cfg` at `offset` into `data`, for
+/// [`VirtioDevice::read_config`]: bytes beyond its end (or at an offset that overflows) read
+/// as zero.
+pub fn read_config_bytes(cfg: &[u8], offset: u64, data: &mut [u8]) {
+    for (i, b) in data.iter_mut().enumerate() {
+        *b = usize::try_from(offset)
+            .ok()
+            .and_then(|o| o.checked_add(i))
+            .and_then(|o| cfg.get(o).copied())
+            .unwrap_or(0);
+    }
 }
 
 /// A device's saved state.

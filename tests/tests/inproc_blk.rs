@@ -64,7 +64,7 @@ fn block(path: &Path) -> Block {
 fn boot(path: &Path) -> Vm {
     let ram = GuestRam::new(RAM_SIZE).expect("guest RAM");
     ram.install();
-    let sink = Arc::new(CountingSink::default());
+    let sink = Arc::new(CountingSink::counting());
     let dev: SharedDevice<Block> = Arc::new(Mutex::new(VirtioPciDevice::new(
         block(path),
         ram.memory(),
@@ -132,7 +132,7 @@ fn driver_reads_the_image() {
         stats.bytes_read,
         (1 + 8 + 3 + 16 + 128 + 8 + 1 + 512) * SECTOR_SIZE as u64
     );
-    assert!(vm.sink.intx.load(std::sync::atomic::Ordering::Relaxed) > 0);
+    assert!(vm.sink.intx_raised() > 0);
 }
 
 #[test]

@@ -1,6 +1,10 @@
-//! Control messages of the multiport console (virtio spec, "Console Device"): the one
-//! definition of the wire format, used by the guest driver (`kernel`) and the host device
-//! model (`host-device`). no_std with alloc.
+//! The facts of the multiport console (virtio spec, "Console Device") that the guest driver
+//! (`kernel`) and the host device model (`host-device`) must agree on, defined once: the
+//! feature bits, the configuration layout, which queue belongs to which port, the control
+//! queue size and the control message format. no_std with alloc.
+//!
+//! Facts common to every virtio device (status bits, `VIRTIO_F_VERSION_1`, ring features) are
+//! not here: the host takes them from `virtio-bindings`, the guest from `virtio-drivers`.
 
 #![cfg_attr(not(test), no_std)]
 
@@ -9,9 +13,102 @@ extern crate alloc;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use zerocopy::little_endian::{U16, U32};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// The virtio device id of a console.
+pub const DEVICE_ID: u32 = 3;
+
+/// The console's feature bits (virtio 1.x 5.3.3), as masks of the 64-bit feature word.
+pub mod feature {
+    /// VIRTIO_CONSOLE_F_SIZE: console size in the configuration space.
+    pub const SIZE: u64 = 1 << 0;
+    /// VIRTIO_CONSOLE_F_MULTIPORT: several ports and the control queues.
+    pub const MULTIPORT: u64 = 1 << 1;
+    /// VIRTIO_CONSOLE_F_EMERG_WRITE: the emergency write register.
+    pub const EMERG_WRITE: u64 = 1 << 2;
+}
+
+/// The device configuration space (virtio 1.x 5.3.4), little-endian on the wire.
+#[repr(C)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout,
+)]
+pub struct ConsoleConfig {
+    /// Console columns (with [`feature::SIZE`]).
+    pub cols: U16,
+    /// Console rows (with [`feature::SIZE`]).
+    pub rows: U16,
+    /// How many ports the device may have (with [`feature::MULTIPORT`]).
+    pub max_nr_ports: U32,
+    /// The emergency write register (with [`feature::EMERG_WRITE`]): the driver writes one
+    /// character for port 0.
+    pub emerg_wr: U32,
+}
+
+/// Byte offsets of the [`ConsoleConfig`] fields.
+pub mod config_offset {
+    use super::ConsoleConfig;
+    use core::mem::offset_of;
+
+    /// `cols`.
+    pub const COLS: usize = offset_of!(ConsoleConfig, cols);
+    /// `rows`.
+    pub const ROWS: usize = offset_of!(ConsoleConfig, rows);
+    /// `max_nr_ports`.
+    pub const MAX_NR_PORTS: usize = offset_of!(ConsoleConfig, max_nr_ports);
+    /// `emerg_wr`.
+    pub const EMERG_WR: usize = offset_of!(ConsoleConfig, emerg_wr);
+}
+
+/// Entries in each control queue (as QEMU offers).
+pub const CONTROL_QUEUE_SIZE: u16 = 32;
+/// The control receive queue (host to guest).
+pub const CONTROL_RX: u16 = 2;
+/// The control transmit queue (guest to host).
+pub const CONTROL_TX: u16 = 3;
+
+/// The receive queue (host to guest) of port `id`: port 0 uses queues 0 and 1, the control
+/// queues are 2 and 3, port n >= 1 uses 2 + 2n and 3 + 2n.
+pub const fn rx_queue(id: u32) -> u16 {
+    if id == 0 { 0 } else { (2 + 2 * id) as u16 }
+}
+
+/// The transmit queue (guest to host) of port `id`.
+pub const fn tx_queue(id: u32) -> u16 {
+    rx_queue(id) + 1
+}
+
+/// What a queue number is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueRole {
+    /// The control receive queue ([`CONTROL_RX`]).
+    ControlRx,
+    /// The control transmit queue ([`CONTROL_TX`]).
+    ControlTx,
+    /// A port's receive queue (host to guest).
+    Receive(u32),
+    /// A port's transmit queue (guest to host).
+    Transmit(u32),
+}
+
+/// Which port and direction queue `q` belongs to (the inverse of [`rx_queue`] and
+/// [`tx_queue`]).
+pub const fn queue_role(q: u16) -> QueueRole {
+    match q {
+        0 => QueueRole::Receive(0),
+        1 => QueueRole::Transmit(0),
+        CONTROL_RX => QueueRole::ControlRx,
+        CONTROL_TX => QueueRole::ControlTx,
+        _ if q.is_multiple_of(2) => QueueRole::Receive((q as u32 - 2) / 2),
+        _ => QueueRole::Transmit((q as u32 - 2) / 2),
+    }
+}
+
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 8;
-/// Longest port name accepted (QEMU has no limit; names are reverse-domain strings).
+/// Longest port name accepted (QEMU has no limit; names are reverse-domain strings, and the
+/// name travels in one control buffer).
 pub const MAX_NAME_LEN: usize = 255;
 /// The id used for device-wide messages (DEVICE_READY), as Linux's `VIRTIO_CONSOLE_BAD_ID`.
 pub const BAD_ID: u32 = u32::MAX;
@@ -223,6 +320,40 @@ pub fn encode_host(msg: &HostMessage) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn queue_numbers_map_both_ways() {
+        assert_eq!((rx_queue(0), tx_queue(0)), (0, 1));
+        assert_eq!((rx_queue(1), tx_queue(1)), (4, 5));
+        assert_eq!((rx_queue(30), tx_queue(30)), (62, 63));
+        assert_eq!(queue_role(CONTROL_RX), QueueRole::ControlRx);
+        assert_eq!(queue_role(CONTROL_TX), QueueRole::ControlTx);
+        for id in [0, 1, 2, 30, 510] {
+            assert_eq!(queue_role(rx_queue(id)), QueueRole::Receive(id));
+            assert_eq!(queue_role(tx_queue(id)), QueueRole::Transmit(id));
+        }
+    }
+
+    #[test]
+    fn config_layout_is_the_spec_one() {
+        assert_eq!(core::mem::size_of::<ConsoleConfig>(), 12);
+        assert_eq!(
+            (
+                config_offset::COLS,
+                config_offset::ROWS,
+                config_offset::MAX_NR_PORTS,
+                config_offset::EMERG_WR
+            ),
+            (0, 2, 4, 8)
+        );
+        let c = ConsoleConfig {
+            cols: 80.into(),
+            rows: 25.into(),
+            max_nr_ports: 31.into(),
+            emerg_wr: 0.into(),
+        };
+        assert_eq!(c.as_bytes(), [80, 0, 25, 0, 31, 0, 0, 0, 0, 0, 0, 0]);
+    }
 
     #[test]
     fn round_trips_every_host_message() {

@@ -87,10 +87,15 @@ fn register(item: Item) -> Result<Registered, CleanupError> {
 /// Registers a running VM process: killed if a signal stops `vmch`. If one already is, the
 /// process is killed at once and [`CleanupError::Stopping`] returned.
 pub fn process(child: &mut Child) -> Result<Registered, CleanupError> {
-    register(Item::Process(child.id())).inspect_err(|_| {
+    register(Item::Process(child.id())).inspect_err(|_| kill_and_reap(child))
+}
+
+/// Kills `child` unless it already exited, and reaps it.
+fn kill_and_reap(child: &mut Child) {
+    if let Ok(None) = child.try_wait() {
         let _ = child.kill();
-        let _ = child.wait();
-    })
+    }
+    let _ = child.wait();
 }
 
 /// Registers a temporary directory: removed if a signal stops `vmch`.
@@ -107,10 +112,7 @@ pub fn file(path: &Path) -> Result<Registered, CleanupError> {
 /// signal thread never signals a process id that was already reaped (and maybe reused).
 pub fn stop_process(child: &mut Child, registration: Option<Registered>) {
     let mut r = registry();
-    if let Ok(None) = child.try_wait() {
-        let _ = child.kill();
-    }
-    let _ = child.wait();
+    kill_and_reap(child);
     if let Some(registration) = registration {
         r.items.remove(&registration.0);
         // Removed under this lock already: its Drop (which would lock again) must not run.

@@ -60,6 +60,55 @@ pub enum Accel {
     Tcg,
 }
 
+/// What runs the VM as a user asks for it (`--backend`): one backend, or `Auto` to let
+/// [`choose_backend`] pick from what the host is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendRequest {
+    /// Whatever [`choose_backend`] picks.
+    #[default]
+    Auto,
+    /// This backend.
+    Given(Backend),
+}
+
+impl BackendRequest {
+    const ALL: [BackendRequest; 3] = [
+        BackendRequest::Auto,
+        BackendRequest::Given(Backend::Vmm),
+        BackendRequest::Given(Backend::Qemu),
+    ];
+}
+
+/// The command-line values: `auto`, `vmm`, `qemu`.
+impl clap::ValueEnum for BackendRequest {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Self::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            BackendRequest::Auto => "auto",
+            BackendRequest::Given(Backend::Vmm) => "vmm",
+            BackendRequest::Given(Backend::Qemu) => "qemu",
+        }))
+    }
+}
+
+/// The command-line values: `auto`, `kvm`, `tcg`.
+impl clap::ValueEnum for Accel {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Accel::Auto, Accel::Kvm, Accel::Tcg]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(match self {
+            Accel::Auto => "auto",
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }))
+    }
+}
+
 /// How to start an appliance.
 #[derive(Debug, Clone)]
 pub struct LaunchOptions {
@@ -507,16 +556,22 @@ impl Starting {
         }
     }
 
+    /// Kills and reaps the VM (once), ending its registration. Returns its exit status if it
+    /// had exited by itself.
+    fn stop(&mut self) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let exited = child.try_wait().ok().flatten();
+        cleanup::stop_process(&mut child, self.registered.take());
+        exited
+    }
+
     /// Stops the VM and builds the error, with its logs.
     fn failed(&mut self, reason: String) -> LaunchError {
         let mut reason = reason;
-        if let Some(mut child) = self.child.take() {
-            if let Ok(Some(status)) = child.try_wait()
-                && !reason.contains("exited")
-            {
-                reason.push_str(&format!(" (the VM exited: {})", describe_status(status)));
-            }
-            cleanup::stop_process(&mut child, self.registered.take());
+        if let Some(status) = self.stop()
+            && !reason.contains("exited")
+        {
+            reason.push_str(&format!(" (the VM exited: {})", describe_status(status)));
         }
         LaunchError::Boot {
             backend: backend_name(self.backend),
@@ -528,9 +583,7 @@ impl Starting {
 
 impl Drop for Starting {
     fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            cleanup::stop_process(&mut child, self.registered.take());
-        }
+        self.stop();
     }
 }
 
@@ -575,18 +628,23 @@ fn vmm_command(
     serial: &Path,
 ) -> (PathBuf, Vec<OsString>) {
     let program = options.vmm_program.clone().unwrap_or_else(vmm_program);
-    let mut args = vec![
-        "run".to_owned(),
+    // Paths go as they are (OsStr), never through a lossy `display()`.
+    let mut args: Vec<OsString> = vec![
+        "run".into(),
         "--kernel".into(),
-        options.kernel.display().to_string(),
+        options.kernel.clone().into(),
         "--mem".into(),
-        options.mem_mib.to_string(),
+        options.mem_mib.to_string().into(),
         "--serial".into(),
-        format!("file:{}", serial.display()),
+        joined(&["file:".as_ref(), serial.as_os_str()]),
         "--cmdline".into(),
-        options.cmdline.clone(),
+        options.cmdline.clone().into(),
         "--port".into(),
-        format!("name={PORT},socket={},server", socket.display()),
+        joined(&[
+            format!("name={PORT},socket=").as_ref(),
+            socket.as_os_str(),
+            ",server".as_ref(),
+        ]),
         // The appliance never resets on purpose: a reset ends the run, and the VMM's main
         // thread gets the narrower seccomp filter of a VMM that never rebuilds a VM.
         "--no-reboot".into(),
@@ -594,7 +652,6 @@ fn vmm_command(
     if options.backing == BackingPolicy::Any {
         args.push("--allow-backing".into());
     }
-    let mut args: Vec<OsString> = args.into_iter().map(OsString::from).collect();
     for image in images {
         args.push("--disk".into());
         args.push(image.path.clone().into());
@@ -658,15 +715,15 @@ pub fn qemu_invocation(
         "-append".into(),
         options.cmdline.clone().into(),
         "-serial".into(),
-        format!("file:{}", serial.display()).into(),
+        joined(&["file:".as_ref(), serial.as_os_str()]),
         "-device".into(),
         "virtio-serial-pci,id=vser0,disable-legacy=on".into(),
         "-chardev".into(),
-        format!(
-            "socket,id=appl,path={},server=on,wait=off",
-            socket.display()
-        )
-        .into(),
+        joined(&[
+            "socket,id=appl,path=".as_ref(),
+            &double_commas(socket.as_os_str()),
+            ",server=on,wait=off".as_ref(),
+        ]),
         "-device".into(),
         format!("virtserialport,bus=vser0.0,chardev=appl,name={PORT}").into(),
     ]);
@@ -754,6 +811,15 @@ fn blockdevs(node: &str, image: &Image, inherit: &mut Vec<RawFd>) -> Vec<OsStrin
 }
 
 /// `s` with every comma doubled, as QEMU's option parser reads a literal comma.
+/// `parts` one after the other.
+fn joined(parts: &[&OsStr]) -> OsString {
+    let mut out = OsString::new();
+    for p in parts {
+        out.push(p);
+    }
+    out
+}
+
 fn double_commas(s: &OsStr) -> OsString {
     use std::os::unix::ffi::{OsStrExt, OsStringExt};
     let mut out = Vec::with_capacity(s.len());
@@ -866,6 +932,34 @@ mod tests {
                 .ends_with(br#""read-only":true,"backing":null}"#)),
             "{args:?}"
         );
+    }
+
+    /// The kernel, socket and serial paths reach the VMM and QEMU byte for byte (commas
+    /// doubled where QEMU parses options), not through a lossy `display()`.
+    #[test]
+    fn paths_reach_the_vm_byte_for_byte() {
+        let odd = |s: &[u8]| PathBuf::from(OsStr::from_bytes(s));
+        let options = LaunchOptions {
+            kernel: odd(b"/k/ker\xffnel"),
+            vmm_program: Some(PathBuf::from("/bin/vmch")),
+            ..LaunchOptions::default()
+        };
+        let (socket, serial) = (odd(b"/d/s,\xfe"), odd(b"/d/l\xfd"));
+        let (_, args) = vmm_command(&[], &options, &socket, &serial);
+        let has = |args: &[OsString], want: &[u8]| args.iter().any(|a| a.as_bytes() == want);
+        assert!(has(&args, b"/k/ker\xffnel"), "{args:?}");
+        assert!(has(&args, b"file:/d/l\xfd"), "{args:?}");
+        assert!(has(
+            &args,
+            b"name=org.libguestfs.channel.0,socket=/d/s,\xfe,server"
+        ));
+        let args = qemu_args(&[], &options, &socket, &serial);
+        assert!(has(&args, b"/k/ker\xffnel"), "{args:?}");
+        assert!(has(&args, b"file:/d/l\xfd"), "{args:?}");
+        assert!(has(
+            &args,
+            b"socket,id=appl,path=/d/s,,\xfe,server=on,wait=off"
+        ));
     }
 
     /// A probed image reaches QEMU as the descriptor that was checked, never by its name.

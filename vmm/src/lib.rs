@@ -305,9 +305,8 @@ impl Vm {
                 router.clone(),
                 queues + 1,
             ));
-            let (_, handle) = bus.add_virtio(console.clone(), queues)?;
+            let (_, handle) = bus.add_virtio(console, queues)?;
             event_loop.add_function(handle)?;
-            event_loop.set_console(console);
         }
 
         for (i, path) in config.disks.iter().enumerate() {

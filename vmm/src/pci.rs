@@ -5,10 +5,11 @@
 //! registered while memory decoding is on and moved when the guest moves the BAR, so a guest
 //! kick reaches the event loop without a vCPU exit.
 
+use std::os::fd::RawFd;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use host_device::pci::VirtioPciDevice;
-use host_device::virtio::VirtioDevice;
+use host_device::virtio::{Interest, VirtioDevice};
 use kvm_ioctls::{IoEventAddress, NoDatamatch, VmFd};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
@@ -51,6 +52,16 @@ pub trait PciFunction: Send {
     fn set_bar_address(&mut self, address: u64);
     /// Queue `queue` was notified (an ioeventfd fired).
     fn queue_notify(&mut self, queue: u16);
+    /// Whether the function has host-side backends whose descriptors the event loop waits on.
+    fn has_backends(&self) -> bool {
+        false
+    }
+    /// Appends the descriptors its backends wait on now, with what for.
+    fn backend_fds(&self, _fds: &mut Vec<(RawFd, Interest)>) {}
+    /// Serves its ready backends; returns whether anything moved.
+    fn poll_backends(&mut self) -> bool {
+        false
+    }
 }
 
 fn memory_enabled(f: &dyn PciFunction) -> bool {
@@ -81,6 +92,15 @@ impl<D: VirtioDevice> PciFunction for VirtioPciDevice<D> {
     }
     fn queue_notify(&mut self, queue: u16) {
         VirtioPciDevice::queue_notify(self, queue)
+    }
+    fn has_backends(&self) -> bool {
+        VirtioPciDevice::has_backends(self)
+    }
+    fn backend_fds(&self, fds: &mut Vec<(RawFd, Interest)>) {
+        VirtioPciDevice::backend_fds(self, fds)
+    }
+    fn poll_backends(&mut self) -> bool {
+        VirtioPciDevice::poll_backends(self)
     }
 }
 

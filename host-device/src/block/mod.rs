@@ -34,22 +34,19 @@ pub mod request;
 use std::fs::File;
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use virtio_queue::{Queue, QueueT};
-use vm_memory::GuestMemoryMmap;
 
 pub use backend::{BlockBackend, FileBackend};
 
-use crate::snapshot::{Decoder, Encoder, SnapshotError};
+use crate::active::{ActiveQueues, pop_chain};
+use crate::snapshot::{Decoder, SnapshotError, section_header};
 use crate::virtio::{
     ActivateContext, ActivateError, DeviceState, VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC,
-    VirtioDevice, VirtioInterrupt,
+    VirtioDevice, read_config_bytes,
 };
 use request::{Engine, ID_BYTES};
 
 /// The virtio device id of a block device.
-pub const DEVICE_ID: u32 = 2;
+pub const DEVICE_ID: u32 = virtio_bindings::virtio_ids::VIRTIO_ID_BLOCK;
 /// VIRTIO_BLK_F_SIZE_MAX: the largest segment is in `size_max`.
 pub const F_SIZE_MAX: u64 = 1 << 1;
 /// VIRTIO_BLK_F_SEG_MAX: the most segments per request is in `seg_max`.
@@ -76,7 +73,17 @@ pub const CONFIG_LEN: usize = 60;
 
 /// Snapshot section magic and version.
 const SNAPSHOT_MAGIC: &[u8; 4] = b"VBLK";
-const SNAPSHOT_VERSION: u32 = 1;
+/// The version [`VirtioDevice::save`] writes: [`BlockSnapshot`] in postcard. Version 1 (still
+/// read) was the capacity as a little-endian u64.
+const SNAPSHOT_VERSION: u32 = 2;
+
+/// The block device's own state, as saved: only what must match on the destination (the
+/// queue's position travels in the transport's section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct BlockSnapshot {
+    /// The disk's capacity in sectors.
+    capacity: u64,
+}
 
 /// Why an image could not be attached.
 #[derive(Debug, thiserror::Error)]
@@ -139,17 +146,10 @@ pub struct BlockStats {
     pub io_errors: u64,
 }
 
-/// The queue and memory of an activated device.
-struct Active {
-    mem: GuestMemoryMmap,
-    queue: Queue,
-    irq: Arc<dyn VirtioInterrupt>,
-}
-
 /// The read-only virtio-blk device.
 pub struct Block {
     engine: Engine,
-    active: Option<Active>,
+    active: Option<ActiveQueues>,
 }
 
 impl std::fmt::Debug for Block {
@@ -295,20 +295,8 @@ impl Block {
                 ctx.queues.len()
             )));
         }
-        let Some(queue) = ctx.queues.into_iter().next() else {
-            return Err(ActivateError::BadQueue(0));
-        };
-        if queue.ready() && !queue.is_valid(&ctx.mem) {
-            return Err(ActivateError::BadQueue(0));
-        }
-        if ctx.acked_features & VIRTIO_F_VERSION_1 == 0 {
-            return Err(ActivateError::MissingFeatures(VIRTIO_F_VERSION_1));
-        }
-        self.active = Some(Active {
-            mem: ctx.mem,
-            queue,
-            irq: ctx.interrupt,
-        });
+        ActiveQueues::check(&ctx)?;
+        self.active = Some(ActiveQueues::new(ctx, "virtio-blk"));
         Ok(())
     }
 
@@ -317,37 +305,27 @@ impl Block {
         let Some(act) = self.active.as_mut() else {
             return;
         };
-        if !act.queue.ready() {
-            return;
-        }
-        let mut returned = false;
-        // At most one queue's worth per pass: a guest whose used ring overlays its available
-        // ring (each chain returned makes another available) cannot keep the device busy for
-        // ever; chains added meanwhile come with a notification of their own.
-        let mut budget = usize::from(act.queue.size());
-        while budget > 0
-            && let Some(chain) = act.queue.pop_descriptor_chain(&act.mem)
-        {
-            budget -= 1;
+        // At most one queue's worth per pass (see ActiveQueues::chain_budget).
+        let mut budget = act.chain_budget(0);
+        while let Some(chain) = pop_chain(&mut act.queues, &act.mem, 0, &mut budget) {
             let head = chain.head_index();
             let len = self.engine.handle(&act.mem, chain);
-            match act.queue.add_used(&act.mem, head, len) {
-                Ok(()) => returned = true,
-                Err(e) => log::warn!("virtio-blk: cannot return chain {head}: {e}"),
-            }
+            act.add_used(0, head, len);
         }
-        if returned && act.queue.needs_notification(&act.mem).unwrap_or(true) {
-            act.irq.signal_queue(0);
-        }
+        act.signal();
     }
 
     /// Checks a blob from [`VirtioDevice::save`] against this device.
     fn restore_blob(&self, blob: &[u8]) -> Result<(), String> {
         let decode = || -> Result<u64, SnapshotError> {
-            let (mut d, _) = Decoder::new(blob, SNAPSHOT_MAGIC, "virtio-blk", SNAPSHOT_VERSION)?;
-            let capacity = d.u64()?;
-            d.end()?;
-            Ok(capacity)
+            let (mut d, version) =
+                Decoder::new(blob, SNAPSHOT_MAGIC, "virtio-blk", SNAPSHOT_VERSION)?;
+            if version == 1 {
+                let capacity = d.u64()?;
+                d.end()?;
+                return Ok(capacity);
+            }
+            Ok(d.postcard::<BlockSnapshot>()?.capacity)
         };
         let capacity = decode().map_err(|e| e.to_string())?;
         if capacity != self.engine.capacity {
@@ -381,13 +359,7 @@ impl VirtioDevice for Block {
 
     fn read_config(&self, offset: u64, data: &mut [u8]) {
         let cfg = self.config_bytes();
-        for (i, b) in data.iter_mut().enumerate() {
-            *b = usize::try_from(offset)
-                .ok()
-                .and_then(|o| o.checked_add(i))
-                .and_then(|o| cfg.get(o).copied())
-                .unwrap_or(0);
-        }
+        read_config_bytes(&cfg, offset, data);
     }
 
     fn write_config(&mut self, offset: u64, data: &[u8]) {
@@ -413,16 +385,12 @@ impl VirtioDevice for Block {
     }
 
     fn save(&self) -> DeviceState {
-        let mut e = Encoder::new(SNAPSHOT_MAGIC, SNAPSHOT_VERSION);
-        e.u64(self.engine.capacity);
-        DeviceState {
-            queues: self
-                .active
-                .as_ref()
-                .map(|a| vec![a.queue.state()])
-                .unwrap_or_default(),
-            blob: e.finish(),
-        }
+        let snap = BlockSnapshot {
+            capacity: self.engine.capacity,
+        };
+        let blob = postcard::to_extend(&snap, section_header(SNAPSHOT_MAGIC, SNAPSHOT_VERSION))
+            .expect("a snapshot always encodes");
+        ActiveQueues::save(self.active.as_ref(), blob)
     }
 
     fn restore(&mut self, blob: &[u8], ctx: Option<ActivateContext>) -> Result<(), ActivateError> {

@@ -1,9 +1,13 @@
 //! virtio-console with MULTIPORT: the device model.
 //!
-//! - [`control`]: the control-queue wire format;
+//! - [`control`]: the control-queue wire format and the control plane, a state machine that
+//!   does no I/O;
 //! - [`port`]: one port's properties, connection flags and held bytes;
 //! - [`backend`]: the in-process handler API;
-//! - [`socket`]: the unix socket backend;
+//! - [`socket`]: the unix socket backend, and the console's descriptors for the event loop;
+//! - `queues`: moving data and control messages through the virtqueues, chain by chain
+//!   (`chain`: the work on one descriptor chain);
+//! - `device`: the [`crate::virtio::VirtioDevice`] implementation;
 //! - `state`: the snapshot of the whole device.
 //!
 //! The host half of the control flow (virtio 1.x 5.3.6, and what QEMU's virtio-serial-bus does):
@@ -24,41 +28,32 @@
 //! [`ConsoleStats::bad_control`] and logged, never acted on).
 
 pub mod backend;
+mod chain;
 pub mod control;
+mod device;
 pub mod port;
+mod queues;
 pub mod socket;
 mod state;
 
-use std::collections::{BTreeMap, VecDeque};
-use std::io::{Read, Write};
-use std::os::fd::RawFd;
-use std::sync::Arc;
+use std::collections::BTreeMap;
 
-use virtio_queue::{Queue, QueueT};
-use vm_memory::GuestMemoryMmap;
-
-pub use backend::{ChannelHandler, PortEvent, PortHandler};
+pub use backend::{ChannelHandler, PortEvent, PortHandler, ReadOutcome, StreamBackend};
 pub use port::{Backend, PortConfig, PortInfo, PortStats};
 pub use socket::{Interest, SocketBackend, SocketError};
 
-use crate::virtio::{
-    ActivateContext, ActivateError, DeviceState, VIRTIO_F_VERSION_1, VIRTIO_RING_F_INDIRECT_DESC,
-    VirtioDevice, VirtioInterrupt,
-};
-use control::Header;
-use port::{InFlight, MAX_NAME_LEN, Port};
-use socket::ReadOutcome;
+use crate::active::ActiveQueues;
+use control::Control;
+use port::{MAX_NAME_LEN, Port};
+use virtio_console_wire::feature;
 
-/// The virtio device id of a console.
-pub const DEVICE_ID: u32 = 3;
+pub use virtio_console_wire::{CONTROL_QUEUE_SIZE, DEVICE_ID, rx_queue, tx_queue};
 /// Console size in the configuration space.
-pub const F_SIZE: u64 = 1 << 0;
+pub const F_SIZE: u64 = feature::SIZE;
 /// Several ports and the control queues.
-pub const F_MULTIPORT: u64 = 1 << 1;
+pub const F_MULTIPORT: u64 = feature::MULTIPORT;
 /// The emergency write register.
-pub const F_EMERG_WRITE: u64 = 1 << 2;
-/// Entries in each control queue (as QEMU).
-pub const CONTROL_QUEUE_SIZE: u16 = 32;
+pub const F_EMERG_WRITE: u64 = feature::EMERG_WRITE;
 /// Default entries in each port queue (as QEMU).
 pub const DEFAULT_QUEUE_SIZE: u16 = 128;
 /// Default number of ports (as QEMU's `max_ports`).
@@ -72,9 +67,6 @@ pub const MAX_PORTS_LIMIT: u32 = 511;
 pub const MAX_CHAIN_BYTES: usize = 1 << 20;
 /// Bytes read from a socket at a time.
 const READ_CHUNK: usize = 64 * 1024;
-
-const CONTROL_RX: u16 = 2;
-const CONTROL_TX: u16 = 3;
 
 /// What can go wrong using the device's host API.
 #[derive(Debug, thiserror::Error)]
@@ -97,7 +89,8 @@ pub enum ConsoleError {
     /// The host side is closed: open it first.
     #[error("port {0}: the host side is not open")]
     HostClosed(u32),
-    /// A socket port is opened and closed by its peer, not through the API.
+    /// A port served by a socket (or another [`StreamBackend`]) is opened and closed by its
+    /// peer, not through the API.
     #[error("port {0} is served by a socket")]
     SocketPort(u32),
     /// A bad device configuration.
@@ -142,99 +135,12 @@ pub struct ConsoleStats {
     pub control_pending: usize,
 }
 
-/// The queues and memory of an activated device.
-struct Active {
-    mem: GuestMemoryMmap,
-    queues: Vec<Queue>,
-    irq: Arc<dyn VirtioInterrupt>,
-    features: u64,
-    used: Vec<bool>,
-}
-
-impl Active {
-    fn add_used(&mut self, q: u16, head: u16, len: u32) -> bool {
-        let Some(queue) = self.queues.get_mut(q as usize) else {
-            return false;
-        };
-        match queue.add_used(&self.mem, head, len) {
-            Ok(()) => {
-                self.used[q as usize] = true;
-                true
-            }
-            Err(e) => {
-                log::warn!("virtio-console: queue {q}: cannot return chain {head}: {e}");
-                false
-            }
-        }
-    }
-
-    fn signal(&mut self) {
-        for q in 0..self.used.len() {
-            if !std::mem::take(&mut self.used[q]) {
-                continue;
-            }
-            let notify = self.queues[q].needs_notification(&self.mem).unwrap_or(true);
-            if notify {
-                self.irq.signal_queue(q as u16);
-            }
-        }
-    }
-}
-
-/// Pops the next chain of queue `q` (none while the queue is not ready). A free function so the
-/// chain borrows only the memory, not the queues it must later be returned to.
-fn pop_chain<'m>(
-    queues: &mut [Queue],
-    mem: &'m GuestMemoryMmap,
-    q: u16,
-    budget: &mut usize,
-) -> Option<virtio_queue::DescriptorChain<&'m GuestMemoryMmap>> {
-    let queue = queues.get_mut(q as usize)?;
-    if !queue.ready() || *budget == 0 {
-        return None;
-    }
-    *budget -= 1;
-    queue.pop_descriptor_chain(mem)
-}
-
-/// How many chains one pass over queue `q` may take: its size. A guest that plays by the rules
-/// never has more available at once (chains it adds meanwhile come with a new notification,
-/// which starts another pass); one that lays its used ring over its available ring, so that
-/// every chain returned makes another available, must not keep the device busy for ever
-/// (found by fuzzing: a restored snapshot looped in `process_tx`).
-fn chain_budget(queues: &[Queue], q: u16) -> usize {
-    queues
-        .get(q as usize)
-        .map_or(0, |queue| usize::from(queue.size()))
-}
-
-/// The receive queue of port `id` (host to guest).
-pub fn rx_queue(id: u32) -> u16 {
-    if id == 0 { 0 } else { (2 + 2 * id) as u16 }
-}
-
-/// The transmit queue of port `id` (guest to host).
-pub fn tx_queue(id: u32) -> u16 {
-    rx_queue(id) + 1
-}
-
-/// Which port and direction a data queue belongs to: `(id, is_transmit)`.
-fn queue_port(q: u16) -> Option<(u32, bool)> {
-    match q {
-        0 | 1 => Some((0, q == 1)),
-        CONTROL_RX | CONTROL_TX => None,
-        _ => Some(((q as u32 - 2) / 2, q % 2 == 1)),
-    }
-}
-
 /// The virtio-console device.
 pub struct Console {
     config: ConsoleConfig,
     ports: BTreeMap<u32, Port>,
-    active: Option<Active>,
-    /// The guest sent DEVICE_READY(1) since the last reset.
-    driver_ready: bool,
-    ctrl_out: VecDeque<Vec<u8>>,
+    active: Option<ActiveQueues>,
+    control: Control,
     stats: ConsoleStats,
     scratch: Vec<u8>,
 }
@@ -245,7 +151,7 @@ impl std::fmt::Debug for Console {
             .field("config", &self.config)
             .field("ports", &self.ports.keys().collect::<Vec<_>>())
             .field("active", &self.active.is_some())
-            .field("driver_ready", &self.driver_ready)
+            .field("driver_ready", &self.control.driver_ready)
             .finish()
     }
 }
@@ -269,8 +175,7 @@ impl Console {
             config,
             ports: BTreeMap::new(),
             active: None,
-            driver_ready: false,
-            ctrl_out: VecDeque::new(),
+            control: Control::default(),
             stats: ConsoleStats::default(),
             scratch: vec![0; READ_CHUNK],
         })
@@ -284,14 +189,14 @@ impl Console {
     /// Counters.
     pub fn stats(&self) -> ConsoleStats {
         ConsoleStats {
-            control_pending: self.ctrl_out.len(),
+            control_pending: self.control.out.len(),
             ..self.stats
         }
     }
 
     /// Whether the guest driver is up (DEVICE_READY received since the last reset).
     pub fn driver_ready(&self) -> bool {
-        self.driver_ready
+        self.control.driver_ready
     }
 
     /// Adds a port (at start-up or hot-plugged) and returns its id: 0 for a console port, else
@@ -315,9 +220,8 @@ impl Console {
                 .ok_or(ConsoleError::PortsFull(self.config.max_nr_ports))?
         };
         self.ports.insert(id, Port::new(config, backend));
-        if self.driver_ready && self.multiport() {
-            self.send_ctrl(id, control::PORT_ADD, 1, &[]);
-        }
+        let multiport = self.multiport();
+        self.control.port_changed(id, true, multiport);
         self.finish();
         Ok(id)
     }
@@ -331,15 +235,10 @@ impl Console {
             if let Some(f) = &port.inflight {
                 act.add_used(q, f.head, 0);
             }
-            let mut budget = chain_budget(&act.queues, q);
-            while let Some(chain) = pop_chain(&mut act.queues, &act.mem, q, &mut budget) {
-                let head = chain.head_index();
-                act.add_used(q, head, 0);
-            }
+            act.discard_available(q);
         }
-        if self.driver_ready && self.multiport() {
-            self.send_ctrl(id, control::PORT_REMOVE, 1, &[]);
-        }
+        let multiport = self.multiport();
+        self.control.port_changed(id, false, multiport);
         self.finish();
         Ok(())
     }
@@ -381,7 +280,7 @@ impl Console {
     }
 
     fn api_set_host(&mut self, id: u32, open: bool) -> Result<(), ConsoleError> {
-        if matches!(self.port(id)?.backend, Backend::Socket(_)) {
+        if self.port(id)?.backend.stream().is_some() {
             return Err(ConsoleError::SocketPort(id));
         }
         self.set_host_connected(id, open);
@@ -408,7 +307,7 @@ impl Console {
     /// `cache_buffers` is off, else the room under `guest_byte_limit`.
     pub fn guest_ready(&self, id: u32) -> Result<usize, ConsoleError> {
         let port = self.port(id)?;
-        if !port.guest_connected && !port.config.cache_buffers {
+        if port.drops_to_guest() {
             return Ok(0);
         }
         Ok(port.guest_room())
@@ -425,386 +324,10 @@ impl Console {
         Ok(())
     }
 
-    /// Does the socket work that is ready: accepts connections, reads what the guest has room
-    /// for, writes guest output that waited for a full socket. Returns whether anything moved.
-    /// Call it when a descriptor from [`Console::fds`] is ready (or periodically).
-    pub fn poll_backends(&mut self) -> bool {
-        let ids: Vec<u32> = self.ports.keys().copied().collect();
-        let mut progress = false;
-        for id in ids {
-            progress |= self.poll_socket(id);
-        }
-        self.finish();
-        progress
-    }
-
-    fn poll_socket(&mut self, id: u32) -> bool {
-        let mut progress = false;
-        let Some(port) = self.ports.get_mut(&id) else {
-            return false;
-        };
-        let Backend::Socket(sock) = &mut port.backend else {
-            return false;
-        };
-        if sock.accept() {
-            self.set_host_connected(id, true);
-            progress = true;
-        }
-        if self.ports.get(&id).is_some_and(|p| p.socket_full) {
-            self.port_mut(id).map(|p| p.socket_full = false).ok();
-            progress |= self.process_tx(id);
-        }
-        while let Some(port) = self.ports.get_mut(&id) {
-            if !port.host_connected {
-                break;
-            }
-            let drop_mode = !port.guest_connected && !port.config.cache_buffers;
-            let budget = if drop_mode {
-                READ_CHUNK
-            } else {
-                port.guest_room().min(READ_CHUNK)
-            };
-            if budget == 0 {
-                break;
-            }
-            let Backend::Socket(sock) = &mut port.backend else {
-                break;
-            };
-            match sock.read(&mut self.scratch[..budget]) {
-                ReadOutcome::Data(n) => {
-                    progress = true;
-                    let data = std::mem::take(&mut self.scratch);
-                    self.queue_to_guest(id, &data[..n]);
-                    self.scratch = data;
-                }
-                ReadOutcome::WouldBlock => break,
-                ReadOutcome::Closed => {
-                    self.set_host_connected(id, false);
-                    progress = true;
-                    break;
-                }
-            }
-        }
-        progress
-    }
-
-    /// What to wait for before calling [`Console::poll_backends`]: each socket port's
-    /// listener or connection, readable while the guest has room for more, writable while
-    /// guest output waits for the socket.
-    pub fn fds(&self) -> Vec<(RawFd, Interest)> {
-        self.ports
-            .values()
-            .filter_map(|p| match &p.backend {
-                Backend::Socket(s) => s.fds(Interest {
-                    read: p.guest_room() > 0 || (!p.guest_connected && !p.config.cache_buffers),
-                    write: p.socket_full,
-                }),
-                _ => None,
-            })
-            .collect()
-    }
-
     fn multiport(&self) -> bool {
         self.active
             .as_ref()
-            .is_none_or(|a| a.features & F_MULTIPORT != 0)
-    }
-
-    fn send_ctrl(&mut self, id: u32, event: u16, value: u16, payload: &[u8]) {
-        log::debug!(
-            "virtio-console: -> {} port {id} value {value}",
-            control::event_name(event)
-        );
-        self.ctrl_out
-            .push_back(Header { id, event, value }.encode_with(payload));
-    }
-
-    /// How many queued control messages stop us reading the guest's: enough for a full
-    /// start-up exchange of every port.
-    fn ctrl_backlog_cap(&self) -> usize {
-        64 + 4 * self.config.max_nr_ports as usize
-    }
-
-    /// Queues host data toward the guest and moves what it can; returns how much was taken.
-    fn queue_to_guest(&mut self, id: u32, data: &[u8]) -> usize {
-        let Some(port) = self.ports.get_mut(&id) else {
-            return 0;
-        };
-        if !port.guest_connected && !port.config.cache_buffers {
-            port.stats.dropped_to_guest += data.len() as u64;
-            return data.len();
-        }
-        let n = port.guest_room().min(data.len());
-        port.to_guest.extend(&data[..n]);
-        self.flush_to_guest(id);
-        n
-    }
-
-    /// Moves queued host data into the guest's receive buffers while the guest has the port
-    /// open.
-    fn flush_to_guest(&mut self, id: u32) {
-        let (Some(act), Some(port)) = (self.active.as_mut(), self.ports.get_mut(&id)) else {
-            return;
-        };
-        if !port.guest_connected || port.to_guest.is_empty() {
-            return;
-        }
-        let q = rx_queue(id);
-        let mut moved = 0u64;
-        let mut budget = chain_budget(&act.queues, q);
-        while !port.to_guest.is_empty() {
-            let Some(chain) = pop_chain(&mut act.queues, &act.mem, q, &mut budget) else {
-                break;
-            };
-            let head = chain.head_index();
-            let written = match chain.writer(&act.mem) {
-                Ok(mut w) => {
-                    let n = w.available_bytes().min(port.to_guest.len());
-                    let (a, b) = port.to_guest.as_slices();
-                    let first = n.min(a.len());
-                    let ok =
-                        w.write_all(&a[..first]).is_ok() && w.write_all(&b[..n - first]).is_ok();
-                    if ok {
-                        n
-                    } else {
-                        self.stats.bad_chains += 1;
-                        0
-                    }
-                }
-                Err(e) => {
-                    log::warn!("virtio-console: port {id}: bad receive chain: {e}");
-                    self.stats.bad_chains += 1;
-                    0
-                }
-            };
-            port.to_guest.drain(..written);
-            moved += written as u64;
-            act.add_used(q, head, written as u32);
-        }
-        port.stats.to_guest += moved;
-        if let (true, Backend::Handler(h)) = (moved > 0, &mut port.backend) {
-            h.guest_ready();
-        }
-    }
-
-    /// Moves guest output toward the backend: what is held first, then new chains. Returns
-    /// whether anything moved.
-    fn process_tx(&mut self, id: u32) -> bool {
-        let Some(act) = self.active.as_mut() else {
-            return false;
-        };
-        let q = tx_queue(id);
-        let Some(port) = self.ports.get_mut(&id) else {
-            // Chains for a port that does not exist: return them unread (as QEMU discards).
-            let mut any = false;
-            let mut budget = chain_budget(&act.queues, q);
-            while let Some(chain) = pop_chain(&mut act.queues, &act.mem, q, &mut budget) {
-                let head = chain.head_index();
-                act.add_used(q, head, 0);
-                any = true;
-            }
-            return any;
-        };
-        let mut progress = false;
-        let mut budget = chain_budget(&act.queues, q);
-        loop {
-            let (moved, more) = drain_held(act, q, port);
-            progress |= moved;
-            if !more {
-                break;
-            }
-            let Some(chain) = pop_chain(&mut act.queues, &act.mem, q, &mut budget) else {
-                break;
-            };
-            let head = chain.head_index();
-            match read_chain(&act.mem, chain) {
-                Ok(data) if data.is_empty() => {
-                    log::warn!("virtio-console: port {id}: transmit chain with nothing to read");
-                    self.stats.bad_chains += 1;
-                    act.add_used(q, head, 0);
-                }
-                Ok(data) => {
-                    port.inflight = Some(InFlight {
-                        head,
-                        data,
-                        offset: 0,
-                    })
-                }
-                Err(e) => {
-                    log::warn!("virtio-console: port {id}: bad transmit chain: {e}");
-                    self.stats.bad_chains += 1;
-                    act.add_used(q, head, 0);
-                }
-            }
-            progress = true;
-        }
-        progress
-    }
-
-    /// Reads the guest's control messages.
-    fn process_ctrl_tx(&mut self) {
-        let mut budget = self
-            .active
-            .as_ref()
-            .map_or(0, |act| chain_budget(&act.queues, CONTROL_TX));
-        loop {
-            if self.ctrl_out.len() >= self.ctrl_backlog_cap() {
-                break;
-            }
-            let Some(act) = self.active.as_mut() else {
-                return;
-            };
-            let Some(chain) = pop_chain(&mut act.queues, &act.mem, CONTROL_TX, &mut budget) else {
-                break;
-            };
-            let head = chain.head_index();
-            let mut buf = [0u8; control::HEADER_LEN];
-            let header = match chain.reader(&act.mem) {
-                Ok(mut r) if r.available_bytes() >= control::HEADER_LEN => {
-                    Ok(r.read_exact(&mut buf).ok().map(|_| Header::decode(&buf)))
-                }
-                Ok(_) => Ok(None),
-                Err(e) => Err(e),
-            };
-            act.add_used(CONTROL_TX, head, 0);
-            match header {
-                Ok(Some(h)) => self.handle_control(h),
-                Ok(None) => {
-                    log::warn!("virtio-console: short control message");
-                    self.stats.bad_control += 1;
-                }
-                Err(e) => {
-                    log::warn!("virtio-console: bad control chain: {e}");
-                    self.stats.bad_chains += 1;
-                }
-            }
-        }
-    }
-
-    fn bad_control(&mut self, h: Header, why: &str) {
-        log::warn!(
-            "virtio-console: ignoring {} ({}) for port {} value {}: {why}",
-            control::event_name(h.event),
-            h.event,
-            h.id,
-            h.value
-        );
-        self.stats.bad_control += 1;
-    }
-
-    fn handle_control(&mut self, h: Header) {
-        log::debug!(
-            "virtio-console: <- {} port {} value {}",
-            control::event_name(h.event),
-            h.id,
-            h.value
-        );
-        match h.event {
-            control::DEVICE_READY => {
-                if h.value != 1 {
-                    log::warn!("virtio-console: the guest driver failed to initialise");
-                    self.driver_ready = false;
-                    return;
-                }
-                self.driver_ready = true;
-                let ids: Vec<u32> = self.ports.keys().copied().collect();
-                for id in ids {
-                    if let Some(p) = self.ports.get_mut(&id) {
-                        p.ready = false;
-                    }
-                    self.send_ctrl(id, control::PORT_ADD, 1, &[]);
-                }
-            }
-            control::PORT_READY => {
-                let Some(port) = self.ports.get_mut(&h.id) else {
-                    return self.bad_control(h, "no such port");
-                };
-                if h.value != 1 {
-                    port.ready = false;
-                    log::warn!("virtio-console: the guest failed to set up port {}", h.id);
-                    return;
-                }
-                port.ready = true;
-                let console = port.config.console;
-                let name = port.config.name.clone();
-                let open = port.host_connected;
-                if console {
-                    self.send_ctrl(h.id, control::CONSOLE_PORT, 1, &[]);
-                }
-                if !name.is_empty() {
-                    self.send_ctrl(h.id, control::PORT_NAME, 1, name.as_bytes());
-                }
-                if open {
-                    self.send_ctrl(h.id, control::PORT_OPEN, 1, &[]);
-                }
-            }
-            control::PORT_OPEN => {
-                if h.value > 1 {
-                    return self.bad_control(h, "value is not 0 or 1");
-                }
-                let Some(port) = self.ports.get_mut(&h.id) else {
-                    return self.bad_control(h, "no such port");
-                };
-                if !port.ready {
-                    return self.bad_control(h, "port not set up");
-                }
-                let open = h.value == 1;
-                if port.guest_connected == open {
-                    return;
-                }
-                port.guest_connected = open;
-                port.guest_open_changed();
-                if open {
-                    self.flush_to_guest(h.id);
-                } else if !port.config.cache_buffers {
-                    port.stats.dropped_to_guest += port.to_guest.len() as u64;
-                    port.to_guest.clear();
-                }
-            }
-            _ => self.bad_control(h, "not an event a guest sends"),
-        }
-    }
-
-    /// Sends queued control messages into the guest's control buffers.
-    fn flush_ctrl(&mut self) {
-        let Some(act) = self.active.as_mut() else {
-            return;
-        };
-        if act.features & F_MULTIPORT == 0 {
-            self.ctrl_out.clear();
-            return;
-        }
-        let mut budget = chain_budget(&act.queues, CONTROL_RX);
-        while let Some(msg) = self.ctrl_out.front() {
-            let Some(chain) = pop_chain(&mut act.queues, &act.mem, CONTROL_RX, &mut budget) else {
-                break;
-            };
-            let head = chain.head_index();
-            let written = match chain.writer(&act.mem) {
-                Ok(mut w) => {
-                    let n = w.available_bytes().min(msg.len());
-                    if n == 0 {
-                        self.stats.bad_chains += 1;
-                    } else if n < msg.len() {
-                        log::warn!(
-                            "virtio-console: control buffer of {n} bytes truncates a {}-byte message",
-                            msg.len()
-                        );
-                    }
-                    w.write_all(&msg[..n]).map(|_| n).unwrap_or(0)
-                }
-                Err(e) => {
-                    log::warn!("virtio-console: bad control receive chain: {e}");
-                    self.stats.bad_chains += 1;
-                    0
-                }
-            };
-            act.add_used(CONTROL_RX, head, written as u32);
-            if written > 0 {
-                self.ctrl_out.pop_front();
-                self.stats.control_sent += 1;
-            }
-        }
+            .is_none_or(|a| a.has_feature(F_MULTIPORT))
     }
 
     fn set_host_connected(&mut self, id: u32, open: bool) {
@@ -812,20 +335,11 @@ impl Console {
         let Some(port) = self.ports.get_mut(&id) else {
             return;
         };
-        if port.host_connected == open {
+        if !self.control.host_open_changed(id, port, open, multiport) {
             return;
         }
-        port.host_connected = open;
-        if !open {
-            port.api_throttled = false;
-            port.socket_full = false;
-            if let Backend::Socket(s) = &mut port.backend {
-                s.disconnect();
-            }
-        }
-        let tell = port.ready && multiport && self.driver_ready;
-        if tell {
-            self.send_ctrl(id, control::PORT_OPEN, open as u16, &[]);
+        if !open && let Some(s) = port.backend.stream_mut() {
+            s.disconnect();
         }
         self.process_tx(id);
     }
@@ -839,7 +353,7 @@ impl Console {
                 .ports
                 .iter()
                 .filter(|(_, p)| {
-                    p.host_connected && matches!(&p.backend, Backend::Socket(s) if !s.connected())
+                    p.host_connected && p.backend.stream().is_some_and(|s| !s.connected())
                 })
                 .map(|(id, _)| *id)
                 .collect();
@@ -847,245 +361,15 @@ impl Console {
                 self.set_host_connected(id, false);
             }
             self.flush_ctrl();
-            let before = self.ctrl_out.len();
+            let before = self.control.out.len();
             self.process_ctrl_tx();
-            if self.ctrl_out.len() == before {
+            if self.control.out.len() == before {
                 break;
             }
         }
         if let Some(act) = self.active.as_mut() {
             act.signal();
         }
-    }
-}
-
-/// Moves what a port holds toward the backend (or into its cache, or drops it, when the host
-/// is closed). Returns (whether anything moved, whether another chain may be taken).
-fn drain_held(act: &mut Active, q: u16, port: &mut Port) -> (bool, bool) {
-    let mut moved = false;
-    if !port.host_cache.is_empty() && port.can_send() {
-        let mut cache = std::mem::take(&mut port.host_cache);
-        let (n, gone) = port.send(cache.make_contiguous());
-        cache.drain(..n);
-        port.host_cache = cache;
-        port.stats.to_host += n as u64;
-        moved |= n > 0;
-        if gone {
-            mark_gone(port);
-        }
-    }
-    if let Some(mut f) = port.inflight.take() {
-        let before = f.offset;
-        if port.can_send() && port.host_cache.is_empty() {
-            let (n, gone) = port.send(&f.data[f.offset..]);
-            f.offset += n;
-            port.stats.to_host += n as u64;
-            if gone {
-                mark_gone(port);
-            }
-        } else if !port.host_connected {
-            let rest = &f.data[f.offset..];
-            if port.config.cache_buffers {
-                let room = port.config.byte_limit.saturating_sub(port.host_cache.len());
-                let n = room.min(rest.len());
-                port.host_cache.extend(&rest[..n]);
-                f.offset += n;
-            } else {
-                port.stats.dropped_to_host += rest.len() as u64;
-                f.offset = f.data.len();
-            }
-        }
-        moved |= f.offset != before;
-        if f.offset == f.data.len() {
-            act.add_used(q, f.head, 0);
-            moved = true;
-        } else {
-            port.inflight = Some(f);
-            return (moved, false);
-        }
-    }
-    let more = if port.host_connected {
-        port.host_cache.is_empty() && port.can_send()
-    } else {
-        !port.config.cache_buffers || port.host_cache.len() < port.config.byte_limit
-    };
-    (moved, more)
-}
-
-/// A socket write found the peer gone: drop the connection; [`Console::finish`] then closes
-/// the host side properly (PORT_OPEN 0).
-fn mark_gone(port: &mut Port) {
-    if let Backend::Socket(s) = &mut port.backend {
-        s.disconnect();
-    }
-}
-
-/// Reads a transmit chain's bytes, refusing chains over [`MAX_CHAIN_BYTES`].
-fn read_chain(
-    mem: &GuestMemoryMmap,
-    chain: virtio_queue::DescriptorChain<&GuestMemoryMmap>,
-) -> Result<Vec<u8>, String> {
-    let mut r = chain.reader(mem).map_err(|e| e.to_string())?;
-    let n = r.available_bytes();
-    if n > MAX_CHAIN_BYTES {
-        return Err(format!("chain of {n} bytes is over {MAX_CHAIN_BYTES}"));
-    }
-    let mut data = vec![0; n];
-    r.read_exact(&mut data).map_err(|e| e.to_string())?;
-    Ok(data)
-}
-
-impl VirtioDevice for Console {
-    fn device_type(&self) -> u32 {
-        DEVICE_ID
-    }
-
-    fn device_features(&self) -> u64 {
-        VIRTIO_F_VERSION_1 | VIRTIO_RING_F_INDIRECT_DESC | F_MULTIPORT | F_EMERG_WRITE | F_SIZE
-    }
-
-    fn queue_max_sizes(&self) -> Vec<u16> {
-        let n = 2 * (self.config.max_nr_ports as usize + 1);
-        (0..n)
-            .map(|q| {
-                if q == CONTROL_RX as usize || q == CONTROL_TX as usize {
-                    CONTROL_QUEUE_SIZE
-                } else {
-                    self.config.queue_size
-                }
-            })
-            .collect()
-    }
-
-    fn read_config(&self, offset: u64, data: &mut [u8]) {
-        let mut cfg = [0u8; 12];
-        cfg[0..2].copy_from_slice(&self.config.cols.to_le_bytes());
-        cfg[2..4].copy_from_slice(&self.config.rows.to_le_bytes());
-        cfg[4..8].copy_from_slice(&self.config.max_nr_ports.to_le_bytes());
-        for (i, b) in data.iter_mut().enumerate() {
-            *b = usize::try_from(offset)
-                .ok()
-                .and_then(|o| o.checked_add(i))
-                .and_then(|o| cfg.get(o).copied())
-                .unwrap_or(0);
-        }
-    }
-
-    fn write_config(&mut self, offset: u64, data: &[u8]) {
-        // Only emerg_wr (offset 8) is writable: one character for port 0, sent whatever the
-        // connection state, as QEMU does.
-        if offset == 8 && !data.is_empty() {
-            if let Some(port) = self.ports.get_mut(&0) {
-                let (n, _) = port.send(&data[..1]);
-                port.stats.to_host += n as u64;
-            }
-            self.finish();
-        }
-    }
-
-    fn activate(&mut self, ctx: ActivateContext) -> Result<(), ActivateError> {
-        for (i, q) in ctx.queues.iter().enumerate() {
-            if q.ready() && !q.is_valid(&ctx.mem) {
-                return Err(ActivateError::BadQueue(i as u16));
-            }
-        }
-        if ctx.acked_features & VIRTIO_F_VERSION_1 == 0 {
-            return Err(ActivateError::MissingFeatures(VIRTIO_F_VERSION_1));
-        }
-        let n = ctx.queues.len();
-        let multiport = ctx.acked_features & F_MULTIPORT != 0;
-        self.active = Some(Active {
-            mem: ctx.mem,
-            queues: ctx.queues,
-            irq: ctx.interrupt,
-            features: ctx.acked_features,
-            used: vec![false; n],
-        });
-        self.driver_ready = false;
-        if !multiport {
-            // A single-port driver: port 0 is always open on the guest side.
-            if let Some(p) = self.ports.get_mut(&0) {
-                p.ready = true;
-                p.guest_connected = true;
-            }
-        }
-        self.finish();
-        Ok(())
-    }
-
-    fn reset(&mut self) {
-        self.active = None;
-        self.driver_ready = false;
-        self.ctrl_out.clear();
-        for p in self.ports.values_mut() {
-            p.ready = false;
-            if p.guest_connected {
-                p.guest_connected = false;
-                p.guest_open_changed();
-            }
-            if let Some(f) = p.inflight.take() {
-                p.stats.dropped_to_host += (f.data.len() - f.offset) as u64;
-            }
-        }
-    }
-
-    fn queue_notify(&mut self, queue: u16) {
-        if self.active.is_none() {
-            return;
-        }
-        match queue {
-            CONTROL_RX => {}
-            CONTROL_TX => self.process_ctrl_tx(),
-            q => match queue_port(q) {
-                Some((id, true)) => {
-                    self.process_tx(id);
-                }
-                Some((id, false)) => self.flush_to_guest(id),
-                None => {}
-            },
-        }
-        self.finish();
-    }
-
-    fn save(&self) -> DeviceState {
-        DeviceState {
-            queues: self
-                .active
-                .as_ref()
-                .map(|a| a.queues.iter().map(|q| q.state()).collect())
-                .unwrap_or_default(),
-            blob: self.save_blob(),
-        }
-    }
-
-    fn restore(&mut self, blob: &[u8], ctx: Option<ActivateContext>) -> Result<(), ActivateError> {
-        self.restore_blob(blob)
-            .map_err(|e| ActivateError::BadState(e.to_string()))?;
-        self.active = None;
-        if let Some(ctx) = ctx {
-            let n = ctx.queues.len();
-            if n != self.queue_max_sizes().len() {
-                return Err(ActivateError::BadState(format!(
-                    "{n} queues saved, the device has {}",
-                    self.queue_max_sizes().len()
-                )));
-            }
-            self.active = Some(Active {
-                mem: ctx.mem,
-                queues: ctx.queues,
-                irq: ctx.interrupt,
-                features: ctx.acked_features,
-                used: vec![false; n],
-            });
-            // Carry on where the source stopped: held data may move now.
-            let ids: Vec<u32> = self.ports.keys().copied().collect();
-            for id in ids {
-                self.flush_to_guest(id);
-                self.process_tx(id);
-            }
-        }
-        self.finish();
-        Ok(())
     }
 }
 

@@ -3,14 +3,18 @@
 //! A server listens on a path (created mode 0600) and serves one connection at a time; further
 //! clients wait in the listen backlog until the current one disconnects. A client connects to
 //! a path when the port is created. Connecting and disconnecting are the host side opening and
-//! closing the port. Everything is non-blocking: the device's event loop asks
-//! the backend for its descriptors to wait on and calls [`super::Console::poll_backends`].
+//! closing the port. Everything is non-blocking: the event loop asks the device for its
+//! backends' descriptors ([`crate::virtio::VirtioDevice::backend_fds`]) and calls
+//! [`crate::virtio::VirtioDevice::poll_backends`] when one is ready.
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+
+use super::backend::{ReadOutcome, StreamBackend};
+use super::{Console, READ_CHUNK};
 
 /// Why a socket backend could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -33,14 +37,7 @@ pub enum SocketError {
     },
 }
 
-/// What a file descriptor should be watched for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Interest {
-    /// Wake when readable (or a connection is waiting).
-    pub read: bool,
-    /// Wake when writable.
-    pub write: bool,
-}
+pub use crate::virtio::Interest;
 
 /// A unix socket serving one port.
 #[derive(Debug)]
@@ -48,17 +45,6 @@ pub struct SocketBackend {
     path: PathBuf,
     listener: Option<UnixListener>,
     stream: Option<UnixStream>,
-}
-
-/// What one read from the socket gave.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum ReadOutcome {
-    /// This many bytes.
-    Data(usize),
-    /// Nothing now.
-    WouldBlock,
-    /// The peer went away (EOF or an error).
-    Closed,
 }
 
 impl SocketBackend {
@@ -105,9 +91,19 @@ impl SocketBackend {
     pub fn connected(&self) -> bool {
         self.stream.is_some()
     }
+}
 
-    /// Accepts a waiting connection if there is none; true when one was accepted.
-    pub(crate) fn accept(&mut self) -> bool {
+impl StreamBackend for SocketBackend {
+    fn describe(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn connected(&self) -> bool {
+        SocketBackend::connected(self)
+    }
+
+    /// Accepts a waiting connection if there is none.
+    fn accept(&mut self) -> bool {
         if self.stream.is_some() {
             return false;
         }
@@ -132,7 +128,7 @@ impl SocketBackend {
     }
 
     /// Reads into `buf`.
-    pub(crate) fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
+    fn read(&mut self, buf: &mut [u8]) -> ReadOutcome {
         let Some(s) = &mut self.stream else {
             return ReadOutcome::Closed;
         };
@@ -151,7 +147,7 @@ impl SocketBackend {
     }
 
     /// Writes as much of `data` as the socket takes now; `None` when the peer is gone.
-    pub(crate) fn write(&mut self, data: &[u8]) -> Option<usize> {
+    fn write(&mut self, data: &[u8]) -> Option<usize> {
         let s = self.stream.as_mut()?;
         let mut done = 0;
         while done < data.len() {
@@ -170,13 +166,13 @@ impl SocketBackend {
     }
 
     /// Drops the connection (the listener stays).
-    pub(crate) fn disconnect(&mut self) {
+    fn disconnect(&mut self) {
         self.stream = None;
     }
 
     /// The descriptors to wait on: the connection when there is one (with `conn` interest),
     /// else the listener.
-    pub(crate) fn fds(&self, conn: Interest) -> Option<(RawFd, Interest)> {
+    fn fds(&self, conn: Interest) -> Option<(RawFd, Interest)> {
         match (&self.stream, &self.listener) {
             (Some(s), _) => Some((s.as_raw_fd(), conn)),
             (None, Some(l)) => Some((
@@ -196,5 +192,91 @@ impl Drop for SocketBackend {
         if self.listener.is_some() {
             let _ = std::fs::remove_file(&self.path);
         }
+    }
+}
+
+/// The console's socket ports as seen from the event loop: their descriptors and what to do
+/// when one is ready.
+impl Console {
+    /// Does the socket work that is ready: accepts connections, reads what the guest has room
+    /// for, writes guest output that waited for a full socket. Returns whether anything moved.
+    /// Call it when a descriptor from [`Console::fds`] is ready (or periodically).
+    pub fn poll_backends(&mut self) -> bool {
+        let ids: Vec<u32> = self.ports.keys().copied().collect();
+        let mut progress = false;
+        for id in ids {
+            progress |= self.poll_socket(id);
+        }
+        self.finish();
+        progress
+    }
+
+    pub(super) fn poll_socket(&mut self, id: u32) -> bool {
+        let mut progress = false;
+        let Some(port) = self.ports.get_mut(&id) else {
+            return false;
+        };
+        let Some(stream) = port.backend.stream_mut() else {
+            return false;
+        };
+        if stream.accept() {
+            self.set_host_connected(id, true);
+            progress = true;
+        }
+        if self.ports.get(&id).is_some_and(|p| p.socket_full) {
+            self.port_mut(id).map(|p| p.socket_full = false).ok();
+            progress |= self.process_tx(id);
+        }
+        while let Some(port) = self.ports.get_mut(&id) {
+            if !port.host_connected {
+                break;
+            }
+            let drop_mode = port.drops_to_guest();
+            let budget = if drop_mode {
+                READ_CHUNK
+            } else {
+                port.guest_room().min(READ_CHUNK)
+            };
+            if budget == 0 {
+                break;
+            }
+            let Some(stream) = port.backend.stream_mut() else {
+                break;
+            };
+            match stream.read(&mut self.scratch[..budget]) {
+                ReadOutcome::Data(n) => {
+                    progress = true;
+                    let data = std::mem::take(&mut self.scratch);
+                    self.queue_to_guest(id, &data[..n]);
+                    self.scratch = data;
+                }
+                ReadOutcome::WouldBlock => break,
+                ReadOutcome::Closed => {
+                    self.set_host_connected(id, false);
+                    progress = true;
+                    break;
+                }
+            }
+        }
+        progress
+    }
+
+    /// What to wait for before calling [`Console::poll_backends`]: each socket port's
+    /// listener or connection, readable while the guest has room for more, writable while
+    /// guest output waits for the socket.
+    pub fn fds(&self) -> Vec<(RawFd, Interest)> {
+        let mut fds = Vec::new();
+        self.socket_fds(&mut fds);
+        fds
+    }
+
+    /// [`Console::fds`], appended to `fds`.
+    pub(super) fn socket_fds(&self, fds: &mut Vec<(RawFd, Interest)>) {
+        fds.extend(self.ports.values().filter_map(|p| {
+            p.backend.stream()?.fds(Interest {
+                read: p.guest_room() > 0 || p.drops_to_guest(),
+                write: p.socket_full,
+            })
+        }));
     }
 }

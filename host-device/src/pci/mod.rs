@@ -48,7 +48,8 @@ use vm_memory::{GuestAddress, GuestMemoryMmap};
 
 use crate::snapshot::SnapshotError;
 use crate::virtio::{
-    ActivateContext, ActivateError, InterruptSink, VirtioDevice, VirtioInterrupt, status,
+    ActivateContext, ActivateError, InterruptSink, VIRTIO_RING_F_EVENT_IDX, VirtioDevice,
+    VirtioInterrupt, status,
 };
 use common::{Action, COMMON_LEN, CommonConfig, QueueRegs};
 use config::{
@@ -81,9 +82,6 @@ const MAX_QUEUES: u16 = (NOTIFY_SPACE / NOTIFY_MULTIPLIER) as u16;
 const MSIX_TABLE_OFFSET: u64 = 0x4000;
 /// Where the MSI-X PBA sits in BAR0.
 const MSIX_PBA_OFFSET: u64 = 0xc000;
-
-/// VIRTIO_F_RING_EVENT_IDX: the transport tells the queues when it was negotiated.
-const VIRTIO_RING_F_EVENT_IDX: u64 = 1 << 29;
 
 /// Why a transport could not be restored.
 #[derive(Debug, thiserror::Error)]
@@ -353,6 +351,22 @@ impl<D: VirtioDevice> VirtioPciDevice<D> {
         }
     }
 
+    /// Whether the device has backends with descriptors to wait on
+    /// ([`VirtioDevice::has_backends`]).
+    pub fn has_backends(&self) -> bool {
+        self.device.has_backends()
+    }
+
+    /// Appends the descriptors the device's backends wait on ([`VirtioDevice::backend_fds`]).
+    pub fn backend_fds(&self, fds: &mut Vec<(std::os::fd::RawFd, crate::virtio::Interest)>) {
+        self.device.backend_fds(fds);
+    }
+
+    /// Serves the device's ready backends ([`VirtioDevice::poll_backends`]).
+    pub fn poll_backends(&mut self) -> bool {
+        self.device.poll_backends()
+    }
+
     /// The offset within BAR0 of `queue`'s notification address.
     pub fn notify_offset(queue: u16) -> u64 {
         NOTIFY_OFFSET + u64::from(queue) * NOTIFY_MULTIPLIER
@@ -424,7 +438,7 @@ impl<D: VirtioDevice> VirtioPciDevice<D> {
     }
 
     /// The transport's registers, the MSI-X table and the device's [`VirtioDevice::save`],
-    /// as a versioned snapshot (magic `VPCI`, version 1).
+    /// as a versioned snapshot (magic `VPCI`, version 2; version 1 is still restored).
     pub fn snapshot(&self) -> Vec<u8> {
         state::encode(self)
     }

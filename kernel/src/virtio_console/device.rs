@@ -19,7 +19,9 @@ use virtio_drivers::Hal;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceType, Transport};
 
-use super::control::HEADER_LEN;
+use super::control::{
+    CONTROL_RX, CONTROL_TX, HEADER_LEN, config_offset, feature, rx_queue, tx_queue,
+};
 use super::ports::{DriverAction, Multiport};
 
 bitflags! {
@@ -27,18 +29,18 @@ bitflags! {
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct Features: u64 {
         /// Console size in the configuration space.
-        const SIZE = 1 << 0;
+        const SIZE = feature::SIZE;
         /// Several ports and the control queues.
-        const MULTIPORT = 1 << 1;
+        const MULTIPORT = feature::MULTIPORT;
         /// The emergency write register.
-        const EMERG_WRITE = 1 << 2;
+        const EMERG_WRITE = feature::EMERG_WRITE;
         /// Modern (non-legacy) device.
         const VERSION_1 = 1 << 32;
     }
 }
 
 /// Descriptors in each control queue (QEMU offers 32).
-pub const CONTROL_QUEUE_SIZE: usize = 32;
+pub const CONTROL_QUEUE_SIZE: usize = super::control::CONTROL_QUEUE_SIZE as usize;
 /// Size of each control receive buffer: a header and the longest name we accept, with room.
 pub const CONTROL_BUF_SIZE: usize = 512;
 /// Most control messages the device sends in answer to one of ours.
@@ -57,11 +59,11 @@ pub const TX_CHUNK: usize = 16 * 1024;
 /// two queues).
 pub const MAX_PORTS: u32 = 64;
 
-const CONFIG_COLS: usize = 0;
-const CONFIG_ROWS: usize = 2;
-const CONFIG_MAX_NR_PORTS: usize = 4;
+const CONFIG_COLS: usize = config_offset::COLS;
+const CONFIG_ROWS: usize = config_offset::ROWS;
+const CONFIG_MAX_NR_PORTS: usize = config_offset::MAX_NR_PORTS;
 /// Offset of `emerg_wr` in the device configuration.
-pub const CONFIG_EMERG_WR: usize = 8;
+pub const CONFIG_EMERG_WR: usize = config_offset::EMERG_WR;
 
 /// What can go wrong bringing the device up.
 #[derive(Debug, thiserror::Error)]
@@ -244,13 +246,7 @@ pub struct ConsoleDevice<H: Hal, T: Transport> {
 }
 
 fn port_queues(port: u32) -> (u16, u16) {
-    // Port 0 uses queues 0/1, control 2/3, port n >= 1 uses 2 + 2n / 3 + 2n.
-    if port == 0 {
-        (0, 1)
-    } else {
-        let rx = 2 + 2 * port as u16;
-        (rx, rx + 1)
-    }
+    (rx_queue(port), tx_queue(port))
 }
 
 impl<H: Hal, T: Transport> ConsoleDevice<H, T> {
@@ -296,8 +292,8 @@ impl<H: Hal, T: Transport> ConsoleDevice<H, T> {
             size,
         };
 
-        let control_rx = Queue::new(&mut transport, 2)?;
-        let control_tx = Queue::new(&mut transport, 3)?;
+        let control_rx = Queue::new(&mut transport, CONTROL_RX)?;
+        let control_tx = Queue::new(&mut transport, CONTROL_TX)?;
         let mut ports = Vec::with_capacity(nports as usize);
         for port in 0..nports {
             let (rx, tx) = port_queues(port);

@@ -16,7 +16,7 @@ pub mod disk;
 pub mod ram;
 pub mod transport;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -24,7 +24,6 @@ use std::time::{Duration, Instant};
 
 use host_device::console::{Backend, Console, ConsoleConfig, PortConfig};
 use host_device::pci::VirtioPciDevice;
-use host_device::virtio::InterruptSink;
 use kernel::agents::{self, Supervisor, guest_agent};
 use kernel::power::{PowerAction, PowerRequests};
 use kernel::rtc::{RtcError, WallTime};
@@ -51,25 +50,9 @@ impl WallTime for SystemClock {
     }
 }
 
-/// Counts interrupts, standing in for a VMM's irqfds.
-#[derive(Debug, Default)]
-pub struct CountingSink {
-    /// MSIs delivered.
-    pub msis: AtomicU64,
-    /// INTx assertions.
-    pub intx: AtomicU64,
-}
-
-impl InterruptSink for CountingSink {
-    fn msi(&self, _address: u64, _data: u32) {
-        self.msis.fetch_add(1, Ordering::Relaxed);
-    }
-    fn set_intx(&self, level: bool) {
-        if level {
-            self.intx.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-}
+/// Counts interrupts, standing in for a VMM's irqfds (host-device's fake, counting only so a
+/// long run does not grow it).
+pub use host_device::test_utils::RecordingSink as CountingSink;
 
 /// The guest's side, handed to closures run on the guest thread.
 pub struct Guest {
@@ -157,7 +140,7 @@ impl InProcVm {
             console.add_port(cfg, backend)?;
         }
         before(&mut console);
-        let sink = Arc::new(CountingSink::default());
+        let sink = Arc::new(CountingSink::counting());
         let dev = Arc::new(Mutex::new(VirtioPciDevice::new(
             console,
             ram.memory(),
@@ -287,7 +270,7 @@ impl InProcVm {
 
     /// Interrupts the device raised.
     pub fn interrupts(&self) -> u64 {
-        self.sink.msis.load(Ordering::Relaxed) + self.sink.intx.load(Ordering::Relaxed)
+        self.sink.msi_count() + self.sink.intx_raised()
     }
 
     /// Snapshots the device, drops it, and continues on a device restored from the snapshot

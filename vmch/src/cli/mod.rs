@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use host_device::block::image::BackingPolicy;
-use vmch::launch::{Accel, Appliance, Backend, LaunchError, LaunchOptions};
+use vmch::launch::{Accel, Appliance, Backend, BackendRequest, LaunchError, LaunchOptions};
 
 /// How to run the appliance (shared by every subcommand that starts one).
 #[derive(clap::Args, Debug, Clone)]
@@ -19,10 +19,10 @@ pub struct ApplianceArgs {
     /// hardware KVM, QEMU with TCG where there is none (no /dev/kvm, or a paravirtual one on
     /// which QEMU is the faster) and QEMU is installed, else the VMM.
     #[arg(long, value_enum, default_value = "auto")]
-    backend: BackendArg,
+    backend: BackendRequest,
     /// QEMU's accelerator (with --backend qemu): auto is KVM when /dev/kvm is usable, else TCG.
     #[arg(long, value_enum, default_value = "auto")]
-    accel: AccelArg,
+    accel: Accel,
     /// Guest RAM in MiB.
     #[arg(long, default_value_t = vmch::launch::DEFAULT_MEM_MIB)]
     mem: u64,
@@ -45,40 +45,21 @@ pub struct ApplianceArgs {
     verbose: bool,
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum BackendArg {
-    Auto,
-    Vmm,
-    Qemu,
-}
-
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum AccelArg {
-    Auto,
-    Kvm,
-    Tcg,
-}
-
 impl ApplianceArgs {
     /// The backend and accelerator to use, and for `auto` why (see
     /// [`vmch::launch::choose_backend`]); an error when nothing can run the appliance.
     fn backend(&self) -> Result<(Backend, Accel, Option<&'static str>), &'static str> {
-        let accel = match self.accel {
-            AccelArg::Auto => Accel::Auto,
-            AccelArg::Kvm => Accel::Kvm,
-            AccelArg::Tcg => Accel::Tcg,
-        };
+        let accel = self.accel;
         match self.backend {
-            BackendArg::Vmm => Ok((Backend::Vmm, accel, None)),
-            BackendArg::Qemu => Ok((Backend::Qemu, accel, None)),
-            BackendArg::Auto => {
+            BackendRequest::Given(backend) => Ok((backend, accel, None)),
+            BackendRequest::Auto => {
                 let c = vmch::launch::choose_backend(
                     vmch::launch::kvm_usable(),
                     vmch::launch::hardware_virtualization(),
                     vmch::launch::program_available(&self.qemu),
                 )?;
                 // An accelerator asked for explicitly stands.
-                let accel = if matches!(self.accel, AccelArg::Auto) {
+                let accel = if self.accel == Accel::Auto {
                     c.accel
                 } else {
                     accel
