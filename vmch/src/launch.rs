@@ -951,7 +951,7 @@ mod tests {
         assert!(has(&args, b"file:/d/l\xfd"), "{args:?}");
         assert!(has(
             &args,
-            b"name=org.libguestfs.channel.0,socket=/d/s,\xfe,server"
+            b"name=org.vmchannel.appliance.0,socket=/d/s,\xfe,server"
         ));
         let args = qemu_args(&[], &options, &socket, &serial);
         assert!(has(&args, b"/k/ker\xffnel"), "{args:?}");

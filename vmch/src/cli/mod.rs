@@ -15,9 +15,9 @@ use vmch::launch::{Accel, Appliance, Backend, BackendRequest, LaunchError, Launc
 /// How to run the appliance (shared by every subcommand that starts one).
 #[derive(clap::Args, Debug, Clone)]
 pub struct ApplianceArgs {
-    /// What runs the appliance: the bundled KVM VMM, qemu-system-x86_64, or auto: the VMM on
-    /// hardware KVM, QEMU with TCG where there is none (no /dev/kvm, or a paravirtual one on
-    /// which QEMU is the faster) and QEMU is installed, else the VMM.
+    /// What runs the appliance: the bundled KVM VMM, qemu-system-x86_64, or auto: the VMM
+    /// wherever /dev/kvm is usable (hardware KVM or a paravirtual one), else QEMU with TCG
+    /// when it is installed.
     #[arg(long, value_enum, default_value = "auto")]
     backend: BackendRequest,
     /// QEMU's accelerator (with --backend qemu): auto is KVM when /dev/kvm is usable, else TCG.
