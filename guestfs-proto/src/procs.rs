@@ -1131,7 +1131,7 @@ pub static PROCEDURES: &[ProcInfo] = &[
     ProcInfo { nr: 139, name: "sfdiskM", args: &[Arg { name: "device", kind: ArgKind::String(StrKind::Device) }, Arg { name: "lines", kind: ArgKind::StringList(StrKind::PlainString) }], optargs: &[], ret: RetKind::Err, optgroup: None, deprecated: true, served: false, write_side: true },
     ProcInfo { nr: 140, name: "zfile", args: &[Arg { name: "meth", kind: ArgKind::String(StrKind::PlainString) }, Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }], optargs: &[], ret: RetKind::String(RStrKind::Plain), optgroup: None, deprecated: true, served: true, write_side: false },
     ProcInfo { nr: 141, name: "getxattrs", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }], optargs: &[], ret: RetKind::StructList(StructKind::Xattr), optgroup: Some("linuxxattrs"), deprecated: false, served: true, write_side: false },
-    ProcInfo { nr: 142, name: "lgetxattrs", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }], optargs: &[], ret: RetKind::StructList(StructKind::Xattr), optgroup: Some("linuxxattrs"), deprecated: false, served: false, write_side: false },
+    ProcInfo { nr: 142, name: "lgetxattrs", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }], optargs: &[], ret: RetKind::StructList(StructKind::Xattr), optgroup: Some("linuxxattrs"), deprecated: false, served: true, write_side: false },
     ProcInfo { nr: 143, name: "setxattr", args: &[Arg { name: "xattr", kind: ArgKind::String(StrKind::PlainString) }, Arg { name: "val", kind: ArgKind::String(StrKind::PlainString) }, Arg { name: "vallen", kind: ArgKind::Int }, Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }], optargs: &[], ret: RetKind::Err, optgroup: Some("linuxxattrs"), deprecated: false, served: false, write_side: true },
     ProcInfo { nr: 144, name: "lsetxattr", args: &[Arg { name: "xattr", kind: ArgKind::String(StrKind::PlainString) }, Arg { name: "val", kind: ArgKind::String(StrKind::PlainString) }, Arg { name: "vallen", kind: ArgKind::Int }, Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }], optargs: &[], ret: RetKind::Err, optgroup: Some("linuxxattrs"), deprecated: false, served: false, write_side: true },
     ProcInfo { nr: 145, name: "removexattr", args: &[Arg { name: "xattr", kind: ArgKind::String(StrKind::PlainString) }, Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }], optargs: &[], ret: RetKind::Err, optgroup: Some("linuxxattrs"), deprecated: false, served: false, write_side: true },
@@ -1194,7 +1194,7 @@ pub static PROCEDURES: &[ProcInfo] = &[
     ProcInfo { nr: 203, name: "lchown", args: &[Arg { name: "owner", kind: ArgKind::Int }, Arg { name: "group", kind: ArgKind::Int }, Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }], optargs: &[], ret: RetKind::Err, optgroup: None, deprecated: false, served: false, write_side: true },
     ProcInfo { nr: 205, name: "internal_lxattrlist", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }, Arg { name: "names", kind: ArgKind::StringList(StrKind::Filename) }], optargs: &[], ret: RetKind::StructList(StructKind::Xattr), optgroup: Some("linuxxattrs"), deprecated: false, served: true, write_side: false },
     ProcInfo { nr: 206, name: "internal_readlinklist", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }, Arg { name: "names", kind: ArgKind::StringList(StrKind::Filename) }], optargs: &[], ret: RetKind::StringList(RStrKind::Plain), optgroup: None, deprecated: false, served: true, write_side: false },
-    ProcInfo { nr: 207, name: "pread", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }, Arg { name: "count", kind: ArgKind::Int }, Arg { name: "offset", kind: ArgKind::Int64 }], optargs: &[], ret: RetKind::BufferOut, optgroup: None, deprecated: false, served: false, write_side: false },
+    ProcInfo { nr: 207, name: "pread", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }, Arg { name: "count", kind: ArgKind::Int }, Arg { name: "offset", kind: ArgKind::Int64 }], optargs: &[], ret: RetKind::BufferOut, optgroup: None, deprecated: false, served: true, write_side: false },
     ProcInfo { nr: 208, name: "part_init", args: &[Arg { name: "device", kind: ArgKind::String(StrKind::Device) }, Arg { name: "parttype", kind: ArgKind::String(StrKind::PlainString) }], optargs: &[], ret: RetKind::Err, optgroup: None, deprecated: false, served: false, write_side: true },
     ProcInfo { nr: 209, name: "part_add", args: &[Arg { name: "device", kind: ArgKind::String(StrKind::Device) }, Arg { name: "prlogex", kind: ArgKind::String(StrKind::PlainString) }, Arg { name: "startsect", kind: ArgKind::Int64 }, Arg { name: "endsect", kind: ArgKind::Int64 }], optargs: &[], ret: RetKind::Err, optgroup: None, deprecated: false, served: false, write_side: true },
     ProcInfo { nr: 210, name: "part_disk", args: &[Arg { name: "device", kind: ArgKind::String(StrKind::Device) }, Arg { name: "parttype", kind: ArgKind::String(StrKind::PlainString) }], optargs: &[], ret: RetKind::Err, optgroup: None, deprecated: false, served: false, write_side: true },
@@ -1259,13 +1259,13 @@ pub static PROCEDURES: &[ProcInfo] = &[
     ProcInfo { nr: 271, name: "is_socket", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }], optargs: &[OptArg { name: "followsymlinks", kind: OptArgKind::Bool }], ret: RetKind::Bool, optgroup: None, deprecated: false, served: true, write_side: false },
     ProcInfo { nr: 272, name: "part_to_dev", args: &[Arg { name: "partition", kind: ArgKind::String(StrKind::Device) }], optargs: &[], ret: RetKind::String(RStrKind::Device), optgroup: None, deprecated: false, served: true, write_side: false },
     ProcInfo { nr: 273, name: "upload_offset", args: &[Arg { name: "filename", kind: ArgKind::String(StrKind::FileIn) }, Arg { name: "remotefilename", kind: ArgKind::String(StrKind::DevOrPath) }, Arg { name: "offset", kind: ArgKind::Int64 }], optargs: &[], ret: RetKind::Err, optgroup: None, deprecated: false, served: false, write_side: true },
-    ProcInfo { nr: 274, name: "download_offset", args: &[Arg { name: "remotefilename", kind: ArgKind::String(StrKind::DevOrPath) }, Arg { name: "filename", kind: ArgKind::String(StrKind::FileOut) }, Arg { name: "offset", kind: ArgKind::Int64 }, Arg { name: "size", kind: ArgKind::Int64 }], optargs: &[], ret: RetKind::Err, optgroup: None, deprecated: false, served: false, write_side: false },
+    ProcInfo { nr: 274, name: "download_offset", args: &[Arg { name: "remotefilename", kind: ArgKind::String(StrKind::DevOrPath) }, Arg { name: "filename", kind: ArgKind::String(StrKind::FileOut) }, Arg { name: "offset", kind: ArgKind::Int64 }, Arg { name: "size", kind: ArgKind::Int64 }], optargs: &[], ret: RetKind::Err, optgroup: None, deprecated: false, served: true, write_side: false },
     ProcInfo { nr: 275, name: "pwrite_device", args: &[Arg { name: "device", kind: ArgKind::String(StrKind::Device) }, Arg { name: "content", kind: ArgKind::BufferIn }, Arg { name: "offset", kind: ArgKind::Int64 }], optargs: &[], ret: RetKind::Int, optgroup: None, deprecated: false, served: false, write_side: true },
     ProcInfo { nr: 276, name: "pread_device", args: &[Arg { name: "device", kind: ArgKind::String(StrKind::Device) }, Arg { name: "count", kind: ArgKind::Int }, Arg { name: "offset", kind: ArgKind::Int64 }], optargs: &[], ret: RetKind::BufferOut, optgroup: None, deprecated: false, served: false, write_side: false },
     ProcInfo { nr: 277, name: "lvm_canonical_lv_name", args: &[Arg { name: "lvname", kind: ArgKind::String(StrKind::PlainString) }], optargs: &[], ret: RetKind::String(RStrKind::Device), optgroup: None, deprecated: false, served: true, write_side: false },
     ProcInfo { nr: 278, name: "mkfs", args: &[Arg { name: "fstype", kind: ArgKind::String(StrKind::PlainString) }, Arg { name: "device", kind: ArgKind::String(StrKind::Device) }], optargs: &[OptArg { name: "blocksize", kind: OptArgKind::Int }, OptArg { name: "features", kind: OptArgKind::String }, OptArg { name: "inode", kind: OptArgKind::Int }, OptArg { name: "sectorsize", kind: OptArgKind::Int }, OptArg { name: "label", kind: OptArgKind::String }], ret: RetKind::Err, optgroup: None, deprecated: false, served: false, write_side: true },
     ProcInfo { nr: 279, name: "getxattr", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }, Arg { name: "name", kind: ArgKind::String(StrKind::PlainString) }], optargs: &[], ret: RetKind::BufferOut, optgroup: Some("linuxxattrs"), deprecated: false, served: true, write_side: false },
-    ProcInfo { nr: 280, name: "lgetxattr", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }, Arg { name: "name", kind: ArgKind::String(StrKind::PlainString) }], optargs: &[], ret: RetKind::BufferOut, optgroup: Some("linuxxattrs"), deprecated: false, served: false, write_side: false },
+    ProcInfo { nr: 280, name: "lgetxattr", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }, Arg { name: "name", kind: ArgKind::String(StrKind::PlainString) }], optargs: &[], ret: RetKind::BufferOut, optgroup: Some("linuxxattrs"), deprecated: false, served: true, write_side: false },
     ProcInfo { nr: 281, name: "resize2fs_M", args: &[Arg { name: "device", kind: ArgKind::String(StrKind::Device) }], optargs: &[], ret: RetKind::Err, optgroup: None, deprecated: false, served: false, write_side: true },
     ProcInfo { nr: 282, name: "internal_autosync", args: &[], optargs: &[], ret: RetKind::Err, optgroup: None, deprecated: false, served: true, write_side: false },
     ProcInfo { nr: 283, name: "is_zero", args: &[Arg { name: "path", kind: ArgKind::String(StrKind::Pathname) }], optargs: &[], ret: RetKind::Bool, optgroup: None, deprecated: false, served: true, write_side: false },
@@ -3436,6 +3436,11 @@ pub enum Call {
         /// String(Pathname).
         path: Bytes,
     },
+    /// `lgetxattrs` (142).
+    Lgetxattrs {
+        /// String(Pathname).
+        path: Bytes,
+    },
     /// `mountpoints` (147).
     Mountpoints,
     /// `grep` (151).
@@ -3503,6 +3508,15 @@ pub enum Call {
         path: Bytes,
         /// StringList(Filename).
         names: Vec<Bytes>,
+    },
+    /// `pread` (207).
+    Pread {
+        /// String(Pathname).
+        path: Bytes,
+        /// Int.
+        count: i32,
+        /// Int64.
+        offset: i64,
     },
     /// `part_list` (213).
     PartList {
@@ -3630,6 +3644,15 @@ pub enum Call {
         /// String(Device).
         partition: Bytes,
     },
+    /// `download_offset` (274): FileOut (the OK reply, then a chunk stream).
+    DownloadOffset {
+        /// String(Dev_or_Path).
+        remotefilename: Bytes,
+        /// Int64.
+        offset: i64,
+        /// Int64.
+        size: i64,
+    },
     /// `lvm_canonical_lv_name` (277).
     LvmCanonicalLvName {
         /// String(PlainString).
@@ -3637,6 +3660,13 @@ pub enum Call {
     },
     /// `getxattr` (279).
     Getxattr {
+        /// String(Pathname).
+        path: Bytes,
+        /// String(PlainString).
+        name: Bytes,
+    },
+    /// `lgetxattr` (280).
+    Lgetxattr {
         /// String(Pathname).
         path: Bytes,
         /// String(PlainString).
@@ -4020,6 +4050,7 @@ impl Call {
             Call::Readdir { .. } => 138,
             Call::Zfile { .. } => 140,
             Call::Getxattrs { .. } => 141,
+            Call::Lgetxattrs { .. } => 142,
             Call::Mountpoints => 147,
             Call::Grep { .. } => 151,
             Call::Grepi { .. } => 154,
@@ -4031,6 +4062,7 @@ impl Call {
             Call::VfsType { .. } => 198,
             Call::InternalLxattrlist { .. } => 205,
             Call::InternalReadlinklist { .. } => 206,
+            Call::Pread { .. } => 207,
             Call::PartList { .. } => 213,
             Call::PartGetParttype { .. } => 214,
             Call::Filesize { .. } => 218,
@@ -4054,8 +4086,10 @@ impl Call {
             Call::IsSymlink { .. } => 270,
             Call::IsSocket { .. } => 271,
             Call::PartToDev { .. } => 272,
+            Call::DownloadOffset { .. } => 274,
             Call::LvmCanonicalLvName { .. } => 277,
             Call::Getxattr { .. } => 279,
+            Call::Lgetxattr { .. } => 280,
             Call::InternalAutosync => 282,
             Call::IsZero { .. } => 283,
             Call::IsZeroDevice { .. } => 284,
@@ -4314,6 +4348,9 @@ impl Call {
             Call::Getxattrs { path } => {
                 e.string(&path.0);
             }
+            Call::Lgetxattrs { path } => {
+                e.string(&path.0);
+            }
             Call::Grep { regex, path, extended, fixed, insensitive, compressed } => {
                 e.string(&regex.0);
                 e.string(&path.0);
@@ -4351,6 +4388,11 @@ impl Call {
             Call::InternalReadlinklist { path, names } => {
                 e.string(&path.0);
                 e.string_list(names);
+            }
+            Call::Pread { path, count, offset } => {
+                e.string(&path.0);
+                e.i32(*count);
+                e.i64(*offset);
             }
             Call::PartList { device } => {
                 e.string(&device.0);
@@ -4425,10 +4467,19 @@ impl Call {
             Call::PartToDev { partition } => {
                 e.string(&partition.0);
             }
+            Call::DownloadOffset { remotefilename, offset, size } => {
+                e.string(&remotefilename.0);
+                e.i64(*offset);
+                e.i64(*size);
+            }
             Call::LvmCanonicalLvName { lvname } => {
                 e.string(&lvname.0);
             }
             Call::Getxattr { path, name } => {
+                e.string(&path.0);
+                e.string(&name.0);
+            }
+            Call::Lgetxattr { path, name } => {
                 e.string(&path.0);
                 e.string(&name.0);
             }
@@ -4774,6 +4825,10 @@ pub(crate) fn decode_typed(nr: u32, mask: u64, d: &mut Decoder<'_>) -> Result<Op
             let path = str_arg(d)?;
             Call::Getxattrs { path }
         }
+        142 => {
+            let path = str_arg(d)?;
+            Call::Lgetxattrs { path }
+        }
         147 => Call::Mountpoints,
         151 => {
             let regex = str_arg(d)?;
@@ -4826,6 +4881,12 @@ pub(crate) fn decode_typed(nr: u32, mask: u64, d: &mut Decoder<'_>) -> Result<Op
             let path = str_arg(d)?;
             let names = d.string_list()?;
             Call::InternalReadlinklist { path, names }
+        }
+        207 => {
+            let path = str_arg(d)?;
+            let count = d.i32()?;
+            let offset = d.i64()?;
+            Call::Pread { path, count, offset }
         }
         213 => {
             let device = str_arg(d)?;
@@ -4927,6 +4988,12 @@ pub(crate) fn decode_typed(nr: u32, mask: u64, d: &mut Decoder<'_>) -> Result<Op
             let partition = str_arg(d)?;
             Call::PartToDev { partition }
         }
+        274 => {
+            let remotefilename = str_arg(d)?;
+            let offset = d.i64()?;
+            let size = d.i64()?;
+            Call::DownloadOffset { remotefilename, offset, size }
+        }
         277 => {
             let lvname = str_arg(d)?;
             Call::LvmCanonicalLvName { lvname }
@@ -4935,6 +5002,11 @@ pub(crate) fn decode_typed(nr: u32, mask: u64, d: &mut Decoder<'_>) -> Result<Op
             let path = str_arg(d)?;
             let name = str_arg(d)?;
             Call::Getxattr { path, name }
+        }
+        280 => {
+            let path = str_arg(d)?;
+            let name = str_arg(d)?;
+            Call::Lgetxattr { path, name }
         }
         282 => Call::InternalAutosync,
         283 => {

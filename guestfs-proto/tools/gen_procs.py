@@ -43,7 +43,7 @@ inspect_get_windows_software_hive inspect_get_windows_system_hive
 inspect_get_windows_current_control_set inspect_is_live inspect_is_netinst
 inspect_is_multipart inspect_get_mountpoints inspect_get_filesystems
 inspect_get_drive_mappings part_get_gpt_attributes luks_uuid
-internal_list_rpm_applications sync
+internal_list_rpm_applications sync lgetxattrs lgetxattr pread download_offset
 """.split()
 
 # Procedures that change a disk, a filesystem or the appliance's state in a way a read-only
