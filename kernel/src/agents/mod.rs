@@ -10,6 +10,7 @@ pub mod appliance;
 pub mod bulk;
 pub mod echo;
 pub mod guest_agent;
+pub mod guestfsd;
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
@@ -162,6 +163,9 @@ pub fn builtin(
     disks: Vec<alloc::rc::Rc<dyn vmchannel_inspect::disk::BlockDevice>>,
     guest_agent: guest_agent::Config,
 ) -> Vec<AgentKind> {
+    let guestfsd = alloc::rc::Rc::new(core::cell::RefCell::new(
+        vmchannel_inspect::guestfs::Daemon::new(disks.clone()),
+    ));
     let appliance = alloc::rc::Rc::new(core::cell::RefCell::new(
         vmchannel_inspect::appliance::Appliance::new(disks),
     ));
@@ -170,6 +174,7 @@ pub fn builtin(
         bulk::sink(),
         bulk::source(),
         appliance::kind(appliance),
+        guestfsd::kind(guestfsd),
         guest_agent::kind(alloc::rc::Rc::new(guest_agent)),
     ]
 }

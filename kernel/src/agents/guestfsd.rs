@@ -1,0 +1,503 @@
+//! libguestfs's daemon on `org.libguestfs.channel.0`: the agent that lets unmodified
+//! libguestfs programs (virt-inspector, virt-cat, virt-df, guestfish ...) drive this kernel as
+//! their appliance (`vmch libguestfs-appliance`).
+//!
+//! The wire format is `guestfs-proto` (libguestfs 1.48's XDR protocol); the answers come from
+//! `vmchannel_inspect::guestfs::Daemon`, the same scan and inspection the vmchannel protocol
+//! uses. When the host connects, the agent sends the launch flag; then each call frame gets
+//! its reply. A `download` replies, then streams its chunks a few at a time (so other ports
+//! keep moving, and the host's cancel flag stops it). Write-side procedures are refused with
+//! a read-only error, procedures this appliance does not implement with a clear error, and
+//! unknown procedure numbers with the daemon's own. A frame that cannot be decoded at all
+//! resets the session, as libguestfs's daemon exits on one.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::rc::Rc;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::cell::RefCell;
+
+use guestfs_proto::call::{
+    CallMessage, DecodeError, decode_call, need_root_error, read_only_error,
+    unknown_procedure_error,
+};
+use guestfs_proto::frame::{
+    self, Event, FrameDecoder, LAUNCH_FLAG, MAX_CHUNK_SIZE, MessageError, Role,
+};
+use guestfs_proto::procs::{Call, Dirent, Statvfs, StructList, StructValue};
+use guestfs_proto::procs_types::ProcInfo;
+use guestfs_proto::reply::{Ret, encode_reply};
+use guestfs_proto::xdr::Bytes;
+
+use super::{AgentKind, PortAgent};
+use crate::virtio_console::ports::{Multiport, PortEvent, PortHandle};
+use vmchannel_inspect::fs::FileSystem;
+use vmchannel_inspect::guestfs::{Daemon, DaemonError};
+
+/// libguestfs's channel.
+pub const PORT_NAME: &str = "org.libguestfs.channel.0";
+/// Stop reading calls while more than this much output waits for the host.
+const OUT_HIGH: usize = 256 * 1024;
+/// Bytes read from the port per step.
+const READ_STEP: usize = 16 * 1024;
+/// Download chunks produced per poll.
+const CHUNKS_PER_POLL: usize = 32;
+
+/// The agent's registration: one daemon (one disk scan) shared by successive connections,
+/// each of which starts with nothing mounted.
+pub fn kind(daemon: Rc<RefCell<Daemon>>) -> AgentKind {
+    AgentKind {
+        name: "guestfsd",
+        pattern: PORT_NAME,
+        start: Box::new(move |_| Box::new(Server::new(daemon.clone()))),
+    }
+}
+
+/// A download in progress: the file, where the next chunk starts, its size.
+struct Download {
+    fs: Rc<dyn FileSystem>,
+    path: String,
+    offset: u64,
+    size: u64,
+}
+
+/// One connection's state.
+pub struct Server {
+    daemon: Rc<RefCell<Daemon>>,
+    decoder: FrameDecoder,
+    out: Vec<u8>,
+    out_pos: usize,
+    connected: bool,
+    download: Option<Download>,
+    inbuf: Box<[u8]>,
+}
+
+/// What a procedure answers.
+enum Answer {
+    Ret(Ret),
+    Err(MessageError),
+    /// A FileOut procedure: the OK reply, then this file's chunks.
+    Stream(Download),
+}
+
+fn text(b: &Bytes) -> Result<&str, MessageError> {
+    core::str::from_utf8(&b.0)
+        .map_err(|_| MessageError::new("EINVAL", "path or device name is not UTF-8"))
+}
+
+fn s(v: impl Into<String>) -> Bytes {
+    Bytes(v.into().into_bytes())
+}
+
+fn strings(v: Vec<String>) -> Ret {
+    Ret::StringList(v.into_iter().map(s).collect())
+}
+
+fn daemon_error(e: DaemonError) -> MessageError {
+    MessageError::new(e.errno, e.message)
+}
+
+/// libguestfs's answer for an inspection field that is not known.
+fn or_unknown(v: &Option<String>) -> Ret {
+    Ret::String(s(v.clone().unwrap_or_else(|| String::from("unknown"))))
+}
+
+impl Server {
+    /// A server with no host connected yet.
+    pub fn new(daemon: Rc<RefCell<Daemon>>) -> Self {
+        Self {
+            daemon,
+            decoder: FrameDecoder::new(Role::Appliance),
+            out: Vec::new(),
+            out_pos: 0,
+            connected: false,
+            download: None,
+            inbuf: vec![0u8; READ_STEP].into_boxed_slice(),
+        }
+    }
+
+    fn reset(&mut self) {
+        self.decoder.reset();
+        self.out.clear();
+        self.out_pos = 0;
+        self.download = None;
+        self.daemon.borrow_mut().umount_all();
+    }
+
+    fn pending(&self) -> usize {
+        self.out.len() - self.out_pos
+    }
+
+    /// Answers one call message.
+    fn call(&mut self, msg: &[u8]) -> Result<(), ()> {
+        let CallMessage { header, call } = match decode_call(msg) {
+            Ok(m) => m,
+            Err(e @ DecodeError::Call { .. }) => {
+                if let Some(reply) = e.reply() {
+                    self.out.extend_from_slice(&reply);
+                }
+                return Ok(());
+            }
+            Err(DecodeError::Frame(e)) => {
+                log::warn!("guestfsd: undecodable message ({e}): resetting the session");
+                return Err(());
+            }
+        };
+        let info = ProcInfo::lookup(header.proc_nr);
+        let answer = match info {
+            None => Answer::Err(unknown_procedure_error(header.proc_nr)),
+            Some(info) if info.write_side => Answer::Err(read_only_error()),
+            Some(info) if info.needs_root() && self.daemon.borrow().mounts().is_empty() => {
+                Answer::Err(need_root_error(info))
+            }
+            Some(info) => answer(&mut self.daemon.borrow_mut(), info, &call),
+        };
+        match (answer, info) {
+            (Answer::Ret(ret), Some(info)) => match encode_reply(info, header.serial, &ret) {
+                Ok(bytes) => self.out.extend_from_slice(&bytes),
+                Err(e) => self.out.extend_from_slice(&frame::encode_error(
+                    header.proc_nr,
+                    header.serial,
+                    &MessageError::new("EIO", format!("{}: {e}", info.name)),
+                )),
+            },
+            (Answer::Stream(d), _) => {
+                self.out.extend_from_slice(&frame::encode_reply(
+                    header.proc_nr,
+                    header.serial,
+                    &[],
+                ));
+                self.download = Some(d);
+            }
+            (Answer::Err(e), _) => {
+                self.out
+                    .extend_from_slice(&frame::encode_error(header.proc_nr, header.serial, &e));
+            }
+            (Answer::Ret(_), None) => {
+                // Cannot happen: an unknown procedure is answered with an error above.
+                self.out.extend_from_slice(&frame::encode_error(
+                    header.proc_nr,
+                    header.serial,
+                    &unknown_procedure_error(header.proc_nr),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Produces the next chunks of a download; the end chunk when done, or a cancel chunk
+    /// after an error (the host then reports the transfer failed).
+    fn stream(&mut self) {
+        let Some(d) = self.download.as_mut() else {
+            return;
+        };
+        let mut buf = vec![0u8; MAX_CHUNK_SIZE as usize];
+        for _ in 0..CHUNKS_PER_POLL {
+            if d.offset >= d.size {
+                self.out.extend_from_slice(&frame::encode_chunk(false, &[]));
+                self.download = None;
+                return;
+            }
+            let want = ((d.size - d.offset) as usize).min(buf.len());
+            match d.fs.read_at(&d.path, d.offset, &mut buf[..want]) {
+                Ok(0) => {
+                    // The file shrank under us (it cannot on a read-only disk, but the reader
+                    // may stop early on a corrupt one): end here.
+                    d.size = d.offset;
+                }
+                Ok(n) => {
+                    self.out
+                        .extend_from_slice(&frame::encode_chunk(false, &buf[..n]));
+                    d.offset += n as u64;
+                }
+                Err(e) => {
+                    log::warn!("guestfsd: download of {}: {e}", d.path);
+                    self.out.extend_from_slice(&frame::encode_chunk(true, &[]));
+                    self.download = None;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The daemon's answer to `call`.
+fn answer(d: &mut Daemon, info: &ProcInfo, call: &Call) -> Answer {
+    match try_answer(d, call) {
+        Ok(Some(a)) => a,
+        Ok(None) => Answer::Err(MessageError::new(
+            "ENOTSUP",
+            format!("{}: not supported by the vmchannel appliance", info.name),
+        )),
+        Err(e) => Answer::Err(e),
+    }
+}
+
+fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageError> {
+    use Answer::Ret as R;
+    let de = daemon_error;
+    Ok(Some(match call {
+        Call::ListDevices => R(strings(d.list_devices())),
+        Call::ListPartitions => R(strings(d.list_partitions())),
+        Call::Lvs => R(strings(d.lvs())),
+        Call::ListFilesystems => R(Ret::Hashtable(
+            d.list_filesystems()
+                .into_iter()
+                .map(|(dev, t)| (s(dev), s(t)))
+                .collect(),
+        )),
+        Call::VfsType { mountable } => {
+            R(Ret::String(s(d.vfs_type(text(mountable)?).map_err(de)?)))
+        }
+        Call::VfsLabel { mountable } => {
+            R(Ret::String(s(d.vfs_label(text(mountable)?).map_err(de)?)))
+        }
+        Call::VfsUuid { mountable } => {
+            R(Ret::String(s(d.vfs_uuid(text(mountable)?).map_err(de)?)))
+        }
+        Call::InspectOs => R(strings(d.inspect_os())),
+        Call::InspectGetRoots => R(strings(d.inspect_get_roots())),
+        Call::InspectGetType { root } => R(Ret::String(s(d
+            .os(text(root)?)
+            .map_err(de)?
+            .os_type
+            .clone()))),
+        Call::InspectGetDistro { root } => R(or_unknown(&d.os(text(root)?).map_err(de)?.distro)),
+        Call::InspectGetProductName { root } => {
+            R(or_unknown(&d.os(text(root)?).map_err(de)?.product_name))
+        }
+        Call::InspectGetProductVariant { root } => {
+            R(or_unknown(&d.os(text(root)?).map_err(de)?.product_variant))
+        }
+        Call::InspectGetArch { root } => R(or_unknown(&d.os(text(root)?).map_err(de)?.arch)),
+        Call::InspectGetHostname { root } => {
+            R(or_unknown(&d.os(text(root)?).map_err(de)?.hostname))
+        }
+        Call::InspectGetPackageFormat { root } => {
+            R(or_unknown(&d.os(text(root)?).map_err(de)?.package_format))
+        }
+        Call::InspectGetPackageManagement { root } => R(or_unknown(
+            &d.os(text(root)?).map_err(de)?.package_management,
+        )),
+        Call::InspectGetMajorVersion { root } => R(Ret::Int(
+            d.os(text(root)?).map_err(de)?.major_version as i32,
+        )),
+        Call::InspectGetMinorVersion { root } => R(Ret::Int(
+            d.os(text(root)?).map_err(de)?.minor_version as i32,
+        )),
+        Call::InspectGetFormat { root } => {
+            d.os(text(root)?).map_err(de)?;
+            R(Ret::String(s("installed")))
+        }
+        Call::InspectIsLive { root }
+        | Call::InspectIsNetinst { root }
+        | Call::InspectIsMultipart { root } => {
+            d.os(text(root)?).map_err(de)?;
+            R(Ret::Bool(false))
+        }
+        Call::InspectGetMountpoints { root } => R(Ret::Hashtable(
+            d.os(text(root)?)
+                .map_err(de)?
+                .mountpoints
+                .iter()
+                .map(|(dev, mp)| (s(mp.clone()), s(dev.clone())))
+                .collect(),
+        )),
+        Call::InspectGetFilesystems { root } => R(Ret::StringList(
+            d.os(text(root)?)
+                .map_err(de)?
+                .filesystems
+                .iter()
+                .map(|f| s(f.device.clone()))
+                .collect(),
+        )),
+        Call::InspectGetDriveMappings { root } => R(Ret::Hashtable(
+            d.os(text(root)?)
+                .map_err(de)?
+                .drive_mappings
+                .iter()
+                .map(|(letter, dev)| (s(letter.clone()), s(dev.clone())))
+                .collect(),
+        )),
+        Call::InspectGetWindowsSystemroot { root } => {
+            match d.os(text(root)?).map_err(de)?.windows_systemroot.clone() {
+                Some(r) => R(Ret::String(s(r))),
+                None => return Err(not_windows("systemroot could not be determined")),
+            }
+        }
+        Call::InspectGetWindowsCurrentControlSet { root } => {
+            match d
+                .os(text(root)?)
+                .map_err(de)?
+                .windows_current_control_set
+                .clone()
+            {
+                Some(r) => R(Ret::String(s(r))),
+                None => return Err(not_windows("CurrentControlSet could not be determined")),
+            }
+        }
+        Call::MountRo {
+            mountable,
+            mountpoint,
+        } => {
+            d.mount_ro(text(mountable)?, text(mountpoint)?)
+                .map_err(de)?;
+            R(Ret::Unit)
+        }
+        Call::UmountAll => {
+            d.umount_all();
+            R(Ret::Unit)
+        }
+        Call::InternalAutosync => R(Ret::Unit),
+        Call::IsFile {
+            path,
+            followsymlinks,
+        } => R(Ret::Bool(
+            d.is_file(text(path)?, followsymlinks.unwrap_or(false))
+                .map_err(de)?,
+        )),
+        Call::IsDir {
+            path,
+            followsymlinks,
+        } => R(Ret::Bool(
+            d.is_dir(text(path)?, followsymlinks.unwrap_or(false))
+                .map_err(de)?,
+        )),
+        Call::Exists { path } => R(Ret::Bool(d.exists(text(path)?).map_err(de)?)),
+        Call::Filesize { file } => R(Ret::Int64(d.filesize(text(file)?).map_err(de)?)),
+        Call::Realpath { path } => R(Ret::String(s(d.realpath(text(path)?).map_err(de)?))),
+        Call::File { path } => R(Ret::String(s(d.file(text(path)?).map_err(de)?))),
+        Call::Statvfs { path } => {
+            let u = d.statvfs(text(path)?).map_err(de)?;
+            R(Ret::Struct(StructValue::Statvfs(Statvfs {
+                bsize: u.block_size as i64,
+                frsize: u.block_size as i64,
+                blocks: u.blocks as i64,
+                bfree: u.blocks_free as i64,
+                bavail: u.blocks_available as i64,
+                files: u.inodes as i64,
+                ffree: u.inodes_free as i64,
+                favail: u.inodes_free as i64,
+                fsid: 0,
+                flag: 1, // ST_RDONLY: every mount here is read-only
+                namemax: 255,
+            })))
+        }
+        Call::Readdir { dir } => R(Ret::StructList(StructList::Dirent(
+            d.readdir(text(dir)?)
+                .map_err(de)?
+                .into_iter()
+                .map(|e| Dirent {
+                    ino: e.ino,
+                    ftyp: e.ftyp,
+                    name: s(e.name),
+                })
+                .collect(),
+        ))),
+        Call::Download { remotefilename } => {
+            let (fs, path, size) = d.open(text(remotefilename)?).map_err(de)?;
+            Answer::Stream(Download {
+                fs,
+                path,
+                offset: 0,
+                size,
+            })
+        }
+        _ => return Ok(None),
+    }))
+}
+
+/// libguestfs's error for a Windows-only getter on another OS.
+fn not_windows(what: &str) -> MessageError {
+    MessageError::new("", format!("not a Windows guest, or {what}"))
+}
+
+impl PortAgent for Server {
+    fn event(&mut self, event: &PortEvent) {
+        if let PortEvent::HostDisconnected(_) = event {
+            self.connected = false;
+            self.reset();
+        }
+    }
+
+    fn poll(&mut self, ports: &mut Multiport, port: PortHandle) -> bool {
+        let mut progress = false;
+        let connected = ports.host_connected(port.id);
+        if connected != self.connected {
+            self.connected = connected;
+            self.reset();
+            if connected {
+                // libguestfs waits for this before its first call.
+                self.out.extend_from_slice(&LAUNCH_FLAG.to_be_bytes());
+            }
+            progress = true;
+        }
+        if !connected {
+            return progress;
+        }
+        // Output first: the host reads replies before it sends more calls.
+        if self.pending() > 0 {
+            match ports.write(port, &self.out[self.out_pos..]) {
+                Ok(n) if n > 0 => {
+                    self.out_pos += n;
+                    progress = true;
+                    if self.out_pos == self.out.len() {
+                        self.out.clear();
+                        self.out_pos = 0;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if self.download.is_some() && self.pending() < OUT_HIGH {
+            self.stream();
+            progress = true;
+        }
+        if self.pending() >= OUT_HIGH {
+            return progress;
+        }
+        let n = match ports.read(port, &mut self.inbuf) {
+            Ok(n) => n,
+            Err(_) => 0,
+        };
+        if n > 0 {
+            progress = true;
+            let bytes = self.inbuf[..n].to_vec();
+            self.decoder.push(&bytes);
+        }
+        while self.pending() < OUT_HIGH {
+            let Some(event) = self.decoder.next_event() else {
+                break;
+            };
+            progress = true;
+            match event {
+                Ok(Event::Frame(msg)) => {
+                    if self.download.is_some() {
+                        // A call while a download streams: libguestfs never does this; finish
+                        // the stream first by stopping it.
+                        self.download = None;
+                        self.out.extend_from_slice(&frame::encode_chunk(true, &[]));
+                    }
+                    if self.call(&msg).is_err() {
+                        self.reset();
+                        break;
+                    }
+                }
+                Ok(Event::Cancel) => {
+                    if self.download.take().is_some() {
+                        self.out.extend_from_slice(&frame::encode_chunk(true, &[]));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    log::warn!("guestfsd: {e}: resetting the session");
+                    self.reset();
+                    break;
+                }
+            }
+        }
+        progress
+    }
+}
