@@ -100,6 +100,11 @@ fn ascii_description(head: &[u8], whole: bool) -> Option<String> {
     })
 }
 
+/// Most bytes a `find0` listing may take.
+pub const FIND_MAX: usize = 64 << 20;
+/// Deepest directory nesting `find0` descends.
+pub const FIND_DEPTH: usize = 256;
+
 /// One `readdir` entry (libguestfs's `guestfs_dirent`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dirent {
@@ -395,6 +400,59 @@ impl Daemon {
             },
             name: e.name,
         }));
+        Ok(out)
+    }
+
+    /// `ls0`: the names in `dir` (not `.` and `..`), each followed by a NUL, in readdir order.
+    pub fn ls0(&self, dir: &str) -> Result<Vec<u8>, DaemonError> {
+        let mut out = Vec::new();
+        for e in self.readdir(dir)?.into_iter().skip(2) {
+            out.extend_from_slice(e.name.as_bytes());
+            out.push(0);
+        }
+        Ok(out)
+    }
+
+    /// `find0`: every path below `dir`, relative to it, each followed by a NUL, in the order
+    /// find(1) visits them (each directory's contents right after it, readdir order,
+    /// symlinks not followed). At most [`FIND_MAX`] bytes, and [`FIND_DEPTH`] levels.
+    pub fn find0(&self, dir: &str) -> Result<Vec<u8>, DaemonError> {
+        let tree = self.tree("find0", dir)?;
+        let st = tree.stat(dir).map_err(|e| fs_error("find0", dir, &e))?;
+        if st.kind != FileKind::Directory {
+            return Err(fs_error("find0", dir, &FsError::NotADirectory(dir.into())));
+        }
+        let base = dir.trim_end_matches('/');
+        let mut out = Vec::new();
+        // Per open directory: its path relative to `dir` and its entries, the next one last.
+        let list = |rel: &str| -> Result<Vec<vmchannel_proto::DirEntry>, DaemonError> {
+            let abs = format!("{base}/{rel}");
+            let mut entries = tree.read_dir(&abs).map_err(|e| fs_error("find0", &abs, &e))?;
+            entries.reverse();
+            Ok(entries)
+        };
+        let mut stack: Vec<(String, Vec<vmchannel_proto::DirEntry>)> =
+            alloc::vec![(String::new(), list("")?)];
+        while let Some((rel, entries)) = stack.last_mut() {
+            let Some(e) = entries.pop() else {
+                stack.pop();
+                continue;
+            };
+            let child = if rel.is_empty() {
+                e.name.clone()
+            } else {
+                format!("{rel}/{}", e.name)
+            };
+            out.extend_from_slice(child.as_bytes());
+            out.push(0);
+            if out.len() > FIND_MAX {
+                return Err(err("EFBIG", format!("find0: {dir}: listing too large")));
+            }
+            if e.stat.kind == FileKind::Directory && stack.len() < FIND_DEPTH {
+                let entries = list(&child)?;
+                stack.push((child, entries));
+            }
+        }
         Ok(out)
     }
 

@@ -55,12 +55,42 @@ pub fn kind(daemon: Rc<RefCell<Daemon>>) -> AgentKind {
     }
 }
 
-/// A download in progress: the file, where the next chunk starts, its size.
+/// What a FileOut procedure sends: a file of the guest, or bytes made here (`ls0`, `find0`).
+enum Source {
+    File { fs: Rc<dyn FileSystem>, path: String },
+    Bytes(Vec<u8>),
+}
+
+/// A FileOut stream in progress: its source, where the next chunk starts, its size.
 struct Download {
-    fs: Rc<dyn FileSystem>,
-    path: String,
+    source: Source,
     offset: u64,
     size: u64,
+}
+
+impl Download {
+    fn bytes(data: Vec<u8>) -> Self {
+        Self {
+            size: data.len() as u64,
+            source: Source::Bytes(data),
+            offset: 0,
+        }
+    }
+
+    /// Fills `buf` from the current offset; how many bytes.
+    fn read(&self, buf: &mut [u8]) -> Result<usize, String> {
+        match &self.source {
+            Source::File { fs, path } => fs
+                .read_at(path, self.offset, buf)
+                .map_err(|e| format!("{path}: {e}")),
+            Source::Bytes(data) => {
+                let start = self.offset as usize;
+                let n = buf.len().min(data.len().saturating_sub(start));
+                buf[..n].copy_from_slice(&data[start..start + n]);
+                Ok(n)
+            }
+        }
+    }
 }
 
 /// One connection's state.
@@ -76,7 +106,7 @@ pub struct Server {
 
 /// What a procedure answers.
 enum Answer {
-    Ret(Ret),
+    Ret(Box<Ret>),
     Err(MessageError),
     /// A FileOut procedure: the OK reply, then this file's chunks.
     Stream(Download),
@@ -201,7 +231,7 @@ impl Server {
                 return;
             }
             let want = ((d.size - d.offset) as usize).min(buf.len());
-            match d.fs.read_at(&d.path, d.offset, &mut buf[..want]) {
+            match d.read(&mut buf[..want]) {
                 Ok(0) => {
                     // The file shrank under us (it cannot on a read-only disk, but the reader
                     // may stop early on a corrupt one): end here.
@@ -213,7 +243,7 @@ impl Server {
                     d.offset += n as u64;
                 }
                 Err(e) => {
-                    log::warn!("guestfsd: download of {}: {e}", d.path);
+                    log::warn!("guestfsd: download of {e}");
                     self.out.extend_from_slice(&frame::encode_chunk(true, &[]));
                     self.download = None;
                     return;
@@ -235,69 +265,73 @@ fn answer(d: &mut Daemon, info: &ProcInfo, call: &Call) -> Answer {
     }
 }
 
+/// A value answer.
+fn ok(r: Ret) -> Answer {
+    Answer::Ret(Box::new(r))
+}
+
 fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageError> {
-    use Answer::Ret as R;
     let de = daemon_error;
     Ok(Some(match call {
-        Call::ListDevices => R(strings(d.list_devices())),
-        Call::ListPartitions => R(strings(d.list_partitions())),
-        Call::Lvs => R(strings(d.lvs())),
-        Call::ListFilesystems => R(Ret::Hashtable(
+        Call::ListDevices => ok(strings(d.list_devices())),
+        Call::ListPartitions => ok(strings(d.list_partitions())),
+        Call::Lvs => ok(strings(d.lvs())),
+        Call::ListFilesystems => ok(Ret::Hashtable(
             d.list_filesystems()
                 .into_iter()
                 .map(|(dev, t)| (s(dev), s(t)))
                 .collect(),
         )),
         Call::VfsType { mountable } => {
-            R(Ret::String(s(d.vfs_type(text(mountable)?).map_err(de)?)))
+            ok(Ret::String(s(d.vfs_type(text(mountable)?).map_err(de)?)))
         }
         Call::VfsLabel { mountable } => {
-            R(Ret::String(s(d.vfs_label(text(mountable)?).map_err(de)?)))
+            ok(Ret::String(s(d.vfs_label(text(mountable)?).map_err(de)?)))
         }
         Call::VfsUuid { mountable } => {
-            R(Ret::String(s(d.vfs_uuid(text(mountable)?).map_err(de)?)))
+            ok(Ret::String(s(d.vfs_uuid(text(mountable)?).map_err(de)?)))
         }
-        Call::InspectOs => R(strings(d.inspect_os())),
-        Call::InspectGetRoots => R(strings(d.inspect_get_roots())),
-        Call::InspectGetType { root } => R(Ret::String(s(d
+        Call::InspectOs => ok(strings(d.inspect_os())),
+        Call::InspectGetRoots => ok(strings(d.inspect_get_roots())),
+        Call::InspectGetType { root } => ok(Ret::String(s(d
             .os(text(root)?)
             .map_err(de)?
             .os_type
             .clone()))),
-        Call::InspectGetDistro { root } => R(or_unknown(&d.os(text(root)?).map_err(de)?.distro)),
+        Call::InspectGetDistro { root } => ok(or_unknown(&d.os(text(root)?).map_err(de)?.distro)),
         Call::InspectGetProductName { root } => {
-            R(or_unknown(&d.os(text(root)?).map_err(de)?.product_name))
+            ok(or_unknown(&d.os(text(root)?).map_err(de)?.product_name))
         }
         Call::InspectGetProductVariant { root } => {
-            R(or_unknown(&d.os(text(root)?).map_err(de)?.product_variant))
+            ok(or_unknown(&d.os(text(root)?).map_err(de)?.product_variant))
         }
-        Call::InspectGetArch { root } => R(or_unknown(&d.os(text(root)?).map_err(de)?.arch)),
+        Call::InspectGetArch { root } => ok(or_unknown(&d.os(text(root)?).map_err(de)?.arch)),
         Call::InspectGetHostname { root } => {
-            R(or_unknown(&d.os(text(root)?).map_err(de)?.hostname))
+            ok(or_unknown(&d.os(text(root)?).map_err(de)?.hostname))
         }
         Call::InspectGetPackageFormat { root } => {
-            R(or_unknown(&d.os(text(root)?).map_err(de)?.package_format))
+            ok(or_unknown(&d.os(text(root)?).map_err(de)?.package_format))
         }
-        Call::InspectGetPackageManagement { root } => R(or_unknown(
+        Call::InspectGetPackageManagement { root } => ok(or_unknown(
             &d.os(text(root)?).map_err(de)?.package_management,
         )),
-        Call::InspectGetMajorVersion { root } => R(Ret::Int(
+        Call::InspectGetMajorVersion { root } => ok(Ret::Int(
             d.os(text(root)?).map_err(de)?.major_version as i32,
         )),
-        Call::InspectGetMinorVersion { root } => R(Ret::Int(
+        Call::InspectGetMinorVersion { root } => ok(Ret::Int(
             d.os(text(root)?).map_err(de)?.minor_version as i32,
         )),
         Call::InspectGetFormat { root } => {
             d.os(text(root)?).map_err(de)?;
-            R(Ret::String(s("installed")))
+            ok(Ret::String(s("installed")))
         }
         Call::InspectIsLive { root }
         | Call::InspectIsNetinst { root }
         | Call::InspectIsMultipart { root } => {
             d.os(text(root)?).map_err(de)?;
-            R(Ret::Bool(false))
+            ok(Ret::Bool(false))
         }
-        Call::InspectGetMountpoints { root } => R(Ret::Hashtable(
+        Call::InspectGetMountpoints { root } => ok(Ret::Hashtable(
             d.os(text(root)?)
                 .map_err(de)?
                 .mountpoints
@@ -305,7 +339,7 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
                 .map(|(dev, mp)| (s(mp.clone()), s(dev.clone())))
                 .collect(),
         )),
-        Call::InspectGetFilesystems { root } => R(Ret::StringList(
+        Call::InspectGetFilesystems { root } => ok(Ret::StringList(
             d.os(text(root)?)
                 .map_err(de)?
                 .filesystems
@@ -313,7 +347,7 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
                 .map(|f| s(f.device.clone()))
                 .collect(),
         )),
-        Call::InspectGetDriveMappings { root } => R(Ret::Hashtable(
+        Call::InspectGetDriveMappings { root } => ok(Ret::Hashtable(
             d.os(text(root)?)
                 .map_err(de)?
                 .drive_mappings
@@ -323,7 +357,7 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
         )),
         Call::InspectGetWindowsSystemroot { root } => {
             match d.os(text(root)?).map_err(de)?.windows_systemroot.clone() {
-                Some(r) => R(Ret::String(s(r))),
+                Some(r) => ok(Ret::String(s(r))),
                 None => return Err(not_windows("systemroot could not be determined")),
             }
         }
@@ -334,7 +368,7 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
                 .windows_current_control_set
                 .clone()
             {
-                Some(r) => R(Ret::String(s(r))),
+                Some(r) => ok(Ret::String(s(r))),
                 None => return Err(not_windows("CurrentControlSet could not be determined")),
             }
         }
@@ -344,34 +378,34 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
         } => {
             d.mount_ro(text(mountable)?, text(mountpoint)?)
                 .map_err(de)?;
-            R(Ret::Unit)
+            ok(Ret::Unit)
         }
         Call::UmountAll => {
             d.umount_all();
-            R(Ret::Unit)
+            ok(Ret::Unit)
         }
-        Call::InternalAutosync => R(Ret::Unit),
+        Call::InternalAutosync => ok(Ret::Unit),
         Call::IsFile {
             path,
             followsymlinks,
-        } => R(Ret::Bool(
+        } => ok(Ret::Bool(
             d.is_file(text(path)?, followsymlinks.unwrap_or(false))
                 .map_err(de)?,
         )),
         Call::IsDir {
             path,
             followsymlinks,
-        } => R(Ret::Bool(
+        } => ok(Ret::Bool(
             d.is_dir(text(path)?, followsymlinks.unwrap_or(false))
                 .map_err(de)?,
         )),
-        Call::Exists { path } => R(Ret::Bool(d.exists(text(path)?).map_err(de)?)),
-        Call::Filesize { file } => R(Ret::Int64(d.filesize(text(file)?).map_err(de)?)),
-        Call::Realpath { path } => R(Ret::String(s(d.realpath(text(path)?).map_err(de)?))),
-        Call::File { path } => R(Ret::String(s(d.file(text(path)?).map_err(de)?))),
+        Call::Exists { path } => ok(Ret::Bool(d.exists(text(path)?).map_err(de)?)),
+        Call::Filesize { file } => ok(Ret::Int64(d.filesize(text(file)?).map_err(de)?)),
+        Call::Realpath { path } => ok(Ret::String(s(d.realpath(text(path)?).map_err(de)?))),
+        Call::File { path } => ok(Ret::String(s(d.file(text(path)?).map_err(de)?))),
         Call::Statvfs { path } => {
             let u = d.statvfs(text(path)?).map_err(de)?;
-            R(Ret::Struct(StructValue::Statvfs(Statvfs {
+            ok(Ret::Struct(StructValue::Statvfs(Statvfs {
                 bsize: u.block_size as i64,
                 frsize: u.block_size as i64,
                 blocks: u.blocks as i64,
@@ -385,7 +419,7 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
                 namemax: 255,
             })))
         }
-        Call::Readdir { dir } => R(Ret::StructList(StructList::Dirent(
+        Call::Readdir { dir } => ok(Ret::StructList(StructList::Dirent(
             d.readdir(text(dir)?)
                 .map_err(de)?
                 .into_iter()
@@ -399,11 +433,14 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
         Call::Download { remotefilename } => {
             let (fs, path, size) = d.open(text(remotefilename)?).map_err(de)?;
             Answer::Stream(Download {
-                fs,
-                path,
+                source: Source::File { fs, path },
                 offset: 0,
                 size,
             })
+        }
+        Call::Ls0 { dir } => Answer::Stream(Download::bytes(d.ls0(text(dir)?).map_err(de)?)),
+        Call::Find0 { directory } => {
+            Answer::Stream(Download::bytes(d.find0(text(directory)?).map_err(de)?))
         }
         _ => return Ok(None),
     }))
@@ -458,10 +495,7 @@ impl PortAgent for Server {
         if self.pending() >= OUT_HIGH {
             return progress;
         }
-        let n = match ports.read(port, &mut self.inbuf) {
-            Ok(n) => n,
-            Err(_) => 0,
-        };
+        let n = ports.read(port, &mut self.inbuf).unwrap_or_default();
         if n > 0 {
             progress = true;
             let bytes = self.inbuf[..n].to_vec();
