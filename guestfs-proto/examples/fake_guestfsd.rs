@@ -259,7 +259,7 @@ fn answer(fake: &mut Fake, call: &Call) -> Answer {
             None => enoent(file),
         },
         Call::Statns { path } | Call::Lstatns { path } => match fake.get(path) {
-            Some((p, n)) => R(Ret::Struct(StructValue::Statns(fake.stat(p, n)))),
+            Some((p, n)) => R(Ret::Struct(Box::new(StructValue::Statns(fake.stat(p, n))))),
             None => enoent(path),
         },
         Call::InternalLstatnslist { path, names } => {
@@ -296,7 +296,7 @@ fn answer(fake: &mut Fake, call: &Call) -> Answer {
         Call::Lgetxattrs { .. } | Call::Getxattrs { .. } => {
             R(Ret::StructList(StructList::Xattr(vec![])))
         }
-        Call::Statvfs { .. } => R(Ret::Struct(StructValue::Statvfs(Statvfs {
+        Call::Statvfs { .. } => R(Ret::Struct(Box::new(StructValue::Statvfs(Statvfs {
             bsize: 4096,
             frsize: 4096,
             blocks: 2560,
@@ -308,7 +308,7 @@ fn answer(fake: &mut Fake, call: &Call) -> Answer {
             fsid: 1234,
             flag: 1,
             namemax: 255,
-        }))),
+        })))),
         Call::File { path } => match fake.get(path) {
             Some((_, Node::Dir)) => R(Ret::String(s("directory"))),
             Some((_, Node::Symlink(t))) => R(Ret::String(s(&format!("symbolic link to {t}")))),
@@ -381,7 +381,7 @@ fn answer(fake: &mut Fake, call: &Call) -> Answer {
                     .keys()
                     .filter(|k| k.len() > prefix.len() && k.starts_with(&prefix))
                 {
-                    out.extend_from_slice(k[prefix.len()..].as_bytes());
+                    out.extend_from_slice(&k.as_bytes()[prefix.len()..]);
                     out.push(0);
                 }
                 Answer::FileOut(out)

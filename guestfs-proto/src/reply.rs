@@ -44,8 +44,8 @@ pub enum Ret {
     StringList(Vec<Bytes>),
     /// RHashtable: key/value pairs, sent as a flat list `k1, v1, k2, v2, ...`.
     Hashtable(Vec<(Bytes, Bytes)>),
-    /// RStruct.
-    Struct(StructValue),
+    /// RStruct (boxed: some structs are large).
+    Struct(alloc::boxed::Box<StructValue>),
     /// RStructList.
     StructList(StructList),
     /// RBufferOut.
@@ -123,7 +123,7 @@ impl Ret {
                 }
                 Ret::Hashtable(kv)
             }
-            RetKind::Struct(k) => Ret::Struct(StructValue::decode(k, d)?),
+            RetKind::Struct(k) => Ret::Struct(alloc::boxed::Box::new(StructValue::decode(k, d)?)),
             RetKind::StructList(k) => Ret::StructList(StructList::decode(k, d)?),
             RetKind::BufferOut => Ret::BufferOut(d.opaque(u32::MAX)?),
         })
