@@ -188,6 +188,7 @@ impl Fake {
 }
 
 /// What to send back.
+#[allow(clippy::large_enum_variant)] // one per call, short-lived
 enum Answer {
     Ret(Ret),
     Err(MessageError),
@@ -405,7 +406,7 @@ fn answer(fake: &mut Fake, call: &Call) -> Answer {
             None => enoent(file),
         },
         Call::Statns { path } | Call::Lstatns { path } => match fake.get(path) {
-            Some((p, n)) => R(Ret::Struct(Box::new(StructValue::Statns(fake.stat(p, n))))),
+            Some((p, n)) => R(Ret::Struct(StructValue::Statns(fake.stat(p, n)))),
             None => enoent(path),
         },
         Call::InternalLstatnslist { path, names } => {
@@ -442,7 +443,7 @@ fn answer(fake: &mut Fake, call: &Call) -> Answer {
         Call::Lgetxattrs { .. } | Call::Getxattrs { .. } => {
             R(Ret::StructList(StructList::Xattr(vec![])))
         }
-        Call::Statvfs { .. } => R(Ret::Struct(Box::new(StructValue::Statvfs(Statvfs {
+        Call::Statvfs { .. } => R(Ret::Struct(StructValue::Statvfs(Statvfs {
             bsize: 4096,
             frsize: 4096,
             blocks: 2560,
@@ -454,7 +455,7 @@ fn answer(fake: &mut Fake, call: &Call) -> Answer {
             fsid: 1234,
             flag: 1,
             namemax: 255,
-        })))),
+        }))),
         Call::File { path } => match fake.get(path) {
             Some((_, Node::Dir)) => R(Ret::String(s("directory"))),
             Some((_, Node::Symlink(t))) => R(Ret::String(s(&format!("symbolic link to {t}")))),

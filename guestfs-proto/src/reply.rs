@@ -28,6 +28,10 @@ pub enum ReplyError {
 }
 
 /// A procedure's return value.
+///
+/// Not boxed although some structs are large (lvm_pv, xfsinfo): a `Ret` lives for one reply,
+/// and the kernel's agent builds `Ret::Struct(StructValue::...)` directly.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ret {
     /// RErr: no value (also the OK reply of a FileOut procedure, before its chunks).
@@ -44,8 +48,8 @@ pub enum Ret {
     StringList(Vec<Bytes>),
     /// RHashtable: key/value pairs, sent as a flat list `k1, v1, k2, v2, ...`.
     Hashtable(Vec<(Bytes, Bytes)>),
-    /// RStruct (boxed: some structs are large).
-    Struct(alloc::boxed::Box<StructValue>),
+    /// RStruct.
+    Struct(StructValue),
     /// RStructList.
     StructList(StructList),
     /// RBufferOut.
@@ -123,7 +127,7 @@ impl Ret {
                 }
                 Ret::Hashtable(kv)
             }
-            RetKind::Struct(k) => Ret::Struct(alloc::boxed::Box::new(StructValue::decode(k, d)?)),
+            RetKind::Struct(k) => Ret::Struct(StructValue::decode(k, d)?),
             RetKind::StructList(k) => Ret::StructList(StructList::decode(k, d)?),
             RetKind::BufferOut => Ret::BufferOut(d.opaque(u32::MAX)?),
         })

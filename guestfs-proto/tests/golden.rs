@@ -356,7 +356,7 @@ fn reply_values_of_each_shape() {
         ("blkid", Ret::Hashtable(vec![(b("TYPE"), b("ext4"))])),
         (
             "statvfs",
-            Ret::Struct(Box::new(StructValue::Statvfs(Default::default()))),
+            Ret::Struct(StructValue::Statvfs(Default::default())),
         ),
         (
             "readdir",
