@@ -9,6 +9,8 @@
 //!
 //! It connects to SOCKET, sends the launch flag and answers every call from a small fake
 //! Debian 12 guest (one disk `/dev/sda`, one ext4 partition `/dev/sda1`, a handful of files).
+//! With FAKE_GUESTFSD_GUEST=windows the guest is a Windows 10 one instead (ntfs, a SOFTWARE
+//! hive with one installed program, answered through the hivex_* calls).
 //! Every call frame is written raw to `LOGDIR/NNN-NAME.call` and every reply (with its chunk
 //! stream, for FileOut) to `LOGDIR/NNN-NAME.reply`; `LOGDIR/calls.txt` gets one line per call
 //! with the decoded call and the answer.
@@ -23,7 +25,9 @@ use guestfs_proto::call::{
     unknown_procedure_error,
 };
 use guestfs_proto::frame::{self, Event, FrameDecoder, LAUNCH_FLAG, MessageError, Role};
-use guestfs_proto::procs::{Call, Dirent, Statns, Statvfs, StructList, StructValue, Xattr};
+use guestfs_proto::procs::{
+    Call, Dirent, HivexNode, HivexValue, Statns, Statvfs, StructList, StructValue, Xattr,
+};
 use guestfs_proto::procs_types::ProcInfo;
 use guestfs_proto::reply::{Ret, encode_file_out, encode_reply};
 use guestfs_proto::xdr::Bytes;
@@ -38,7 +42,27 @@ enum Node {
 struct Fake {
     fs: BTreeMap<&'static str, Node>,
     mounted: bool,
+    /// FAKE_GUESTFSD_GUEST=windows: a Windows 10 guest with a tiny SOFTWARE hive.
+    windows: bool,
+    hive_open: bool,
 }
+
+/// The fake SOFTWARE hive: node handle -> (name, parent, children, values); value handle ->
+/// (key, string).
+const HIVE_NODES: &[(i64, &str, i64)] = &[
+    (1, "ROOT", 0),
+    (2, "Microsoft", 1),
+    (3, "Windows", 2),
+    (4, "CurrentVersion", 3),
+    (5, "Uninstall", 4),
+    (6, "7-Zip", 5),
+];
+const HIVE_VALUES: &[(i64, i64, &str, &str)] = &[
+    (100, 6, "DisplayName", "7-Zip 23.01 (x64)"),
+    (101, 6, "DisplayVersion", "23.01"),
+    (102, 6, "Publisher", "Igor Pavlov"),
+    (103, 6, "InstallLocation", "C:\\Program Files\\7-Zip\\"),
+];
 
 const DPKG_STATUS: &str = "Package: base-files
 Status: install ok installed
@@ -96,7 +120,24 @@ impl Fake {
             fs.insert(*p, Node::File(c.as_bytes().to_vec()));
         }
         fs.insert("/bin/sh", Node::Symlink("/usr/bin/ls"));
-        Fake { fs, mounted: false }
+        let windows = std::env::var("FAKE_GUESTFSD_GUEST").is_ok_and(|g| g == "windows");
+        if windows {
+            for d in ["/Windows", "/Windows/System32", "/Windows/System32/config"] {
+                fs.insert(d, Node::Dir);
+            }
+            for f in [
+                "/Windows/System32/config/SOFTWARE",
+                "/Windows/System32/config/SYSTEM",
+            ] {
+                fs.insert(f, Node::File(b"regf".to_vec()));
+            }
+        }
+        Fake {
+            fs,
+            mounted: false,
+            windows,
+            hive_open: false,
+        }
     }
 
     fn get(&self, p: &Bytes) -> Option<(&'static str, &Node)> {
@@ -147,6 +188,7 @@ impl Fake {
 }
 
 /// What to send back.
+#[allow(clippy::large_enum_variant)] // one per call, short-lived
 enum Answer {
     Ret(Ret),
     Err(MessageError),
@@ -168,6 +210,106 @@ fn enoent(what: &Bytes) -> Answer {
     ))
 }
 
+/// The Windows guest's answers where they differ from the Debian one.
+fn answer_windows(fake: &mut Fake, call: &Call) -> Option<Answer> {
+    use Answer::Ret as R;
+    let st = |v: &str| Some(R(Ret::String(s(v))));
+    let no_hive = || {
+        Some(Answer::Err(MessageError::new(
+            "",
+            "hivex: no hive handle open: call hivex_open first",
+        )))
+    };
+    match call {
+        Call::VfsType { .. } => st("ntfs"),
+        Call::Blkid { .. } => Some(R(Ret::Hashtable(vec![(s("TYPE"), s("ntfs"))]))),
+        Call::ListFilesystems => Some(R(Ret::Hashtable(vec![(s("/dev/sda1"), s("ntfs"))]))),
+        Call::InspectGetType { .. } | Call::InspectGetDistro { .. } => st("windows"),
+        Call::InspectGetProductName { .. } => st("Windows 10 Pro"),
+        Call::InspectGetProductVariant { .. } => st("Client"),
+        Call::InspectGetMajorVersion { .. } => Some(R(Ret::Int(10))),
+        Call::InspectGetMinorVersion { .. } => Some(R(Ret::Int(0))),
+        Call::InspectGetHostname { .. } => st("WIN10"),
+        Call::InspectGetPackageFormat { .. } | Call::InspectGetPackageManagement { .. } => {
+            st("unknown")
+        }
+        Call::InspectGetWindowsSystemroot { .. } => st("/Windows"),
+        Call::InspectGetWindowsCurrentControlSet { .. } => st("ControlSet001"),
+        Call::InspectGetWindowsSoftwareHive { .. } => st("/Windows/System32/config/SOFTWARE"),
+        Call::InspectGetWindowsSystemHive { .. } => st("/Windows/System32/config/SYSTEM"),
+        Call::InspectGetDriveMappings { .. } => {
+            Some(R(Ret::Hashtable(vec![(s("C"), s("/dev/sda1"))])))
+        }
+        Call::HivexOpen { filename, .. } => {
+            if fake.get(filename).is_none() {
+                return Some(enoent(filename));
+            }
+            fake.hive_open = true;
+            Some(R(Ret::Unit))
+        }
+        Call::HivexClose => {
+            fake.hive_open = false;
+            Some(R(Ret::Unit))
+        }
+        _ if !fake.hive_open
+            && ProcInfo::lookup(call.proc_nr()).is_some_and(|p| p.name.starts_with("hivex_")) =>
+        {
+            no_hive()
+        }
+        Call::HivexRoot => Some(R(Ret::Int64(1))),
+        Call::HivexNodeName { nodeh } => HIVE_NODES
+            .iter()
+            .find(|n| n.0 == *nodeh)
+            .map(|n| R(Ret::String(s(n.1)))),
+        Call::HivexNodeParent { nodeh } => HIVE_NODES
+            .iter()
+            .find(|n| n.0 == *nodeh)
+            .map(|n| R(Ret::Int64(n.2))),
+        Call::HivexNodeGetChild { nodeh, name } => Some(R(Ret::Int64(
+            HIVE_NODES
+                .iter()
+                .find(|n| n.2 == *nodeh && n.1.as_bytes().eq_ignore_ascii_case(&name.0))
+                .map_or(0, |n| n.0),
+        ))),
+        Call::HivexNodeChildren { nodeh } => Some(R(Ret::StructList(StructList::HivexNode(
+            HIVE_NODES
+                .iter()
+                .filter(|n| n.2 == *nodeh)
+                .map(|n| HivexNode { hivex_node_h: n.0 })
+                .collect(),
+        )))),
+        Call::HivexNodeValues { nodeh } => Some(R(Ret::StructList(StructList::HivexValue(
+            HIVE_VALUES
+                .iter()
+                .filter(|v| v.1 == *nodeh)
+                .map(|v| HivexValue { hivex_value_h: v.0 })
+                .collect(),
+        )))),
+        Call::HivexNodeGetValue { nodeh, key } => Some(R(Ret::Int64(
+            HIVE_VALUES
+                .iter()
+                .find(|v| v.1 == *nodeh && v.2.as_bytes().eq_ignore_ascii_case(&key.0))
+                .map_or(0, |v| v.0),
+        ))),
+        Call::HivexValueKey { valueh } => HIVE_VALUES
+            .iter()
+            .find(|v| v.0 == *valueh)
+            .map(|v| R(Ret::String(s(v.2)))),
+        Call::HivexValueType { .. } => Some(R(Ret::Int64(1))), // REG_SZ
+        Call::HivexValueString { valueh } | Call::HivexValueUtf8 { valueh } => HIVE_VALUES
+            .iter()
+            .find(|v| v.0 == *valueh)
+            .map(|v| R(Ret::String(s(v.3)))),
+        Call::HivexValueValue { valueh } => HIVE_VALUES.iter().find(|v| v.0 == *valueh).map(|v| {
+            // REG_SZ: UTF-16LE with a terminating NUL.
+            let mut b: Vec<u8> = v.3.encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+            b.extend_from_slice(&[0, 0]);
+            R(Ret::BufferOut(b))
+        }),
+        _ => None,
+    }
+}
+
 fn answer(fake: &mut Fake, call: &Call) -> Answer {
     use Answer::Ret as R;
     let root = "/dev/sda1";
@@ -177,6 +319,11 @@ fn answer(fake: &mut Fake, call: &Call) -> Answer {
             format!("not a Windows guest, or {what}"),
         ))
     };
+    if fake.windows
+        && let Some(a) = answer_windows(fake, call)
+    {
+        return a;
+    }
     if let Some(info) = ProcInfo::lookup(call.proc_nr())
         && info.needs_root()
         && !fake.mounted
@@ -381,7 +528,7 @@ fn answer(fake: &mut Fake, call: &Call) -> Answer {
                     .keys()
                     .filter(|k| k.len() > prefix.len() && k.starts_with(&prefix))
                 {
-                    out.extend_from_slice(k[prefix.len()..].as_bytes());
+                    out.extend_from_slice(&k.as_bytes()[prefix.len()..]);
                     out.push(0);
                 }
                 Answer::FileOut(out)

@@ -12,6 +12,14 @@
 //!   followed by a 24-byte [`Progress`] without a length word.
 //!
 //! [`FrameDecoder`] turns stream bytes into [`Event`]s incrementally, for either side.
+//!
+//! A FileOut answer, as the daemon sends it: errors found before any data go out as an
+//! ordinary error reply; otherwise the OK reply, then data chunks of at most
+//! [`MAX_CHUNK_SIZE`] bytes, then `encode_chunk(false, &[])`. After the OK reply there is no way
+//! to report an error: a failure mid-stream ends the stream with `encode_chunk(true, &[])`
+//! (the library reports the transfer as cancelled). When the host sends [`CANCEL_FLAG`] during
+//! the stream, the daemon's next chunk is that cancel chunk and it stops sending. A
+//! [`CANCEL_FLAG`] arriving between calls is ignored.
 
 use alloc::vec::Vec;
 

@@ -20,6 +20,8 @@ extern crate alloc;
 
 pub mod call;
 pub mod frame;
+#[doc(hidden)]
+pub mod fuzz;
 #[rustfmt::skip]
 pub mod procs;
 pub mod procs_types;

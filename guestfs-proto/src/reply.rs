@@ -28,6 +28,10 @@ pub enum ReplyError {
 }
 
 /// A procedure's return value.
+///
+/// Not boxed although some structs are large (lvm_pv, xfsinfo): a `Ret` lives for one reply,
+/// and the kernel's agent builds `Ret::Struct(StructValue::...)` directly.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Ret {
     /// RErr: no value (also the OK reply of a FileOut procedure, before its chunks).

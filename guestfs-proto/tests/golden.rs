@@ -182,6 +182,41 @@ fn recorded_calls_decode_to_the_expected_typed_calls() {
                     .to_vec(),
             },
         ),
+        (
+            "hivex_open",
+            Call::HivexOpen {
+                filename: b("/Windows/System32/config/SOFTWARE"),
+                verbose: Some(false),
+                debug: None,
+                write: None,
+                r#unsafe: Some(true),
+            },
+        ),
+        ("hivex_root", Call::HivexRoot),
+        ("hivex_close", Call::HivexClose),
+        (
+            "hivex_node_get_child",
+            Call::HivexNodeGetChild {
+                nodeh: 1,
+                name: b("Microsoft"),
+            },
+        ),
+        ("hivex_node_children", Call::HivexNodeChildren { nodeh: 5 }),
+        ("hivex_node_name", Call::HivexNodeName { nodeh: 6 }),
+        (
+            "hivex_node_get_value",
+            Call::HivexNodeGetValue {
+                nodeh: 6,
+                key: b("DisplayName"),
+            },
+        ),
+        ("hivex_value_string", Call::HivexValueString { valueh: 100 }),
+        (
+            "inspect_get_windows_software_hive",
+            Call::InspectGetWindowsSoftwareHive {
+                root: b("/dev/sda1"),
+            },
+        ),
     ];
     for (name, want) in cases {
         assert_eq!(call(name), want, "{name}");
@@ -294,6 +329,18 @@ fn replies_the_tools_printed() {
     assert!(gf.contains("touch: read-only appliance: Read-only file system"));
     assert!(out("df.txt").contains("disk.img:/dev/sda1"));
     assert!(out("cat.txt").contains("ID=debian"));
+    let win = out("inspector-win.txt");
+    for want in [
+        "<windows_current_control_set>ControlSet001</windows_current_control_set>",
+        "<drive_mapping name=\"C\">/dev/sda1</drive_mapping>",
+        "<display_name>7-Zip 23.01 (x64)</display_name>",
+        "<publisher>Igor Pavlov</publisher>",
+    ] {
+        assert!(
+            win.contains(want),
+            "Windows virt-inspector output lacks {want}"
+        );
+    }
 }
 
 #[test]

@@ -34,8 +34,10 @@ run ls-lR virt-ls -lR -a disk.img /etc
 run ls-R virt-ls -R -a disk.img /
 run cat virt-cat -a disk.img /etc/os-release
 run df virt-df -a disk.img
+FAKE_GUESTFSD_GUEST=windows run inspector-win virt-inspector -a disk.img
+rm -rf "$data/calls" "$data/outputs"
 mkdir -p "$data/calls" "$data/outputs"
-for t in guestfish inspector ls-l ls-lR ls-R cat df; do
+for t in guestfish inspector ls-l ls-lR ls-R cat df inspector-win; do
     cp "$work/out-$t.txt" "$data/outputs/$t.txt"
     cp "$work/rec-$t/calls.txt" "$data/outputs/$t.calls.txt"
     for f in "$work/rec-$t"/*.call; do
