@@ -1675,6 +1675,33 @@ impl LayoutSet {
     }
 }
 
+/// The libguestfs programs the drop-in test runs on the Ubuntu layout, with the stock
+/// appliance (`record-inspector libguestfs-tools`, into tests/data/libguestfs/) and with ours
+/// (vmch/tests/libguestfs.rs): (program, output file, arguments; `IMAGE` is the disk).
+pub const LIBGUESTFS_TOOL_CASES: [(&str, &str, &[&str]); 5] = [
+    (
+        "virt-cat",
+        "cat.txt",
+        &["--format=raw", "-a", "IMAGE", "/etc/fstab"],
+    ),
+    ("virt-df", "df.txt", &["--format=raw", "-a", "IMAGE"]),
+    (
+        "virt-df",
+        "df-h.txt",
+        &["-h", "--format=raw", "-a", "IMAGE"],
+    ),
+    (
+        "virt-ls",
+        "ls.txt",
+        &["--format=raw", "-a", "IMAGE", "/etc"],
+    ),
+    (
+        "virt-ls",
+        "ls-R.txt",
+        &["-R", "--format=raw", "-a", "IMAGE", "/boot"],
+    ),
+];
+
 /// The layout disks, built on first use (some 30 s of mkfs) and shared by every test in the
 /// binary.
 pub fn shared() -> &'static LayoutSet {

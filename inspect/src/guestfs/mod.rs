@@ -413,7 +413,8 @@ impl Daemon {
         Ok(out)
     }
 
-    /// `find0`: every path below `dir`, relative to it, each followed by a NUL, in the order
+    /// `find0`: every path below `dir`, relative to it with a leading `/` (as the daemon cuts
+    /// `dir` off find(1)'s output), each followed by a NUL, in the order
     /// find(1) visits them (each directory's contents right after it, readdir order,
     /// symlinks not followed). At most [`FIND_MAX`] bytes, and [`FIND_DEPTH`] levels.
     pub fn find0(&self, dir: &str) -> Result<Vec<u8>, DaemonError> {
@@ -426,23 +427,21 @@ impl Daemon {
         let mut out = Vec::new();
         // Per open directory: its path relative to `dir` and its entries, the next one last.
         let list = |rel: &str| -> Result<Vec<vmchannel_proto::DirEntry>, DaemonError> {
-            let abs = format!("{base}/{rel}");
-            let mut entries = tree.read_dir(&abs).map_err(|e| fs_error("find0", &abs, &e))?;
+            let abs = format!("{base}{rel}");
+            let mut entries = tree
+                .read_dir(&abs)
+                .map_err(|e| fs_error("find0", &abs, &e))?;
             entries.reverse();
             Ok(entries)
         };
         let mut stack: Vec<(String, Vec<vmchannel_proto::DirEntry>)> =
-            alloc::vec![(String::new(), list("")?)];
+            alloc::vec![(String::new(), list("/")?)];
         while let Some((rel, entries)) = stack.last_mut() {
             let Some(e) = entries.pop() else {
                 stack.pop();
                 continue;
             };
-            let child = if rel.is_empty() {
-                e.name.clone()
-            } else {
-                format!("{rel}/{}", e.name)
-            };
+            let child = format!("{rel}/{}", e.name);
             out.extend_from_slice(child.as_bytes());
             out.push(0);
             if out.len() > FIND_MAX {
@@ -454,6 +453,12 @@ impl Daemon {
             }
         }
         Ok(out)
+    }
+
+    /// `internal_list_rpm_applications`: the packages in the rpm database of what is mounted.
+    pub fn rpm_applications(&self) -> Result<Vec<vmchannel_proto::Application>, DaemonError> {
+        let tree = self.tree("internal_list_rpm_applications", "/")?;
+        Ok(inspect::rpm_applications(tree))
     }
 
     /// `statvfs` of the filesystem holding `path`: (block size, blocks, free, available,

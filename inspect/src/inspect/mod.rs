@@ -42,6 +42,14 @@ pub use windows::{case_sensitive_path, systemroot as windows_systemroot};
 /// Most operating systems reported from one set of disks; further roots are ignored.
 pub const MAX_ROOTS: usize = 32;
 
+/// The packages in the rpm database of the OS tree `fs`, in libguestfs's order (what
+/// libguestfs's daemon lists for `internal_list_rpm_applications`).
+pub fn rpm_applications(fs: &dyn crate::fs::FileSystem) -> Vec<vmchannel_proto::Application> {
+    let mut apps = rpm::list(fs);
+    apps::sort(&mut apps);
+    apps
+}
+
 /// Inspects `volumes` for Linux and Windows installations, without the disks' partition
 /// details (so no Windows drive letters): [`inspect_disks`] with no devices.
 pub fn inspect(volumes: &[Volume], applications: bool) -> Vec<OsInfo> {

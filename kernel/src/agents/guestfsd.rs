@@ -26,7 +26,7 @@ use guestfs_proto::call::{
 use guestfs_proto::frame::{
     self, Event, FrameDecoder, LAUNCH_FLAG, MAX_CHUNK_SIZE, MessageError, Role,
 };
-use guestfs_proto::procs::{Call, Dirent, Statvfs, StructList, StructValue};
+use guestfs_proto::procs::{Application2, Call, Dirent, Statvfs, StructList, StructValue};
 use guestfs_proto::procs_types::ProcInfo;
 use guestfs_proto::reply::{Ret, encode_reply};
 use guestfs_proto::xdr::Bytes;
@@ -57,7 +57,10 @@ pub fn kind(daemon: Rc<RefCell<Daemon>>) -> AgentKind {
 
 /// What a FileOut procedure sends: a file of the guest, or bytes made here (`ls0`, `find0`).
 enum Source {
-    File { fs: Rc<dyn FileSystem>, path: String },
+    File {
+        fs: Rc<dyn FileSystem>,
+        path: String,
+    },
     Bytes(Vec<u8>),
 }
 
@@ -438,6 +441,31 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
                 size,
             })
         }
+        Call::InternalListRpmApplications => ok(Ret::StructList(StructList::Application2(
+            d.rpm_applications()
+                .map_err(de)?
+                .into_iter()
+                .map(|a| Application2 {
+                    app2_name: s(a.name),
+                    app2_display_name: s(a.display_name),
+                    app2_epoch: a.epoch as i32,
+                    app2_version: s(a.version),
+                    app2_release: s(a.release),
+                    app2_arch: s(a.arch),
+                    app2_install_path: s(a.install_path),
+                    app2_trans_path: s(""),
+                    app2_publisher: s(a.publisher),
+                    app2_url: s(a.url),
+                    app2_source_package: s(a.source_package),
+                    app2_summary: s(a.summary),
+                    app2_description: s(a.description),
+                    app2_spare1: s(""),
+                    app2_spare2: s(""),
+                    app2_spare3: s(""),
+                    app2_spare4: s(""),
+                })
+                .collect(),
+        ))),
         Call::Ls0 { dir } => Answer::Stream(Download::bytes(d.ls0(text(dir)?).map_err(de)?)),
         Call::Find0 { directory } => {
             Answer::Stream(Download::bytes(d.find0(text(directory)?).map_err(de)?))

@@ -10,6 +10,11 @@
 //! (`vmchannel_tests::windows`) are layouts too: `record-inspector win2022 win11` (as root:
 //! they are filled through an ntfs-3g mount).
 //!
+//! `cargo run -p vmchannel-tests --bin record-inspector libguestfs-tools` records what
+//! virt-cat, virt-df and virt-ls print on the Ubuntu layout with the stock appliance into
+//! `tests/data/libguestfs/` (LIBGUESTFS_TOOL_CASES: the drop-in test runs the same cases
+//! against ours).
+//!
 //! `cargo run -p vmchannel-tests --bin record-inspector distros [NAME...]` records the
 //! distribution test systems (`vmchannel_tests::distros`) instead, with `--no-applications
 //! --no-icon`, into `tests/data/inspector/distros/`. The disks are inspected one after the
@@ -66,8 +71,65 @@ fn record(name: &str, img: &Path, extra: &[&str], dest: &Path) -> Result<(), Fai
     }
 }
 
+/// Runs every case of [`vmchannel_tests::layouts::LIBGUESTFS_TOOL_CASES`] on `img` with the
+/// stock appliance and writes its output to tests/data/libguestfs/.
+fn record_tools(img: &Path) -> ExitCode {
+    let dest = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/libguestfs");
+    if let Err(e) = std::fs::create_dir_all(&dest) {
+        eprintln!("record-inspector: {}: {e}", dest.display());
+        return ExitCode::FAILURE;
+    }
+    for (program, file, args) in vmchannel_tests::layouts::LIBGUESTFS_TOOL_CASES {
+        let args: Vec<std::ffi::OsString> = args
+            .iter()
+            .map(|a| if *a == "IMAGE" { img.into() } else { a.into() })
+            .collect();
+        let out = match Command::new(program)
+            .args(&args)
+            .env("LIBGUESTFS_BACKEND", "direct")
+            .env("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg")
+            .env_remove("LIBGUESTFS_PATH")
+            .output()
+        {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("record-inspector: {program}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if !out.status.success() {
+            eprintln!(
+                "record-inspector: {program} {file}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return ExitCode::FAILURE;
+        }
+        if let Err(e) = std::fs::write(dest.join(file), &out.stdout) {
+            eprintln!("record-inspector: {file}: {e}");
+            return ExitCode::FAILURE;
+        }
+        println!("{program}: {file}");
+    }
+    ExitCode::SUCCESS
+}
+
 fn main() -> ExitCode {
     let mut wanted: Vec<String> = std::env::args().skip(1).collect();
+    if wanted.first().is_some_and(|w| w == "libguestfs-tools") {
+        let dir = match tempfile::Builder::new().prefix("vmch-tools").tempdir() {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("record-inspector: temp dir: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let img = dir.path().join("ubuntu.img");
+        if let Err(e) = Layout::Ubuntu.build(&img, dir.path()) {
+            eprintln!("record-inspector: ubuntu: {e}");
+            return ExitCode::FAILURE;
+        }
+        return record_tools(&img);
+    }
     let distros_mode = wanted.first().is_some_and(|w| w == "distros");
     if distros_mode {
         wanted.remove(0);

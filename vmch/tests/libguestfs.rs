@@ -1,0 +1,171 @@
+//! The libguestfs drop-in: unmodified libguestfs 1.48 programs (virt-inspector, virt-cat,
+//! virt-df, virt-ls) with `LIBGUESTFS_PATH` at the appliance `vmch libguestfs-appliance`
+//! writes, which boots our kernel under libguestfs's own QEMU command line (TCG here) and
+//! answers libguestfs's daemon protocol.
+//!
+//! What they print is compared with what the same programs print with libguestfs's stock
+//! appliance, recorded once (it takes 20 s a launch): virt-inspector's XML for every layout
+//! and distribution disk the tests build (tests/data/inspector/, the same references
+//! `vmch inspect` is held to), and the other programs' output on the Ubuntu layout
+//! (tests/data/libguestfs/, recorded by `record-inspector libguestfs-tools`).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use vmchannel_tests::hosts::{qemu_path, require};
+use vmchannel_tests::layouts::{LIBGUESTFS_TOOL_CASES, Layout, shared as layouts};
+
+fn program_on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+}
+
+/// libguestfs's tools and QEMU are installed (CI installs libguestfs-tools).
+fn require_libguestfs(test: &str) -> bool {
+    require(
+        "libguestfs's tools (apt: libguestfs-tools) and qemu-system-x86_64",
+        program_on_path("virt-inspector") && qemu_path().is_some(),
+        test,
+    )
+}
+
+/// Our appliance, written once per test binary.
+fn appliance() -> &'static Path {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("vmch-libguestfs")
+            .tempdir()
+            .unwrap();
+        vmch::fixed_appliance::write(dir.path(), Path::new(vmch::launch::BUILT_KERNEL))
+            .expect("the appliance is written");
+        dir
+    })
+    .path()
+}
+
+/// Runs a libguestfs program against our appliance (direct backend, TCG, as this machine's
+/// nested KVM cannot run libguestfs's QEMU command line any faster).
+fn run(program: &str, args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(program)
+        .args(args)
+        .env("LIBGUESTFS_PATH", appliance())
+        .env("LIBGUESTFS_BACKEND", "direct")
+        .env("LIBGUESTFS_BACKEND_SETTINGS", "force_tcg")
+        .env_remove("LIBGUESTFS_DEBUG")
+        .env_remove("LIBGUESTFS_TRACE")
+        .output()
+        .unwrap_or_else(|e| panic!("{program} runs: {e}"))
+}
+
+fn inspector_xml(image: &Path, extra: &[&str]) -> Result<String, String> {
+    let mut args: Vec<&std::ffi::OsStr> = extra.iter().map(|a| a.as_ref()).collect();
+    args.extend(["--format=raw".as_ref(), "-a".as_ref(), image.as_os_str()]);
+    let out = run("virt-inspector", &args);
+    if !out.status.success() {
+        return Err(format!(
+            "exit {:?}: {}",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+fn compare(
+    name: &str,
+    image: &Path,
+    extra: &[&str],
+    reference: PathBuf,
+    failures: &mut Vec<String>,
+) {
+    let want = std::fs::read_to_string(&reference)
+        .unwrap_or_else(|e| panic!("{}: {e}", reference.display()));
+    match inspector_xml(image, extra) {
+        Ok(got) if got == want => {}
+        Ok(got) => failures.push(format!(
+            "{name}: XML differs\n--- stock appliance\n{want}\n--- ours\n{got}"
+        )),
+        Err(e) => failures.push(format!("{name}: {e}")),
+    }
+}
+
+#[test]
+fn virt_inspector_prints_the_stock_appliances_xml_on_every_linux_layout() {
+    if !require_libguestfs("virt_inspector_prints_the_stock_appliances_xml_on_every_linux_layout") {
+        return;
+    }
+    let set = layouts();
+    let mut failures = Vec::new();
+    for layout in Layout::ALL {
+        compare(
+            layout.name(),
+            set.image(layout),
+            &[],
+            layout.inspector_xml(),
+            &mut failures,
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn virt_inspector_prints_the_stock_appliances_xml_on_every_distribution() {
+    if !require_libguestfs("virt_inspector_prints_the_stock_appliances_xml_on_every_distribution") {
+        return;
+    }
+    let set = vmchannel_tests::distros::shared();
+    let mut failures = Vec::new();
+    for (system, image) in &set.images {
+        // Recorded without applications and icons (see record-inspector).
+        compare(
+            system.name,
+            image,
+            &["--no-applications", "--no-icon"],
+            system.inspector_xml(),
+            &mut failures,
+        );
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The recorded output of a stock-appliance run (tests/data/libguestfs/NAME).
+fn recorded(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/libguestfs")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn virt_cat_df_and_ls_print_what_the_stock_appliance_prints() {
+    if !require_libguestfs("virt_cat_df_and_ls_print_what_the_stock_appliance_prints") {
+        return;
+    }
+    let image = layouts().image(Layout::Ubuntu);
+    let mut failures = Vec::new();
+    for (program, reference, args) in LIBGUESTFS_TOOL_CASES {
+        let args: Vec<&std::ffi::OsStr> = args
+            .iter()
+            .map(|a| {
+                if *a == "IMAGE" {
+                    image.as_os_str()
+                } else {
+                    a.as_ref()
+                }
+            })
+            .collect();
+        let out = run(program, &args);
+        let want = recorded(reference);
+        if !out.status.success() || out.stdout != want {
+            failures.push(format!(
+                "{program} {reference}: exit {:?}\n--- stock appliance\n{}\n--- ours\n{}\n{}",
+                out.status.code(),
+                String::from_utf8_lossy(&want),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
