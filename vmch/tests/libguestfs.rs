@@ -7,7 +7,8 @@
 //! appliance, recorded once (it takes 20 s a launch): virt-inspector's XML for every layout
 //! and distribution disk the tests build (tests/data/inspector/, the same references
 //! `vmch inspect` is held to), and the other programs' output on the Ubuntu layout
-//! (tests/data/libguestfs/, recorded by `record-inspector libguestfs-tools`).
+//! (tests/data/libguestfs/, recorded by `record-inspector libguestfs-tools`). Windows guests
+//! go through the hivex procedures (the SOFTWARE hive's Uninstall keys).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -166,6 +167,27 @@ fn virt_cat_df_and_ls_print_what_the_stock_appliance_prints() {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn virt_inspector_prints_the_stock_appliances_xml_on_the_windows_disks() {
+    if !require_libguestfs("virt_inspector_prints_the_stock_appliances_xml_on_the_windows_disks")
+    {
+        return;
+    }
+    use vmchannel_tests::windows::{WinLayout, shared as windows};
+    let set = windows();
+    let mut failures = Vec::new();
+    for layout in WinLayout::ALL {
+        compare(
+            layout.name(),
+            set.image(layout),
+            &[],
+            layout.inspector_xml(),
+            &mut failures,
+        );
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }

@@ -105,6 +105,27 @@ pub const FIND_MAX: usize = 64 << 20;
 /// Deepest directory nesting `find0` descends.
 pub const FIND_DEPTH: usize = 256;
 
+/// The daemon's error for a `hivex_*` call with no hive open.
+fn no_hive() -> DaemonError {
+    err("", "hivex function called without first calling hivex_open")
+}
+
+fn hive_error(e: crate::hive::HiveError) -> DaemonError {
+    err("EINVAL", format!("hivex: {e}"))
+}
+
+/// Keeps `v` and returns its handle (an earlier copy of the same cell keeps its handle).
+fn remember(values: &mut Vec<crate::hive::Value>, v: crate::hive::Value) -> i64 {
+    let i = match values.iter().position(|x| x.offset() == v.offset()) {
+        Some(i) => i,
+        None => {
+            values.push(v);
+            values.len() - 1
+        }
+    };
+    i as i64 + 1
+}
+
 /// One `readdir` entry (libguestfs's `guestfs_dirent`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Dirent {
@@ -123,7 +144,18 @@ pub struct Daemon {
     scanned: Option<DiskSet>,
     inspected: Option<Vec<OsInfo>>,
     mounts: Option<OsTree>,
+    hive: Option<HiveSession>,
 }
+
+/// The hive `hivex_open` opened: its bytes, and the values handed out so far (a value's
+/// handle is its index here plus one; a node's is its cell offset).
+struct HiveSession {
+    data: Vec<u8>,
+    values: Vec<crate::hive::Value>,
+}
+
+/// Largest hive file `hivex_open` takes (read whole into memory).
+pub const HIVE_MAX: u64 = 256 << 20;
 
 impl Daemon {
     /// A daemon over `disks` (`/dev/sda`, `/dev/sdb` ... in order).
@@ -133,6 +165,7 @@ impl Daemon {
             scanned: None,
             inspected: None,
             mounts: None,
+            hive: None,
         }
     }
 
@@ -302,6 +335,7 @@ impl Daemon {
     /// `umount_all`.
     pub fn umount_all(&mut self) {
         self.mounts = None;
+        self.hive = None;
     }
 
     /// `mounts`: the mounted devices, in mount order.
@@ -453,6 +487,163 @@ impl Daemon {
             }
         }
         Ok(out)
+    }
+
+    /// `inspect_get_windows_software_hive` / `..._system_hive`: the hive file's path in the
+    /// OS's root filesystem, in its on-disk case.
+    pub fn windows_hive(&self, root: &str, name: &str) -> Result<String, DaemonError> {
+        let os = self.os(root)?;
+        let systemroot = os.windows_systemroot.clone().ok_or_else(|| {
+            err(
+                "",
+                format!(
+                    "not a Windows guest, or {} hive not found",
+                    name.to_ascii_lowercase()
+                ),
+            )
+        })?;
+        let volume = self
+            .scanned
+            .as_ref()
+            .and_then(|s| s.volume(root))
+            .and_then(|v| v.fs.clone())
+            .ok_or_else(|| err("", format!("{root}: cannot read the root filesystem")))?;
+        inspect::case_sensitive_path(&*volume, &format!("{systemroot}/system32/config/{name}"))
+            .map_err(|_| {
+                err(
+                    "",
+                    format!(
+                        "not a Windows guest, or {} hive not found",
+                        name.to_ascii_lowercase()
+                    ),
+                )
+            })
+    }
+
+    /// `hivex_open`: opens the hive file `path` of the mounted tree (read whole, at most
+    /// [`HIVE_MAX`] bytes), leniently as libguestfs's inspection asks (`unsafe`).
+    pub fn hivex_open(&mut self, path: &str) -> Result<(), DaemonError> {
+        let tree = self.tree("hivex_open", path)?;
+        let data = tree
+            .read_file(path, HIVE_MAX)
+            .map_err(|e| fs_error("hivex_open", path, &e))?;
+        crate::hive::Hive::open_lenient(&crate::store::Bytes(&data))
+            .map_err(|e| err("EINVAL", format!("hivex_open: {path}: {e}")))?;
+        self.hive = Some(HiveSession {
+            data,
+            values: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// `hivex_close`.
+    pub fn hivex_close(&mut self) -> Result<(), DaemonError> {
+        self.hive.take().map(|_| ()).ok_or_else(no_hive)
+    }
+
+    /// Runs `f` on the open hive.
+    fn with_hive<T>(
+        &mut self,
+        f: impl FnOnce(
+            &crate::hive::Hive<'_>,
+            &mut Vec<crate::hive::Value>,
+        ) -> Result<T, crate::hive::HiveError>,
+    ) -> Result<T, DaemonError> {
+        let session = self.hive.as_mut().ok_or_else(no_hive)?;
+        let store = crate::store::Bytes(&session.data);
+        let hive = crate::hive::Hive::open_lenient(&store).map_err(hive_error)?;
+        f(&hive, &mut session.values).map_err(hive_error)
+    }
+
+    /// `hivex_root`.
+    pub fn hivex_root(&mut self) -> Result<i64, DaemonError> {
+        self.with_hive(|h, _| Ok(i64::from(h.root()?.offset())))
+    }
+
+    fn key(
+        h: &crate::hive::Hive<'_>,
+        node: i64,
+    ) -> Result<crate::hive::Key, crate::hive::HiveError> {
+        let offset = u32::try_from(node)
+            .map_err(|_| crate::hive::HiveError::Corrupt(format!("node handle {node}")))?;
+        h.key_at(offset)
+    }
+
+    /// `hivex_node_name`.
+    pub fn hivex_node_name(&mut self, node: i64) -> Result<String, DaemonError> {
+        self.with_hive(|h, _| h.key_name(&Self::key(h, node)?))
+    }
+
+    /// `hivex_node_children`.
+    pub fn hivex_node_children(&mut self, node: i64) -> Result<Vec<i64>, DaemonError> {
+        self.with_hive(|h, _| {
+            Ok(h.children(&Self::key(h, node)?)?
+                .iter()
+                .map(|k| i64::from(k.offset()))
+                .collect())
+        })
+    }
+
+    /// `hivex_node_get_child`: the child's handle, 0 when there is none (names compare
+    /// case-insensitively).
+    pub fn hivex_node_get_child(&mut self, node: i64, name: &str) -> Result<i64, DaemonError> {
+        self.with_hive(|h, _| {
+            Ok(h.child(&Self::key(h, node)?, name)?
+                .map_or(0, |k| i64::from(k.offset())))
+        })
+    }
+
+    /// `hivex_node_parent`.
+    pub fn hivex_node_parent(&mut self, node: i64) -> Result<i64, DaemonError> {
+        self.with_hive(|h, _| Ok(i64::from(Self::key(h, node)?.parent_offset())))
+    }
+
+    /// `hivex_node_values`.
+    pub fn hivex_node_values(&mut self, node: i64) -> Result<Vec<i64>, DaemonError> {
+        self.with_hive(|h, values| {
+            let found = h.values(&Self::key(h, node)?)?;
+            Ok(found.into_iter().map(|v| remember(values, v)).collect())
+        })
+    }
+
+    /// `hivex_node_get_value`: the value's handle, 0 when there is none.
+    pub fn hivex_node_get_value(&mut self, node: i64, key: &str) -> Result<i64, DaemonError> {
+        self.with_hive(|h, values| {
+            Ok(h.value(&Self::key(h, node)?, key)?
+                .map_or(0, |v| remember(values, v)))
+        })
+    }
+
+    fn value(
+        values: &[crate::hive::Value],
+        handle: i64,
+    ) -> Result<crate::hive::Value, crate::hive::HiveError> {
+        usize::try_from(handle)
+            .ok()
+            .and_then(|i| i.checked_sub(1))
+            .and_then(|i| values.get(i))
+            .cloned()
+            .ok_or_else(|| crate::hive::HiveError::Corrupt(format!("value handle {handle}")))
+    }
+
+    /// `hivex_value_key`: the value's name.
+    pub fn hivex_value_key(&mut self, value: i64) -> Result<String, DaemonError> {
+        self.with_hive(|_, values| Ok(Self::value(values, value)?.name))
+    }
+
+    /// `hivex_value_type`.
+    pub fn hivex_value_type(&mut self, value: i64) -> Result<i64, DaemonError> {
+        self.with_hive(|_, values| Ok(i64::from(Self::value(values, value)?.kind)))
+    }
+
+    /// `hivex_value_value`: the raw data.
+    pub fn hivex_value_value(&mut self, value: i64) -> Result<Vec<u8>, DaemonError> {
+        self.with_hive(|h, values| h.value_data(&Self::value(values, value)?))
+    }
+
+    /// `hivex_value_string` (and `hivex_value_utf8`): a string value as UTF-8.
+    pub fn hivex_value_string(&mut self, value: i64) -> Result<String, DaemonError> {
+        self.with_hive(|h, values| h.value_string(&Self::value(values, value)?))
     }
 
     /// `internal_list_rpm_applications`: the packages in the rpm database of what is mounted.

@@ -26,7 +26,9 @@ use guestfs_proto::call::{
 use guestfs_proto::frame::{
     self, Event, FrameDecoder, LAUNCH_FLAG, MAX_CHUNK_SIZE, MessageError, Role,
 };
-use guestfs_proto::procs::{Application2, Call, Dirent, Statvfs, StructList, StructValue};
+use guestfs_proto::procs::{
+    Application2, Call, Dirent, HivexNode, HivexValue, Statvfs, StructList, StructValue,
+};
 use guestfs_proto::procs_types::ProcInfo;
 use guestfs_proto::reply::{Ret, encode_reply};
 use guestfs_proto::xdr::Bytes;
@@ -466,6 +468,55 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
                 })
                 .collect(),
         ))),
+        Call::InspectGetWindowsSoftwareHive { root } => ok(Ret::String(s(d
+            .windows_hive(text(root)?, "SOFTWARE")
+            .map_err(de)?))),
+        Call::InspectGetWindowsSystemHive { root } => ok(Ret::String(s(d
+            .windows_hive(text(root)?, "SYSTEM")
+            .map_err(de)?))),
+        Call::HivexOpen { filename, .. } => {
+            d.hivex_open(text(filename)?).map_err(de)?;
+            ok(Ret::Unit)
+        }
+        Call::HivexClose => {
+            d.hivex_close().map_err(de)?;
+            ok(Ret::Unit)
+        }
+        Call::HivexRoot => ok(Ret::Int64(d.hivex_root().map_err(de)?)),
+        Call::HivexNodeName { nodeh } => {
+            ok(Ret::String(s(d.hivex_node_name(*nodeh).map_err(de)?)))
+        }
+        Call::HivexNodeChildren { nodeh } => ok(Ret::StructList(StructList::HivexNode(
+            d.hivex_node_children(*nodeh)
+                .map_err(de)?
+                .into_iter()
+                .map(|h| HivexNode { hivex_node_h: h })
+                .collect(),
+        ))),
+        Call::HivexNodeGetChild { nodeh, name } => ok(Ret::Int64(
+            d.hivex_node_get_child(*nodeh, text(name)?).map_err(de)?,
+        )),
+        Call::HivexNodeParent { nodeh } => ok(Ret::Int64(d.hivex_node_parent(*nodeh).map_err(de)?)),
+        Call::HivexNodeValues { nodeh } => ok(Ret::StructList(StructList::HivexValue(
+            d.hivex_node_values(*nodeh)
+                .map_err(de)?
+                .into_iter()
+                .map(|h| HivexValue { hivex_value_h: h })
+                .collect(),
+        ))),
+        Call::HivexNodeGetValue { nodeh, key } => ok(Ret::Int64(
+            d.hivex_node_get_value(*nodeh, text(key)?).map_err(de)?,
+        )),
+        Call::HivexValueKey { valueh } => {
+            ok(Ret::String(s(d.hivex_value_key(*valueh).map_err(de)?)))
+        }
+        Call::HivexValueType { valueh } => ok(Ret::Int64(d.hivex_value_type(*valueh).map_err(de)?)),
+        Call::HivexValueValue { valueh } => {
+            ok(Ret::BufferOut(d.hivex_value_value(*valueh).map_err(de)?))
+        }
+        Call::HivexValueString { valueh } | Call::HivexValueUtf8 { valueh } => {
+            ok(Ret::String(s(d.hivex_value_string(*valueh).map_err(de)?)))
+        }
         Call::Ls0 { dir } => Answer::Stream(Download::bytes(d.ls0(text(dir)?).map_err(de)?)),
         Call::Find0 { directory } => {
             Answer::Stream(Download::bytes(d.find0(text(directory)?).map_err(de)?))
