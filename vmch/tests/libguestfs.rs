@@ -173,8 +173,7 @@ fn virt_cat_df_and_ls_print_what_the_stock_appliance_prints() {
 
 #[test]
 fn virt_inspector_prints_the_stock_appliances_xml_on_the_windows_disks() {
-    if !require_libguestfs("virt_inspector_prints_the_stock_appliances_xml_on_the_windows_disks")
-    {
+    if !require_libguestfs("virt_inspector_prints_the_stock_appliances_xml_on_the_windows_disks") {
         return;
     }
     use vmchannel_tests::windows::{WinLayout, shared as windows};
