@@ -73,22 +73,22 @@ fn inspector_xml(image: &Path, extra: &[&str]) -> Result<String, String> {
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
-fn compare(
-    name: &str,
-    image: &Path,
-    extra: &[&str],
-    reference: PathBuf,
-    failures: &mut Vec<String>,
-) {
-    let want = std::fs::read_to_string(&reference)
-        .unwrap_or_else(|e| panic!("{}: {e}", reference.display()));
-    match inspector_xml(image, extra) {
-        Ok(got) if got == want => {}
-        Ok(got) => failures.push(format!(
-            "{name}: XML differs\n--- stock appliance\n{want}\n--- ours\n{got}"
-        )),
-        Err(e) => failures.push(format!("{name}: {e}")),
+/// Runs virt-inspector (with `extra` arguments) on each `(name, image, reference XML)` and
+/// asserts every document equals its reference.
+fn inspect_all<'a>(extra: &[&str], disks: impl IntoIterator<Item = (&'a str, &'a Path, PathBuf)>) {
+    let mut failures = Vec::new();
+    for (name, image, reference) in disks {
+        let want = std::fs::read_to_string(&reference)
+            .unwrap_or_else(|e| panic!("{}: {e}", reference.display()));
+        match inspector_xml(image, extra) {
+            Ok(got) if got == want => {}
+            Ok(got) => failures.push(format!(
+                "{name}: XML differs\n--- stock appliance\n{want}\n--- ours\n{got}"
+            )),
+            Err(e) => failures.push(format!("{name}: {e}")),
+        }
     }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
 
 #[test]
@@ -97,17 +97,10 @@ fn virt_inspector_prints_the_stock_appliances_xml_on_every_linux_layout() {
         return;
     }
     let set = layouts();
-    let mut failures = Vec::new();
-    for layout in Layout::ALL {
-        compare(
-            layout.name(),
-            set.image(layout),
-            &[],
-            layout.inspector_xml(),
-            &mut failures,
-        );
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    inspect_all(
+        &[],
+        Layout::ALL.map(|l| (l.name(), set.image(l), l.inspector_xml())),
+    );
 }
 
 #[test]
@@ -116,18 +109,13 @@ fn virt_inspector_prints_the_stock_appliances_xml_on_every_distribution() {
         return;
     }
     let set = vmchannel_tests::distros::shared();
-    let mut failures = Vec::new();
-    for (system, image) in &set.images {
-        // Recorded without applications and icons (see record-inspector).
-        compare(
-            system.name,
-            image,
-            &["--no-applications", "--no-icon"],
-            system.inspector_xml(),
-            &mut failures,
-        );
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // Recorded without applications and icons (see record-inspector).
+    inspect_all(
+        &["--no-applications", "--no-icon"],
+        set.images
+            .iter()
+            .map(|(s, image)| (s.name, image.as_path(), s.inspector_xml())),
+    );
 }
 
 /// The recorded output of a stock-appliance run (tests/data/libguestfs/NAME).
@@ -178,15 +166,8 @@ fn virt_inspector_prints_the_stock_appliances_xml_on_the_windows_disks() {
     }
     use vmchannel_tests::windows::{WinLayout, shared as windows};
     let set = windows();
-    let mut failures = Vec::new();
-    for layout in WinLayout::ALL {
-        compare(
-            layout.name(),
-            set.image(layout),
-            &[],
-            layout.inspector_xml(),
-            &mut failures,
-        );
-    }
-    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    inspect_all(
+        &[],
+        WinLayout::ALL.map(|l| (l.name(), set.image(l), l.inspector_xml())),
+    );
 }

@@ -6,7 +6,7 @@
 //! from its event loop, so the driver's busy-wait is short and needs no interrupt.
 
 use alloc::rc::Rc;
-use alloc::string::ToString;
+use alloc::string::{String, ToString};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cell::RefCell;
@@ -76,29 +76,35 @@ pub(super) fn read_in_blocks(
     Ok(())
 }
 
+/// Places the BARs of the virtio function at `bdf` (unassigned ones in `window`, clear of
+/// `reserved` and of every other function's BARs, read afresh each time), enables it, and
+/// opens its modern PCI transport.
+pub(super) fn transport(
+    bdf: crate::pci::Bdf,
+    window: Range<u64>,
+    reserved: &[Range<u64>],
+) -> Result<PciTransport, String> {
+    let cfg = PortIoConfig;
+    let mut used: Vec<Range<u64>> = reserved.to_vec();
+    used.extend(bars_in_use(&cfg, super::pci::functions(), bdf));
+    pci::assign_and_enable(&cfg, bdf, window, &mut used).map_err(|e| e.to_string())?;
+    let mut root = PciRoot::new(PioCam);
+    let df = DeviceFunction {
+        bus: bdf.bus,
+        device: bdf.device,
+        function: bdf.function,
+    };
+    PciTransport::new::<KernelHal, PioCam>(&mut root, df).map_err(|e| e.to_string())
+}
+
 /// Opens every virtio-blk function, in bus order (`/dev/sda` first). Unassigned BARs go in
 /// `window`, clear of `reserved` and of every other function's BARs. A disk that fails to
 /// start is logged and skipped.
 pub fn open_disks(window: Range<u64>, reserved: &[Range<u64>]) -> Vec<Rc<dyn BlockDevice>> {
-    let cfg = PortIoConfig;
     let functions = super::pci::functions();
     let mut disks: Vec<Rc<dyn BlockDevice>> = Vec::new();
     for f in functions.iter().filter(|f| f.is_virtio_blk()) {
-        // BARs assigned so far (the console's, earlier disks') are read afresh each time.
-        let mut used: Vec<Range<u64>> = reserved.to_vec();
-        used.extend(bars_in_use(&cfg, functions, f.bdf));
-        if let Err(e) = pci::assign_and_enable(&cfg, f.bdf, window.clone(), &mut used) {
-            log::warn!("virtio-blk at {}: {e}", f.bdf);
-            continue;
-        }
-        let mut root = PciRoot::new(PioCam);
-        let df = DeviceFunction {
-            bus: f.bdf.bus,
-            device: f.bdf.device,
-            function: f.bdf.function,
-        };
-        let opened = PciTransport::new::<KernelHal, PioCam>(&mut root, df)
-            .map_err(|e| e.to_string())
+        let opened = transport(f.bdf, window.clone(), reserved)
             .and_then(|t| VirtIOBlk::new(t).map_err(|e| e.to_string()));
         match opened {
             Ok(mut blk) => {

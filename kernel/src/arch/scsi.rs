@@ -10,12 +10,9 @@ use core::cell::RefCell;
 use core::ops::Range;
 
 use virtio_drivers::transport::pci::PciTransport;
-use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 
-use super::blk::read_in_blocks;
-use super::pci::PortIoConfig;
-use super::virtio::{KernelHal, PioCam, bars_in_use};
-use crate::pci;
+use super::blk::{read_in_blocks, transport};
+use super::virtio::KernelHal;
 use crate::virtio_scsi::{Unit, VirtioScsi};
 use vmchannel_inspect::disk::{BlockDevice, DiskError, check_range};
 
@@ -55,24 +52,12 @@ impl BlockDevice for ScsiDisk {
 /// Unassigned BARs go in `window`, clear of `reserved` and of every other function's BARs.
 /// An adapter or a target that fails is logged and skipped.
 pub fn open_disks(window: Range<u64>, reserved: &[Range<u64>]) -> Vec<Rc<dyn BlockDevice>> {
-    let cfg = PortIoConfig;
-    let functions = super::pci::functions();
     let mut disks: Vec<Rc<dyn BlockDevice>> = Vec::new();
-    for f in functions.iter().filter(|f| f.is_virtio_scsi()) {
-        let mut used: Vec<Range<u64>> = reserved.to_vec();
-        used.extend(bars_in_use(&cfg, functions, f.bdf));
-        if let Err(e) = pci::assign_and_enable(&cfg, f.bdf, window.clone(), &mut used) {
-            log::warn!("virtio-scsi at {}: {e}", f.bdf);
-            continue;
-        }
-        let mut root = PciRoot::new(PioCam);
-        let df = DeviceFunction {
-            bus: f.bdf.bus,
-            device: f.bdf.device,
-            function: f.bdf.function,
-        };
-        let adapter = match PciTransport::new::<KernelHal, PioCam>(&mut root, df)
-            .map_err(|e| e.to_string())
+    for f in super::pci::functions()
+        .iter()
+        .filter(|f| f.is_virtio_scsi())
+    {
+        let adapter = match transport(f.bdf, window.clone(), reserved)
             .and_then(|t| Adapter::new(t).map_err(|e| e.to_string()))
         {
             Ok(a) => a,
