@@ -23,7 +23,7 @@ use vmchannel_proto::{
     ClientMessage, Error, ErrorKind, Hello, PROTOCOL_VERSION, Reply, Request, ServerMessage, caps,
 };
 
-use super::{AgentKind, PortAgent};
+use super::{AgentKind, HostLink, PortAgent};
 use crate::virtio_console::ports::{Multiport, PortEvent, PortHandle};
 use vmchannel_inspect::appliance::Appliance;
 use vmchannel_inspect::appliance::handler::OpenFile;
@@ -85,7 +85,7 @@ pub struct Server {
     decoder: ClientDecoder,
     out: Vec<u8>,
     out_pos: usize,
-    connected: bool,
+    link: HostLink,
     client_version: Option<u16>,
     queue: VecDeque<(u32, Request)>,
     download: Option<Download>,
@@ -100,7 +100,7 @@ impl Server {
             decoder: ClientDecoder::with_max_frame(frame::HANDSHAKE_MAX_FRAME),
             out: Vec::new(),
             out_pos: 0,
-            connected: false,
+            link: HostLink::default(),
             client_version: None,
             queue: VecDeque::new(),
             download: None,
@@ -329,17 +329,14 @@ impl Server {
 
 impl PortAgent for Server {
     fn event(&mut self, event: &PortEvent) {
-        if let PortEvent::HostDisconnected(_) = event {
-            self.connected = false;
+        if self.link.on_event(event) {
             self.reset();
         }
     }
 
     fn poll(&mut self, ports: &mut Multiport, port: PortHandle) -> bool {
         let mut progress = false;
-        let connected = ports.host_connected(port.id);
-        if connected != self.connected {
-            self.connected = connected;
+        if let Some(connected) = self.link.sync(ports, port) {
             self.reset();
             if connected {
                 // The preamble first: it ends whatever of an earlier session the host may
@@ -349,7 +346,7 @@ impl PortAgent for Server {
             }
             progress = true;
         }
-        if !connected {
+        if !self.link.connected() {
             return progress;
         }
         // A bounded number of rounds per poll: a stream (a checksum never waits for the

@@ -33,7 +33,7 @@ use guestfs_proto::procs_types::ProcInfo;
 use guestfs_proto::reply::{Ret, encode_reply};
 use guestfs_proto::xdr::Bytes;
 
-use super::{AgentKind, PortAgent};
+use super::{AgentKind, HostLink, PortAgent};
 use crate::virtio_console::ports::{Multiport, PortEvent, PortHandle};
 use vmchannel_inspect::fs::FileSystem;
 use vmchannel_inspect::guestfs::{Daemon, DaemonError};
@@ -104,7 +104,7 @@ pub struct Server {
     decoder: FrameDecoder,
     out: Vec<u8>,
     out_pos: usize,
-    connected: bool,
+    link: HostLink,
     download: Option<Download>,
     inbuf: Box<[u8]>,
 }
@@ -147,7 +147,7 @@ impl Server {
             decoder: FrameDecoder::new(Role::Appliance),
             out: Vec::new(),
             out_pos: 0,
-            connected: false,
+            link: HostLink::default(),
             download: None,
             inbuf: vec![0u8; READ_STEP].into_boxed_slice(),
         }
@@ -532,17 +532,14 @@ fn not_windows(what: &str) -> MessageError {
 
 impl PortAgent for Server {
     fn event(&mut self, event: &PortEvent) {
-        if let PortEvent::HostDisconnected(_) = event {
-            self.connected = false;
+        if self.link.on_event(event) {
             self.reset();
         }
     }
 
     fn poll(&mut self, ports: &mut Multiport, port: PortHandle) -> bool {
         let mut progress = false;
-        let connected = ports.host_connected(port.id);
-        if connected != self.connected {
-            self.connected = connected;
+        if let Some(connected) = self.link.sync(ports, port) {
             self.reset();
             if connected {
                 // libguestfs waits for this before its first call.
@@ -550,7 +547,7 @@ impl PortAgent for Server {
             }
             progress = true;
         }
-        if !connected {
+        if !self.link.connected() {
             return progress;
         }
         // Output first: the host reads replies before it sends more calls.

@@ -27,6 +27,40 @@ pub trait PortAgent {
     fn poll(&mut self, ports: &mut Multiport, port: PortHandle) -> bool;
 }
 
+/// Whether the host side of a session agent's port is connected, as the agent last saw it.
+/// A session begins when it becomes connected and ends on a disconnect event or when the
+/// port is seen disconnected, whichever comes first.
+#[derive(Debug, Default)]
+pub struct HostLink {
+    connected: bool,
+}
+
+impl HostLink {
+    /// Takes note of `event`: true when it ended the session (the agent resets).
+    pub fn on_event(&mut self, event: &PortEvent) -> bool {
+        let ended = matches!(event, PortEvent::HostDisconnected(_));
+        if ended {
+            self.connected = false;
+        }
+        ended
+    }
+
+    /// Compares with the port's state: `Some(connected)` when it changed since last time
+    /// (the agent resets, and greets the host when it is now connected).
+    pub fn sync(&mut self, ports: &Multiport, port: PortHandle) -> Option<bool> {
+        let now = ports.host_connected(port.id);
+        (now != self.connected).then(|| {
+            self.connected = now;
+            now
+        })
+    }
+
+    /// Whether a session is open.
+    pub fn connected(&self) -> bool {
+        self.connected
+    }
+}
+
 /// Starts an agent for a port, given the port's name.
 pub type Starter = Box<dyn Fn(&str) -> Box<dyn PortAgent>>;
 
