@@ -48,11 +48,13 @@ run() {
 echo "| target | executions | corpus | findings | command |"
 echo "|---|---|---|---|---|"
 run proto/fuzz decoder "" 65536
+run guestfs-proto/fuzz decoder "" 65536
 run host-device/fuzz console "" 16384
 run host-device/fuzz image "$img_seeds" 65536
 run kernel/fuzz detect seeds/detect 69632
 run kernel/fuzz partition seeds/partition 131072
 run kernel/fuzz inspect seeds/inspect 2359296
+run kernel/fuzz guestfs seeds/inspect 2359296
 run kernel/fuzz btrfs seeds/btrfs 1048576
 run kernel/fuzz xfs seeds/xfs 262144
 run kernel/fuzz vfat seeds/vfat 300000
