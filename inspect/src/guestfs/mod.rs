@@ -379,6 +379,31 @@ impl Daemon {
             .is_ok_and(|s| s.kind == FileKind::Directory))
     }
 
+    /// `is_symlink`.
+    pub fn is_symlink(&self, path: &str) -> Result<bool, DaemonError> {
+        absolute("is_symlink", path)?;
+        Ok(self
+            .stat_of("is_symlink", path, false)
+            .is_ok_and(|s| s.kind == FileKind::Symlink))
+    }
+
+    /// `readlink`: a symlink's target as stored.
+    pub fn readlink(&self, path: &str) -> Result<String, DaemonError> {
+        let tree = self.tree("readlink", path)?;
+        let st = tree
+            .lstat(path)
+            .map_err(|e| fs_error("readlink", path, &e))?;
+        if st.kind != FileKind::Symlink {
+            return Err(err("EINVAL", format!("readlink: {path}: Invalid argument")));
+        }
+        match st.link_target {
+            Some(t) => Ok(t),
+            None => tree
+                .read_link(path)
+                .map_err(|e| fs_error("readlink", path, &e)),
+        }
+    }
+
     /// `exists`.
     pub fn exists(&self, path: &str) -> Result<bool, DaemonError> {
         absolute("exists", path)?;

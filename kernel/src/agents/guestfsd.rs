@@ -404,6 +404,8 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
             d.is_dir(text(path)?, followsymlinks.unwrap_or(false))
                 .map_err(de)?,
         )),
+        Call::IsSymlink { path } => ok(Ret::Bool(d.is_symlink(text(path)?).map_err(de)?)),
+        Call::Readlink { path } => ok(Ret::String(s(d.readlink(text(path)?).map_err(de)?))),
         Call::Exists { path } => ok(Ret::Bool(d.exists(text(path)?).map_err(de)?)),
         Call::Filesize { file } => ok(Ret::Int64(d.filesize(text(file)?).map_err(de)?)),
         Call::Realpath { path } => ok(Ret::String(s(d.realpath(text(path)?).map_err(de)?))),
