@@ -422,7 +422,10 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
                 ffree: u.inodes_free as i64,
                 favail: u.inodes_free as i64,
                 fsid: 0,
-                flag: 1, // ST_RDONLY: every mount here is read-only
+                // ST_RDONLY | ST_RELATIME, what Linux gives for the stock daemon's `mount -o
+                // ro`. fsid is left 0: Linux derives it per filesystem type (from the ext4
+                // UUID, from device numbers for others), which is not reproduced yet.
+                flag: 4097,
                 namemax: 255,
             })))
         }
