@@ -40,12 +40,16 @@ struct Registry {
     items: BTreeMap<u64, Item>,
     /// Set once a signal is being handled: nothing new may start.
     terminating: bool,
+    /// Set once the run's output is in place ([`persist`]): the run is over, and a signal
+    /// from then on ends the process with this status rather than undoing anything.
+    outcome: Option<i32>,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     next: 0,
     items: BTreeMap::new(),
     terminating: false,
+    outcome: None,
 });
 
 fn registry() -> std::sync::MutexGuard<'static, Registry> {
@@ -120,11 +124,43 @@ pub fn stop_process(child: &mut Child, registration: Option<Registered>) {
     }
 }
 
+/// Renames the finished temporary file `tmp` (registered as `registration`) to `dest`, as
+/// the run's one output, in one step with respect to a signal: either the signal comes first
+/// and the file is removed as partial (the rename does not happen), or the rename does and
+/// the run counts as over, so a signal after it ends the process with status 0, the output
+/// in place. For a program's final output (the CLI's `download`).
+pub fn persist(
+    tmp: tempfile::NamedTempFile,
+    registration: Registered,
+    dest: &Path,
+) -> Result<(), tempfile::PersistError> {
+    let mut r = registry();
+    if r.terminating {
+        // The signal's thread is cleaning up and will remove the file; do not publish it.
+        return Err(tempfile::PersistError {
+            error: io::Error::other(CleanupError::Stopping),
+            file: tmp,
+        });
+    }
+    tmp.persist(dest)?;
+    r.items.remove(&registration.0);
+    r.outcome = Some(0);
+    // Removed under this lock already: its Drop (which would lock again) must not run.
+    std::mem::forget(registration);
+    Ok(())
+}
+
 /// Undoes everything registered: kills and reaps the VMs, removes the directories and files.
 /// Afterwards nothing new can be registered. Returns how many items were cleaned.
 pub fn clean_all() -> usize {
+    clean_all_outcome().0
+}
+
+/// [`clean_all`], and the run's outcome if it was already over ([`persist`]).
+fn clean_all_outcome() -> (usize, Option<i32>) {
     let mut r = registry();
     r.terminating = true;
+    let outcome = r.outcome;
     let items = std::mem::take(&mut r.items);
     // Processes first: a VM may still be writing into its directory.
     for item in items.values() {
@@ -151,23 +187,23 @@ pub fn clean_all() -> usize {
             Item::Process(_) => {}
         }
     }
-    items.len()
+    (items.len(), outcome)
 }
 
 /// The signal being handled, 0 while none.
 static SIGNALLED: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
 
 /// Cleans up ([`clean_all`]) and exits with 128 + `signal`, as a shell reports a process
-/// killed by it. The other threads see their VMs die first: so that none of them reports
+/// killed by it, or with 0 when the run was already over (its output in place, [`persist`]). The other threads see their VMs die first: so that none of them reports
 /// that as a failure or exits with its own status meanwhile, they call
 /// [`hold_if_stopping`] before reporting (stdout and stderr are not locked here: a thread
 /// blocked writing to a stalled pipe holds them, and the signal must still end the process).
 pub fn terminate(signal: i32) -> ! {
     SIGNALLED.store(signal, std::sync::atomic::Ordering::SeqCst);
-    clean_all();
+    let (_, outcome) = clean_all_outcome();
     // SAFETY: _exit ends the process at once, without atexit handlers that another
     // thread's exit could be running concurrently.
-    unsafe { libc::_exit(128 + signal) }
+    unsafe { libc::_exit(outcome.unwrap_or(128 + signal)) }
 }
 
 /// True once a signal is being handled ([`terminate`]).

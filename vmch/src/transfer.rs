@@ -133,7 +133,7 @@ pub fn download<S: io::Read + io::Write>(
         .tempfile_in(&dir)
         .map_err(|e| write_err("creating a temporary file for", e))?;
     // A signal that stops vmch mid-transfer removes the partial file too.
-    let _registered = crate::cleanup::file(tmp.path())
+    let registered = crate::cleanup::file(tmp.path())
         .map_err(|e| write_err("creating a temporary file for", io::Error::other(e)))?;
     let done = {
         let mut out = io::BufWriter::new(tmp.as_file_mut());
@@ -141,7 +141,8 @@ pub fn download<S: io::Read + io::Write>(
         out.flush().map_err(|e| write_err("writing", e))?;
         done
     };
-    tmp.persist(&dest)
+    // Renamed into place in one step with respect to a signal (see `cleanup::persist`).
+    crate::cleanup::persist(tmp, registered, &dest)
         .map_err(|e| write_err("renaming the download to", e.error))?;
     Ok((dest, done))
 }
