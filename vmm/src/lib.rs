@@ -267,12 +267,16 @@ impl Vm {
         vm.create_pit2(pit).map_err(kvm_err("KVM_CREATE_PIT2"))?;
 
         let mem = boot::guest_memory(config.mem_mib)?;
-        register_memory(&vm, &mem)?;
+        // The kernel and the boot tables are written before the memory is given to KVM: on
+        // a nested host (kvm-pvm) every first touch of registered guest memory costs tens
+        // of microseconds (FIELD-NOTES); under strace, loading the 1.3 MB kernel into
+        // registered memory took 9 ms, and 0.7 ms before registering.
         let entry = boot::load_kernel(&mem, &config.kernel)?;
         let rsdp = acpi::write_tables(&mem, layout::ACPI_ADDR)
             .map_err(|e| boot::BootError::Write(e.to_string()))?;
         boot::write_start_info(&mem, config.mem_mib << 20, &config.cmdline, rsdp)?;
         boot::write_gdt(&mem)?;
+        register_memory(&vm, &mem)?;
 
         let router = Arc::new(MsiRouter::new(vm.clone()));
         let stop = EventFd::new(EFD_NONBLOCK).map_err(io_err("eventfd"))?;
