@@ -99,14 +99,8 @@ fn file_and_statvfs() {
     g.mount_ro("/dev/sda2", "/").unwrap();
     assert_eq!(g.file("/etc").unwrap(), "directory");
     assert_eq!(g.file("/etc/hostname").unwrap(), "ASCII text");
-    let png = "/usr/share/pixmaps/debian-logo.png";
-    if g.exists(png).unwrap() {
-        assert!(
-            g.file(png).unwrap().starts_with("PNG image data, "),
-            "{}",
-            g.file(png).unwrap()
-        );
-    }
+    // (PNG descriptions are checked in the module's unit tests, and end to end by
+    // virt-inspector's icons on the layout disks, vmch/tests/libguestfs.rs.)
     let u = g.statvfs("/").unwrap();
     assert!(u.blocks > 0 && u.blocks_free <= u.blocks, "{u:?}");
 }

@@ -16,16 +16,11 @@ use std::process::{Command, Output};
 use vmchannel_tests::hosts::{qemu_path, require};
 use vmchannel_tests::layouts::{LIBGUESTFS_TOOL_CASES, Layout, shared as layouts};
 
-fn program_on_path(name: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
-}
-
 /// libguestfs's tools and QEMU are installed (CI installs libguestfs-tools).
 fn require_libguestfs(test: &str) -> bool {
     require(
         "libguestfs's tools (apt: libguestfs-tools) and qemu-system-x86_64",
-        program_on_path("virt-inspector") && qemu_path().is_some(),
+        vmch::launch::program_available(Path::new("virt-inspector")) && qemu_path().is_some(),
         test,
     )
 }

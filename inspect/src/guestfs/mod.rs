@@ -725,3 +725,58 @@ impl Daemon {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A PNG signature and IHDR chunk: `w` x `h`, bit depth, colour type, interlace.
+    fn png(w: u32, h: u32, depth: u8, color: u8, interlace: u8) -> Vec<u8> {
+        let mut v = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        v.extend_from_slice(&w.to_be_bytes());
+        v.extend_from_slice(&h.to_be_bytes());
+        v.extend_from_slice(&[depth, color, 0, 0, interlace]);
+        v
+    }
+
+    #[test]
+    fn png_descriptions_as_file_gives_them() {
+        assert_eq!(
+            png_description(&png(48, 48, 8, 6, 0)).as_deref(),
+            Some("PNG image data, 48 x 48, 8-bit/color RGBA, non-interlaced")
+        );
+        assert_eq!(
+            png_description(&png(300, 200, 16, 2, 1)).as_deref(),
+            Some("PNG image data, 300 x 200, 16-bit/color RGB, interlaced")
+        );
+        assert_eq!(
+            png_description(&png(16, 16, 4, 3, 0)).as_deref(),
+            Some("PNG image data, 16 x 16, 4-bit colormap, non-interlaced")
+        );
+        let mut short = png(48, 48, 8, 6, 0);
+        short.truncate(28);
+        assert_eq!(png_description(&short), None);
+        let mut not_ihdr = png(48, 48, 8, 6, 0);
+        not_ihdr[12] = b'X';
+        assert_eq!(png_description(&not_ihdr), None);
+    }
+
+    #[test]
+    fn ascii_text_and_its_line_terminators() {
+        assert_eq!(
+            ascii_description(b"host\n", true).as_deref(),
+            Some("ASCII text")
+        );
+        assert_eq!(
+            ascii_description(b"host", true).as_deref(),
+            Some("ASCII text, with no line terminators")
+        );
+        // Only the head was read: its missing newline says nothing.
+        assert_eq!(
+            ascii_description(b"host", false).as_deref(),
+            Some("ASCII text")
+        );
+        assert_eq!(ascii_description(b"\x7fELF", true), None);
+        assert_eq!(ascii_description("h\u{e9}".as_bytes(), true), None);
+    }
+}

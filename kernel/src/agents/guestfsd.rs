@@ -46,6 +46,9 @@ const OUT_HIGH: usize = 256 * 1024;
 const READ_STEP: usize = 16 * 1024;
 /// Download chunks produced per poll.
 const CHUNKS_PER_POLL: usize = 32;
+/// Produce download chunks only while less output than this waits (well under
+/// [`OUT_HIGH`], so a streaming download never stops the agent reading the host's cancel).
+const OUT_LOW: usize = 64 * 1024;
 
 /// The agent's registration: one daemon (one disk scan) shared by successive connections,
 /// each of which starts with nothing mounted.
@@ -180,45 +183,31 @@ impl Server {
                 return Err(());
             }
         };
-        let info = ProcInfo::lookup(header.proc_nr);
-        let answer = match info {
-            None => Answer::Err(unknown_procedure_error(header.proc_nr)),
-            Some(info) if info.write_side => Answer::Err(read_only_error()),
-            Some(info) if info.needs_root() && self.daemon.borrow().mounts().is_empty() => {
-                Answer::Err(need_root_error(info))
-            }
-            Some(info) => answer(&mut self.daemon.borrow_mut(), info, &call),
+        let Some(info) = ProcInfo::lookup(header.proc_nr) else {
+            let e = unknown_procedure_error(header.proc_nr);
+            self.out
+                .extend_from_slice(&frame::encode_error(header.proc_nr, header.serial, &e));
+            return Ok(());
         };
-        match (answer, info) {
-            (Answer::Ret(ret), Some(info)) => match encode_reply(info, header.serial, &ret) {
-                Ok(bytes) => self.out.extend_from_slice(&bytes),
-                Err(e) => self.out.extend_from_slice(&frame::encode_error(
-                    header.proc_nr,
-                    header.serial,
-                    &MessageError::new("EIO", format!("{}: {e}", info.name)),
-                )),
-            },
-            (Answer::Stream(d), _) => {
-                self.out.extend_from_slice(&frame::encode_reply(
-                    header.proc_nr,
-                    header.serial,
-                    &[],
-                ));
+        let answer = if info.write_side {
+            Answer::Err(read_only_error())
+        } else if info.needs_root() && self.daemon.borrow().mounts().is_empty() {
+            Answer::Err(need_root_error(info))
+        } else {
+            answer(&mut self.daemon.borrow_mut(), info, &call)
+        };
+        let bytes = match answer {
+            Answer::Ret(ret) => encode_reply(info, header.serial, &ret).unwrap_or_else(|e| {
+                let e = MessageError::new("EIO", format!("{}: {e}", info.name));
+                frame::encode_error(header.proc_nr, header.serial, &e)
+            }),
+            Answer::Stream(d) => {
                 self.download = Some(d);
+                frame::encode_reply(header.proc_nr, header.serial, &[])
             }
-            (Answer::Err(e), _) => {
-                self.out
-                    .extend_from_slice(&frame::encode_error(header.proc_nr, header.serial, &e));
-            }
-            (Answer::Ret(_), None) => {
-                // Cannot happen: an unknown procedure is answered with an error above.
-                self.out.extend_from_slice(&frame::encode_error(
-                    header.proc_nr,
-                    header.serial,
-                    &unknown_procedure_error(header.proc_nr),
-                ));
-            }
-        }
+            Answer::Err(e) => frame::encode_error(header.proc_nr, header.serial, &e),
+        };
+        self.out.extend_from_slice(&bytes);
         Ok(())
     }
 
@@ -230,6 +219,11 @@ impl Server {
         };
         let mut buf = vec![0u8; MAX_CHUNK_SIZE as usize];
         for _ in 0..CHUNKS_PER_POLL {
+            // Keep the output short, so that input is still read each poll and a cancel from
+            // the host stops the stream early.
+            if self.out.len() - self.out_pos >= OUT_LOW {
+                return;
+            }
             if d.offset >= d.size {
                 self.out.extend_from_slice(&frame::encode_chunk(false, &[]));
                 self.download = None;

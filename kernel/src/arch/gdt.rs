@@ -1,6 +1,6 @@
-//! The kernel's GDT and TSS: ring-0 and ring-3 segments laid out for `syscall`/`sysret`, and a
-//! TSS whose RSP0 is the core's stack, where the CPU switches on an interrupt or exception
-//! taken in ring 3.
+//! The kernel's GDT and TSS: ring-0 and ring-3 segments, and a TSS whose RSP0 is the core's
+//! stack, where the CPU switches on an interrupt or exception taken in ring 3 (core calls
+//! included: they are `ud2` traps, see ring3.rs).
 //!
 //! The bootloader's GDT has only ring-0 segments; this one replaces it early in boot, keeping
 //! the same kernel selectors (0x08 code, 0x10 data) so the IDT's gates stay valid.
@@ -11,14 +11,14 @@ use core::arch::asm;
 pub const KERNEL_CODE: u16 = 0x08;
 /// Kernel data.
 pub const KERNEL_DATA: u16 = 0x10;
-/// User data, RPL 3 (`sysret` loads SS = STAR[63:48] + 8).
+/// User data, RPL 3.
 pub const USER_DATA: u16 = 0x18 | 3;
-/// User code, 64-bit, RPL 3 (`sysret` loads CS = STAR[63:48] + 16).
+/// User code, 64-bit, RPL 3.
 pub const USER_CODE: u16 = 0x20 | 3;
 /// The TSS (a 16-byte system descriptor).
 const TSS_SELECTOR: u16 = 0x28;
 
-/// Size of the core's stack: interrupt and exception entry from ring 3, and system calls.
+/// Size of the core's stack: interrupt and exception entry from ring 3, core calls included.
 pub const CORE_STACK_SIZE: usize = 64 * 1024;
 
 #[repr(C, align(16))]
