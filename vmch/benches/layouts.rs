@@ -11,13 +11,12 @@
 //!
 //! `cargo bench -p vmch --bench layouts [-- RUNS]` (default 5 runs of each).
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use vmchannel_proto::{Reply, Request, Target};
 use vmchannel_tests::layouts::{Layout, shared};
 
-use support::{appliance, median, ms, reads};
+use support::{appliance, median, ms, reads, vmch_inspect_qemu};
 
 mod support;
 
@@ -45,27 +44,11 @@ fn main() {
                 "{}: {r:?}",
                 layout.name()
             );
-            let t = Instant::now();
-            let out = Command::new(vmch)
-                .args([
-                    "inspect",
-                    "--backend",
-                    "qemu",
-                    "--accel",
-                    "tcg",
-                    "--format",
-                    "xml",
-                ])
-                .arg(img)
-                .output()
-                .expect("vmch runs");
-            qemu.push(t.elapsed());
-            assert!(
-                out.status.success(),
-                "{}: {}",
+            qemu.push(vmch_inspect_qemu(
+                std::path::Path::new(vmch),
+                img,
                 layout.name(),
-                String::from_utf8_lossy(&out.stderr)
-            );
+            ));
         }
         println!(
             "  {:<9} {:>10} | {:>10}",

@@ -3,31 +3,20 @@
 //! and exit statuses.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use vmchannel_tests::hosts::{require_kvm, require_qemu};
 use vmchannel_tests::images::{DiskSet, ids};
 use vmchannel_tests::procs::assert_status as status;
+
+mod support;
+use support::{text, vmch};
 
 const QEMU: &[&str] = &["--backend", "qemu", "--accel", "tcg"];
 const VMM: &[&str] = &["--backend", "vmm"];
 
 fn disks() -> &'static DiskSet {
     vmchannel_tests::images::shared()
-}
-
-/// Runs `vmch SUBCOMMAND [backend] ARGS`.
-fn vmch(sub: &str, backend: &[&str], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vmch"))
-        .arg(sub)
-        .args(backend)
-        .args(args)
-        .output()
-        .expect("vmch runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn p(path: &Path) -> &str {

@@ -21,6 +21,9 @@ use vmchannel_tests::images::pseudo_random;
 use vmchannel_tests::layouts::{Layout, compressible, placements, shared};
 use vmchannel_tests::procs::assert_status as status;
 
+mod support;
+use support::{text, vmch};
+
 const QEMU: &[&str] = &["--backend", "qemu", "--accel", "tcg"];
 const VMM: &[&str] = &["--backend", "vmm"];
 
@@ -59,20 +62,6 @@ fn check(backend: &[&str]) {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-}
-
-/// Runs `vmch SUB [backend] ARGS...`.
-fn vmch(sub: &str, backend: &[&str], args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vmch"))
-        .arg(sub)
-        .args(backend)
-        .args(args)
-        .output()
-        .expect("vmch runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 /// `ls`, `cat`, `stat`, `download` and `df` on vfat, btrfs (a named subvolume and the OS tree

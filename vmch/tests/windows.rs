@@ -5,28 +5,16 @@
 //! included; and the file commands take Windows paths as libguestfs's tools do: a drive
 //! letter, backslashes, any case. Under QEMU (TCG) and under the bundled VMM.
 
-use std::process::Command;
 
 use vmchannel_tests::hosts::{require_kvm, require_qemu};
 use vmchannel_tests::procs::assert_status as status;
 use vmchannel_tests::windows::{WinLayout, shared};
 
+mod support;
+use support::{text, vmch};
+
 const QEMU: &[&str] = &["--backend", "qemu", "--accel", "tcg"];
 const VMM: &[&str] = &["--backend", "vmm"];
-
-/// Runs `vmch SUB [backend] ARGS...`.
-fn vmch(sub: &str, backend: &[&str], args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vmch"))
-        .arg(sub)
-        .args(backend)
-        .args(args)
-        .output()
-        .expect("vmch runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 fn inspect(backend: &[&str]) {
     let set = shared();

@@ -28,7 +28,7 @@ struct CoreStack([u8; CORE_STACK_SIZE]);
 static mut CORE_STACK: CoreStack = CoreStack([0; CORE_STACK_SIZE]);
 
 /// The 64-bit TSS (Intel SDM vol. 3, 8.7): only RSP0 is used; no I/O bitmap (the map base
-/// points past the limit), since ring 3 runs with IOPL 3.
+/// points past the limit): ring 3's port I/O goes through the core (see ring3.rs).
 #[repr(C, packed(4))]
 struct Tss {
     reserved0: u32,

@@ -123,7 +123,7 @@ unsafe extern "C" fn drop_privilege() {
 
 /// Runs `call` at CPL0, from the invalid-opcode handler (interrupts off unless the call
 /// enables them).
-pub extern "C" fn core_call(call: u64, arg0: u64, arg1: u64) -> u64 {
+pub(super) fn core_call(call: u64, arg0: u64, arg1: u64) -> u64 {
     match call {
         c if c == Call::Nop as u64 => 0,
         c if c == Call::UnmaskAndWait as u64 => {
@@ -209,8 +209,10 @@ pub fn call(call: Call, arg: u64) -> u64 {
 /// Makes a core call with two arguments, from ring 3.
 pub fn call2(call: Call, arg0: u64, arg1: u64) -> u64 {
     let result: u64;
-    // SAFETY: `syscall` enters `syscall_entry`, which preserves every register the C ABI
-    // preserves and returns here; RCX and R11 are clobbered by the instruction itself.
+    // SAFETY: `core_trap`'s `ud2` enters the invalid-opcode stub, which saves and restores
+    // every register but RAX (the result) and returns past the `ud2` to `core_trap`'s `ret`;
+    // the C ABI's caller-saved registers are declared clobbered all the same. Only ring 3
+    // calls this (every caller checks `active()`): from CPL0 the `ud2` is reported as a crash.
     unsafe {
         asm!(
             "call {trap}",

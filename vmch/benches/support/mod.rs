@@ -18,6 +18,32 @@ pub fn appliance(img: &Path) -> Appliance {
     Appliance::new(vec![Rc::new(disk) as Rc<dyn BlockDevice>])
 }
 
+/// How long `vmch inspect --backend qemu --accel tcg --format xml IMG` takes (the whole
+/// command under QEMU TCG); panics, naming `name`, when it fails.
+pub fn vmch_inspect_qemu(vmch: &Path, img: &Path, name: &str) -> Duration {
+    let t = Instant::now();
+    let out = std::process::Command::new(vmch)
+        .args([
+            "inspect",
+            "--backend",
+            "qemu",
+            "--accel",
+            "tcg",
+            "--format",
+            "xml",
+        ])
+        .arg(img)
+        .output()
+        .expect("vmch runs");
+    let elapsed = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    elapsed
+}
+
 /// The median.
 pub fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
