@@ -20,6 +20,8 @@
 //! twice: any bytes give a result or an error in bounded time and memory.
 
 mod cells;
+#[cfg(any(test, feature = "fuzzing"))]
+pub mod fuzz;
 #[cfg(test)]
 mod tests;
 

@@ -767,45 +767,6 @@ fn hostile_hbins_and_cells() {
 
 // ---- Mutated hives ----
 
-/// Reads everything a hive holds, as the fuzz target does; never panics.
-fn exercise(d: &[u8]) {
-    for lenient in [false, true] {
-        let store = Bytes(d);
-        let h = match if lenient {
-            Hive::open_lenient(&store)
-        } else {
-            Hive::open(&store)
-        } {
-            Ok(h) => h,
-            Err(_) => continue,
-        };
-        let _ = h.base_block().is_dirty();
-        let Ok(root) = h.root() else { continue };
-        let mut keys = 0;
-        let _ = h.walk(&root, &mut |path| {
-            keys += 1;
-            let k = &path[path.len() - 1];
-            let _ = h.key_name(k);
-            if let Ok(values) = h.values(k) {
-                for v in values.iter().take(64) {
-                    if let Ok(data) = h.value_data(v) {
-                        assert_eq!(data.len(), v.data_len() as usize);
-                        assert!(data.len() <= d.len());
-                    }
-                    let _ = h.value_string(v);
-                    let _ = h.value_multi_strings(v);
-                    let _ = h.value_dword(v);
-                    let _ = h.value_qword(v);
-                    let _ = h.value(k, &v.name);
-                }
-            }
-            let _ = h.child(k, "Microsoft");
-            Ok(keys < 2000)
-        });
-        let _ = h.path_str(&root, "Microsoft\\Windows NT\\CurrentVersion");
-    }
-}
-
 struct Rng(u64);
 
 impl Rng {
@@ -850,7 +811,7 @@ fn fuzz_mutated_hives() {
             if d.len() >= 0x200 && round % 16 != 0 {
                 checksum(&mut d);
             }
-            exercise(&d);
+            super::fuzz::exercise(&d);
         }
     }
 }
