@@ -5,7 +5,6 @@
 //! included; and the file commands take Windows paths as libguestfs's tools do: a drive
 //! letter, backslashes, any case. Under QEMU (TCG) and under the bundled VMM.
 
-
 use vmchannel_tests::hosts::{require_kvm, require_qemu};
 use vmchannel_tests::procs::assert_status as status;
 use vmchannel_tests::windows::{WinLayout, shared};
