@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
 
-use support::{Tmp, have, open_dev, run, skip};
+use support::{Tmp, content, have, open_dev, run, skip};
 use vmchannel_inspect::fs::detect::detect;
 use vmchannel_inspect::fs::ntfs::NtfsFs;
 use vmchannel_inspect::fs::{FileSystem, FsError};
@@ -49,19 +49,6 @@ impl Drop for Mount {
             let _ = Command::new("umount").arg(&self.0).status();
         }
     }
-}
-
-/// Bytes that do not repeat, so misplaced clusters show.
-fn content(n: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 /// Text that compresses.

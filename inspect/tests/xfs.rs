@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::rc::Rc;
 
-use support::{Tmp, have, open_dev, run, skip};
+use support::{Tmp, content, have, open_dev, run, skip};
 use vmchannel_inspect::disk::{BlockDevice, DiskError};
 use vmchannel_inspect::fs::xfs::XfsFs;
 use vmchannel_inspect::fs::{FileSystem, FsError};
@@ -43,19 +43,6 @@ impl Drop for Mount {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg(&self.0).status();
     }
-}
-
-/// Bytes of the file of size `n`: not a repeating pattern, so misplaced blocks show.
-fn content(n: usize, seed: u32) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
 }
 
 /// The long symlink's target: longer than an inode's literal area, so it goes in a block.

@@ -672,10 +672,8 @@ pub fn test_key() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("data/rpm/RPM-GPG-KEY-vmchannel-test")
 }
 
-/// An rpm database (rpm 4.18's default, sqlite) at `dbpath` holding `packages`, each built by
-/// `rpmbuild` and entered with `rpm --justdb`, then [`test_key`] imported as real systems
-/// import their vendor's key (`rpm --import`).
-fn rpmdb(dbpath: &Path, packages: &[Rpm<'_>], s: &Path) -> Result<(), ImageError> {
+/// Creates an empty rpm database at `dbpath` (`rpm --initdb`).
+pub(crate) fn rpm_initdb(dbpath: &Path) -> Result<(), ImageError> {
     fs::create_dir_all(dbpath)?;
     tool(
         Command::new("rpm")
@@ -683,21 +681,36 @@ fn rpmdb(dbpath: &Path, packages: &[Rpm<'_>], s: &Path) -> Result<(), ImageError
             .arg(dbpath)
             .arg("--initdb"),
     )?;
+    Ok(())
+}
+
+/// Enters `rpms` into the database at `dbpath` in one transaction, without installing their
+/// files or checking anything (`rpm -i --justdb --nodeps --noscripts`, any arch and OS).
+pub(crate) fn rpm_justdb(dbpath: &Path, rpms: &[PathBuf]) -> Result<(), ImageError> {
+    tool(
+        Command::new("rpm")
+            .arg("--dbpath")
+            .arg(dbpath)
+            .args([
+                "-i",
+                "--justdb",
+                "--nodeps",
+                "--noscripts",
+                "--ignorearch",
+                "--ignoreos",
+            ])
+            .args(rpms),
+    )?;
+    Ok(())
+}
+
+/// An rpm database (rpm 4.18's default, sqlite) at `dbpath` holding `packages`, each built by
+/// `rpmbuild` and entered with `rpm --justdb`, then [`test_key`] imported as real systems
+/// import their vendor's key (`rpm --import`).
+fn rpmdb(dbpath: &Path, packages: &[Rpm<'_>], s: &Path) -> Result<(), ImageError> {
+    rpm_initdb(dbpath)?;
     for rpm in rpmbuild(packages, s)? {
-        tool(
-            Command::new("rpm")
-                .arg("--dbpath")
-                .arg(dbpath)
-                .args([
-                    "-i",
-                    "--justdb",
-                    "--nodeps",
-                    "--noscripts",
-                    "--ignorearch",
-                    "--ignoreos",
-                ])
-                .arg(&rpm),
-        )?;
+        rpm_justdb(dbpath, std::slice::from_ref(&rpm))?;
     }
     tool(
         Command::new("rpm")

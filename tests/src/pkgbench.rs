@@ -557,27 +557,8 @@ fn rpmdb(dbpath: &Path, packages: &[Package], s: &Path) -> Result<(), ImageError
             message: format!("{} packages built, {} expected", rpms.len(), packages.len()),
         });
     }
-    fs::create_dir_all(dbpath)?;
-    tool(
-        Command::new("rpm")
-            .arg("--dbpath")
-            .arg(dbpath)
-            .arg("--initdb"),
-    )?;
-    tool(
-        Command::new("rpm")
-            .arg("--dbpath")
-            .arg(dbpath)
-            .args([
-                "-i",
-                "--justdb",
-                "--nodeps",
-                "--noscripts",
-                "--ignorearch",
-                "--ignoreos",
-            ])
-            .args(&rpms),
-    )?;
+    crate::layouts::rpm_initdb(dbpath)?;
+    crate::layouts::rpm_justdb(dbpath, &rpms)?;
     let _ = fs::remove_dir_all(&top);
     Ok(())
 }

@@ -81,3 +81,17 @@ impl Drop for Tmp {
         let _ = fs::remove_dir_all(&self.0);
     }
 }
+
+/// Bytes of a test file of size `n`: not a repeating pattern, so misplaced blocks or clusters
+/// show.
+pub fn content(n: usize, seed: u32) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
