@@ -7,11 +7,15 @@
 //! Needs dosfstools, mtools and util-linux (`sfdisk`); a missing tool prints `SKIPPED` and
 //! passes, unless `CI=true`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 use std::process::Command;
 use std::rc::Rc;
+
+use support::{Tmp, content};
 
 use vmchannel_inspect::appliance::disks::DiskSet;
 use vmchannel_inspect::disk::BlockDevice;
@@ -72,36 +76,6 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-struct Work(PathBuf);
-
-impl Work {
-    fn new(name: &str) -> Work {
-        let p = std::env::temp_dir().join(format!("vfat-test-{}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        Work(p)
-    }
-}
-
-impl Drop for Work {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Deterministic contents.
-fn bytes(seed: u32, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x as u8
-        })
-        .collect()
-}
-
 /// The tree put on every volume, as path -> contents (None: a directory).
 fn tree(cluster: usize) -> BTreeMap<String, Option<Vec<u8>>> {
     let mut t = BTreeMap::new();
@@ -112,14 +86,14 @@ fn tree(cluster: usize) -> BTreeMap<String, Option<Vec<u8>>> {
     file("README2.TXT", b"upper case 8.3\n".to_vec());
     file("Readme3.txt", b"mixed case: a long name\n".to_vec());
     file("read.TXT", b"lower base, upper extension\n".to_vec());
-    file("Long File Name.text", bytes(1, 3000));
+    file("Long File Name.text", content(3000, 1));
     file("Ünïcödé ☃ name.txt", b"latin-1 and BMP\n".to_vec());
     // (No names beyond the BMP: mtools 4.0 writes them as one truncated UTF-16 unit, not a
     // surrogate pair; the unit tests have pairs.)
     file("empty", Vec::new());
-    file("one-cluster.bin", bytes(2, cluster));
-    file("one-cluster-plus-one.bin", bytes(3, cluster + 1));
-    file("EFI/BOOT/BOOTX64.EFI", bytes(4, 5 * cluster + 17));
+    file("one-cluster.bin", content(cluster, 2));
+    file("one-cluster-plus-one.bin", content(cluster + 1, 3));
+    file("EFI/BOOT/BOOTX64.EFI", content(5 * cluster + 17, 4));
     file(
         "EFI/debian/grub.cfg",
         b"search.fs_uuid 1234 root\n".to_vec(),
@@ -128,7 +102,7 @@ fn tree(cluster: usize) -> BTreeMap<String, Option<Vec<u8>>> {
     for i in 0..40 {
         file(
             &format!("many/a file with a rather long name number {i:02}.dat"),
-            bytes(100 + i, i as usize * 7),
+            content(i as usize * 7, 100 + i),
         );
     }
     for d in [
@@ -159,7 +133,7 @@ struct Volume {
 
 /// Makes a volume of `size_mib` MiB with `mkfs.vfat -F fat -s spc` and fills it.
 fn make(
-    work: &Work,
+    work: &Tmp,
     fat: u32,
     size_mib: u64,
     spc: usize,
@@ -217,7 +191,7 @@ fn make(
     // Fragment: eight 3-cluster files, every other one deleted, then a 20-cluster file.
     for i in 0..8 {
         let p = work.0.join(format!("f{i}"));
-        fs::write(&p, bytes(200 + i, 3 * cluster)).unwrap();
+        fs::write(&p, content(3 * cluster, 200 + i)).unwrap();
         run(Command::new("mcopy")
             .arg("-i")
             .arg(&image)
@@ -238,7 +212,7 @@ fn make(
         d[info + 492..info + 496].copy_from_slice(&2u32.to_le_bytes());
         fs::write(&image, d).unwrap();
     }
-    let frag = bytes(300, 20 * cluster - 5);
+    let frag = content(20 * cluster - 5, 300);
     let p = work.0.join("big");
     fs::write(&p, &frag).unwrap();
     run(Command::new("mcopy")
@@ -406,7 +380,7 @@ fn check(
     if !tools_or_skip() {
         return;
     }
-    let work = Work::new(&format!("fat{fat}"));
+    let work = Tmp::new("vfat", &format!("fat{fat}"));
     let v = make(&work, fat, size_mib, spc, label, serial);
     let fs = open(&v);
     assert_eq!(fs.fat_type(), want);
@@ -449,7 +423,7 @@ fn an_efi_system_partition_on_a_gpt_disk_is_a_readable_volume_inspection_mounts(
     if !tools_or_skip() || !have("mkfs.ext4") {
         return;
     }
-    let work = Work::new("gpt");
+    let work = Tmp::new("vfat", "gpt");
     let v = make(&work, 32, 40, 1, "EFI", "0A0B0C0D");
     // A Debian root naming the ESP by UUID at /boot/efi, as Debian's installer writes it.
     let root = work.0.join("root");
