@@ -14,7 +14,7 @@ pub mod xfs;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use vmchannel_proto::{DirEntry, ErrorKind, Stat, Usage};
+use vmchannel_proto::{DirEntry, ErrorKind, FileKind, Stat, Usage};
 
 /// Most symlinks followed while resolving one path (Linux's limit).
 pub const MAX_SYMLINKS: u32 = 40;
@@ -89,6 +89,34 @@ pub trait FileSystem {
     /// Usage of the filesystem as a whole.
     fn usage(&self) -> Result<Usage, FsError>;
 
+    /// Everything stat(2) gives for `path` (following a final symlink when `follow`):
+    /// inode number, link count, blocks, device number, the three times with nanoseconds.
+    /// Readers that do not have them refuse with [`FsError::Unsupported`].
+    fn full_stat(&self, path: &str, follow: bool) -> Result<FullStat, FsError> {
+        let _ = follow;
+        Err(FsError::Unsupported(alloc::format!(
+            "{path}: inode details on this filesystem"
+        )))
+    }
+
+    /// The entries of directory `path` as Linux's readdir(3) returns them on this
+    /// filesystem: `.` and `..` included, in its order (ext4: hash order), with inode
+    /// numbers. Readers that do not know it refuse with [`FsError::Unsupported`].
+    fn readdir_raw(&self, path: &str) -> Result<Vec<RawDirEntry>, FsError> {
+        Err(FsError::Unsupported(alloc::format!(
+            "{path}: readdir order on this filesystem"
+        )))
+    }
+
+    /// The extended attributes of `path` itself (a final symlink not followed, as
+    /// lgetxattr(2)), full names (`user.x`, `security.selinux`), in on-disk order.
+    /// Readers that do not know them refuse with [`FsError::Unsupported`].
+    fn xattrs(&self, path: &str) -> Result<Vec<(String, Vec<u8>)>, FsError> {
+        Err(FsError::Unsupported(alloc::format!(
+            "{path}: extended attributes on this filesystem"
+        )))
+    }
+
     /// The whole of regular file `path`, refused with [`FsError::TooLarge`] past `max` bytes.
     fn read_file(&self, path: &str, max: u64) -> Result<Vec<u8>, FsError> {
         let st = self.stat(path)?;
@@ -110,6 +138,55 @@ pub trait FileSystem {
         out.truncate(done);
         Ok(out)
     }
+}
+
+/// A timestamp: seconds since the epoch and nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Time {
+    /// Seconds since the epoch.
+    pub sec: i64,
+    /// Nanoseconds.
+    pub nsec: u32,
+}
+
+/// What stat(2) says of a file, less `st_dev` (which the mount decides).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FullStat {
+    /// Inode number.
+    pub ino: u64,
+    /// `st_mode`: type and permission bits.
+    pub mode: u32,
+    /// Link count.
+    pub nlink: u64,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// Device number of a device node (glibc's `makedev` encoding), else 0.
+    pub rdev: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Preferred I/O size (the filesystem block size).
+    pub blksize: u64,
+    /// 512-byte blocks allocated.
+    pub blocks: u64,
+    /// Last access.
+    pub atime: Time,
+    /// Last modification.
+    pub mtime: Time,
+    /// Last status change.
+    pub ctime: Time,
+}
+
+/// One entry as readdir(3) returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawDirEntry {
+    /// The name (lossily UTF-8).
+    pub name: String,
+    /// Inode number.
+    pub ino: u64,
+    /// `d_type`'s kind, [`FileKind::Unknown`] where the directory does not record it.
+    pub kind: FileKind,
 }
 
 /// A volume found on the disks: what [`detect`] recognised on one device, and the opened

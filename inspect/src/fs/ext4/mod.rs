@@ -25,8 +25,11 @@ use core::cell::RefCell;
 use ext4_view::{Ext4, Ext4Error, Ext4Read, File, Metadata};
 use vmchannel_proto::{DirEntry, FileKind, Stat, Usage};
 
-use super::{FileSystem, FsError};
+use super::{FileSystem, FsError, FullStat, RawDirEntry, Time};
 use crate::disk::{BlockDevice, DiskError, le16, le32};
+
+pub mod dirhash;
+pub mod raw;
 
 /// ext4-view's reads go to our block device.
 struct Reader(Rc<dyn BlockDevice>);
@@ -61,6 +64,11 @@ pub struct Ext4Fs {
     files: RefCell<Vec<(String, File)>>,
     /// Directories met while resolving: symlink-free path -> metadata.
     dirs: RefCell<BTreeMap<Vec<u8>, Metadata>>,
+    /// The on-disk structures ext4-view keeps private ([`raw`]), or why they could not be
+    /// read.
+    geo: Result<raw::Geometry, FsError>,
+    /// Inode numbers of symlink-free directory paths met by [`Self::ino_of`].
+    dir_inos: RefCell<BTreeMap<Vec<u8>, u64>>,
 }
 
 impl Ext4Fs {
@@ -71,6 +79,8 @@ impl Ext4Fs {
         let fs = Ext4::load(Box::new(Reader(dev.clone()))).map_err(|e| map_err("/", e))?;
         Ok(Self {
             fs,
+            geo: raw::Geometry::open(dev.clone()),
+            dir_inos: RefCell::new(BTreeMap::new()),
             dev,
             resolved: RefCell::new(BTreeMap::new()),
             files: RefCell::new(Vec::new()),
@@ -357,6 +367,98 @@ impl Ext4Fs {
     }
 }
 
+/// The root directory's inode number.
+const ROOT_INO: u64 = 2;
+
+impl Ext4Fs {
+    fn geo(&self) -> Result<&raw::Geometry, FsError> {
+        self.geo.as_ref().map_err(Clone::clone)
+    }
+
+    /// The inode number of symlink-free path `path`, looked up one directory at a time in
+    /// the directories as stored (directories are remembered).
+    fn ino_of(&self, label: &str, path: &[u8]) -> Result<u64, FsError> {
+        let geo = self.geo()?;
+        let mut ino = ROOT_INO;
+        let mut cur: Vec<u8> = Vec::new();
+        for comp in path.split(|&b| b == b'/').filter(|c| !c.is_empty()) {
+            cur.push(b'/');
+            cur.extend_from_slice(comp);
+            if let Some(&i) = self.dir_inos.borrow().get(&cur) {
+                ino = i;
+                continue;
+            }
+            let dir = geo.inode(ino)?;
+            ino = geo
+                .dir_entries(&dir)?
+                .into_iter()
+                .find(|e| e.name == comp)
+                .map(|e| e.ino)
+                .ok_or_else(|| FsError::NotFound(String::from(label)))?;
+            let mut cache = self.dir_inos.borrow_mut();
+            if cache.len() >= RESOLVED_CACHE {
+                cache.clear();
+            }
+            cache.insert(cur.clone(), ino);
+        }
+        Ok(ino)
+    }
+
+    /// The raw inode of `path` and ext4-view's metadata for it.
+    fn raw_inode(&self, path: &str, follow: bool) -> Result<(raw::RawInode, Metadata), FsError> {
+        let (p, m) = self.resolve(path, follow)?;
+        let ino = self.ino_of(path, &p)?;
+        Ok((self.geo()?.inode(ino)?, m))
+    }
+}
+
+fn time_of(t: ext4_view::Timestamp) -> Time {
+    Time {
+        sec: t.seconds(),
+        nsec: t.nanoseconds(),
+    }
+}
+
+fn kind_of_dirent(file_type: u8) -> FileKind {
+    match file_type {
+        1 => FileKind::File,
+        2 => FileKind::Directory,
+        3 => FileKind::CharDevice,
+        4 => FileKind::BlockDevice,
+        5 => FileKind::Fifo,
+        6 => FileKind::Socket,
+        7 => FileKind::Symlink,
+        _ => FileKind::Unknown,
+    }
+}
+
+/// Puts `entries` (of directory `dir`, on-disk order) in the order Linux's ext4 readdir
+/// returns them: with dir_index, a directory that is hash-indexed or one block long comes
+/// back in (hash, minor hash) order, an indexed one with `.` and `..` first; other
+/// directories in on-disk order. Case-folded and encrypted names keep on-disk order (their
+/// hash is not computed here).
+fn readdir_order(geo: &raw::Geometry, dir: &raw::RawInode, first_block: Option<&[u8]>, entries: &mut [raw::RawEntry]) {
+    let indexed = dir.flags & raw::INDEX_FL != 0;
+    if !geo.dir_index || geo.special_names || !(indexed || dir.size == geo.block_size) {
+        return;
+    }
+    let mut version = if indexed {
+        first_block.and_then(|b| b.get(28).copied()).unwrap_or(geo.hash_version)
+    } else {
+        geo.hash_version
+    };
+    if version <= dirhash::TEA && geo.hash_unsigned {
+        version += 3;
+    }
+    let key = |e: &raw::RawEntry| -> (u32, u32) {
+        if indexed && (e.name == b"." || e.name == b"..") {
+            return (if e.name == b"." { 0 } else { 2 }, 0);
+        }
+        dirhash::hash(&e.name, version, &geo.hash_seed).unwrap_or((u32::MAX, u32::MAX))
+    };
+    entries.sort_by_cached_key(|e| key(e));
+}
+
 fn join(dir: &str, name: &str) -> String {
     if dir.ends_with('/') {
         format!("{dir}{name}")
@@ -430,6 +532,53 @@ impl FileSystem for Ext4Fs {
         }
         files.push((String::from(path), file));
         result
+    }
+
+    fn full_stat(&self, path: &str, follow: bool) -> Result<FullStat, FsError> {
+        let (r, m) = self.raw_inode(path, follow)?;
+        let kind = kind(&m);
+        Ok(FullStat {
+            ino: r.ino,
+            mode: type_bits(kind) | m.mode() as u32,
+            nlink: r.nlink,
+            uid: m.uid(),
+            gid: m.gid(),
+            rdev: r.rdev,
+            size: m.len(),
+            blksize: self.geo()?.block_size,
+            blocks: r.blocks,
+            atime: time_of(m.accessed()),
+            mtime: time_of(m.modified()),
+            ctime: r.ctime,
+        })
+    }
+
+    fn readdir_raw(&self, path: &str) -> Result<Vec<RawDirEntry>, FsError> {
+        let (dir, m) = self.raw_inode(path, true)?;
+        if !m.is_dir() {
+            return Err(FsError::NotADirectory(String::from(path)));
+        }
+        let geo = self.geo()?;
+        let mut entries = geo.dir_entries(&dir)?;
+        let first = if dir.flags & raw::INDEX_FL != 0 {
+            geo.first_block(&dir)?
+        } else {
+            None
+        };
+        readdir_order(geo, &dir, first.as_deref(), &mut entries);
+        Ok(entries
+            .into_iter()
+            .map(|e| RawDirEntry {
+                name: String::from_utf8_lossy(&e.name).into_owned(),
+                ino: e.ino,
+                kind: kind_of_dirent(e.file_type),
+            })
+            .collect())
+    }
+
+    fn xattrs(&self, path: &str) -> Result<Vec<(String, Vec<u8>)>, FsError> {
+        let (r, _) = self.raw_inode(path, false)?;
+        self.geo()?.xattrs(&r)
     }
 
     fn usage(&self) -> Result<Usage, FsError> {

@@ -1,0 +1,193 @@
+//! ext2/3/4's inode details (the `raw` reader beside ext4-view) against Linux: images made by
+//! mkfs.ext4 and filled through a loop mount by the kernel itself (hard links, device nodes
+//! of both encodings, fifos, fast and slow symlinks, xattrs in the inode and in a block, a
+//! hash-indexed directory, nanosecond times), then every file's lstat, xattrs and the
+//! readdir(3) order (with inode numbers and `.`/`..`) compared with what a read-only mount
+//! answers (`data/ext4/describe.py`).
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use support::{Tmp, have, open_dev, run, skip};
+use vmchannel_inspect::fs::ext4::Ext4Fs;
+use vmchannel_inspect::fs::{FileSystem, FullStat, Time};
+use vmchannel_proto::FileKind;
+
+/// Whether this process can loop-mount (root); under `CI=true` it must.
+fn can_mount() -> bool {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    !(!root && skip("not root: cannot loop-mount to compare with Linux"))
+}
+
+/// The shell commands that fill the mounted filesystem at `$M`.
+const FILL: &str = r#"
+set -e
+cd "$M"
+printf 'hello\n' > file
+ln file hardlink
+mkdir -p dir/sub small
+for i in $(seq 1 600); do printf "$i" > "dir/entry-with-a-longish-name-$i"; done
+for n in a b c zz .hidden 'sp ace' 'ünï'; do : > "small/$n"; done
+ln -s file fast-link
+ln -s "$(printf 'x%.0s' $(seq 1 100))/target" slow-link
+mknod chr c 1 3
+mknod blk b 8 17
+mknod big c 300 70000
+mkfifo fifo
+truncate -s 10M sparse
+printf 'data' | dd of=sparse bs=1 seek=5000000 conv=notrunc 2>/dev/null
+chown 1000:2000 file
+chmod 4755 small/a
+setfattr -n user.small -v hello file
+setfattr -n trusted.t -v 0x00ff fifo
+setfattr -n user.big -v "$(printf 'v%.0s' $(seq 1 900))" small/b
+setfattr -h -n trusted.onlink -v 1 fast-link
+touch -h -d '2021-03-04 05:06:07.123456789' file small/zz fast-link
+touch -d '1999-12-31 23:59:59.5' dir
+"#;
+
+/// Builds an image with `mkfs_args`, fills it through a loop mount, and returns it.
+fn image(t: &Tmp, name: &str, mkfs: &[&str]) -> std::path::PathBuf {
+    let img = t.0.join(format!("{name}.img"));
+    fs::File::create(&img).unwrap().set_len(64 << 20).unwrap();
+    run(Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-U", "e4e40000-0000-4000-8000-000000000001"])
+        .args(mkfs)
+        .arg(&img));
+    let m = t.0.join(format!("{name}.mnt"));
+    fs::create_dir_all(&m).unwrap();
+    run(Command::new("mount").args(["-o", "loop"]).arg(&img).arg(&m));
+    let filled = Command::new("sh").arg("-c").arg(FILL).env("M", &m).status();
+    run(Command::new("umount").arg(&m));
+    assert!(filled.unwrap().success(), "filling {name}");
+    img
+}
+
+/// Linux's description of the image (read-only loop mount).
+fn describe_linux(img: &Path, t: &Tmp) -> Vec<String> {
+    let m = t.0.join("ro.mnt");
+    fs::create_dir_all(&m).unwrap();
+    run(Command::new("mount").args(["-o", "loop,ro"]).arg(img).arg(&m));
+    let out = Command::new("python3")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ext4/describe.py"))
+        .arg(&m)
+        .output();
+    run(Command::new("umount").arg(&m));
+    let out = out.unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect()
+}
+
+fn t(x: Time) -> String {
+    format!("{}.{:09}", x.sec, x.nsec)
+}
+
+/// `d_type` as Linux numbers it.
+fn d_type(k: FileKind) -> u8 {
+    match k {
+        FileKind::Fifo => 1,
+        FileKind::CharDevice => 2,
+        FileKind::Directory => 4,
+        FileKind::BlockDevice => 6,
+        FileKind::File => 8,
+        FileKind::Symlink => 10,
+        FileKind::Socket => 12,
+        FileKind::Unknown => 0,
+    }
+}
+
+/// The same description from our reader.
+fn describe_ours(fs: &Ext4Fs) -> Vec<String> {
+    fn go(fs: &Ext4Fs, rel: &str, out: &mut Vec<String>) {
+        let path = if rel.is_empty() { "/" } else { rel };
+        let s: FullStat = fs.full_stat(path, false).unwrap();
+        out.push(format!(
+            "S {path} {} {:o} {} {} {} {} {} {} {} {} {} {}",
+            s.ino,
+            s.mode,
+            s.nlink,
+            s.uid,
+            s.gid,
+            s.rdev,
+            s.size,
+            s.blksize,
+            s.blocks,
+            t(s.atime),
+            t(s.mtime),
+            t(s.ctime)
+        ));
+        let mut x = fs.xattrs(path).unwrap();
+        x.sort();
+        if !x.is_empty() {
+            let parts: Vec<String> = x
+                .iter()
+                .map(|(n, v)| format!("{n}={}", v.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+                .collect();
+            out.push(format!("X {path} {}", parts.join(" ")));
+        }
+        if s.mode & 0o170000 == 0o040000 {
+            let entries = fs.readdir_raw(path).unwrap();
+            let shown: Vec<String> = entries
+                .iter()
+                .map(|e| format!("{}:{}:{}", e.ino, d_type(e.kind), e.name))
+                .collect();
+            out.push(format!("D {path} {}", shown.join(" ")));
+            let mut names: Vec<String> = shown;
+            names.sort();
+            for e in names {
+                let name = e.splitn(3, ':').nth(2).unwrap().to_string();
+                if name != "." && name != ".." {
+                    go(fs, &format!("{rel}/{name}"), out);
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    go(fs, "", &mut out);
+    out
+}
+
+fn compare(name: &str, mkfs: &[&str]) {
+    if !have("mkfs.ext4") || !have("setfattr") || !have("python3") {
+        skip("mkfs.ext4, setfattr or python3 missing");
+        return;
+    }
+    if !can_mount() {
+        return;
+    }
+    let tmp = Tmp::new("ext4", name);
+    let img = image(&tmp, name, mkfs);
+    let linux = describe_linux(&img, &tmp);
+    let fs = Ext4Fs::open(open_dev(&img)).unwrap();
+    let ours = describe_ours(&fs);
+    for (l, o) in linux.iter().zip(&ours) {
+        assert_eq!(o, l, "{name}: ours, then Linux's");
+    }
+    assert_eq!(ours.len(), linux.len(), "{name}: line counts");
+    // Every file was seen, and the big directory is hash-indexed (its order is not the
+    // names' or the creation order).
+    assert!(linux.len() > 600, "{name}: {} lines", linux.len());
+    let dir = linux.iter().find(|l| l.starts_with("D /dir ")).unwrap();
+    let order: Vec<u32> = dir
+        .split(' ')
+        .filter_map(|e| e.rsplit_once("name-").and_then(|(_, n)| n.parse().ok()))
+        .collect();
+    assert_eq!(order.len(), 600);
+    assert!(order.windows(2).any(|w| w[0] > w[1]), "{name}: /dir in creation order");
+}
+
+#[test]
+fn ext4_inodes_xattrs_and_readdir_order_are_linuxs() {
+    compare("ext4", &[]);
+}
+
+#[test]
+fn ext2_block_maps_with_1k_blocks_are_linuxs() {
+    compare("ext2", &["-t", "ext2", "-b", "1024"]);
+}
