@@ -14,6 +14,7 @@ use std::process::Command;
 use support::{Tmp, have, open_dev, run, skip};
 use vmchannel_inspect::fs::ext4::Ext4Fs;
 use vmchannel_inspect::fs::{FileSystem, FullStat, Time};
+use vmchannel_inspect::guestfs::Daemon;
 use vmchannel_proto::FileKind;
 
 /// Whether this process can loop-mount (root); under `CI=true` it must.
@@ -50,6 +51,13 @@ setfattr -n user.big -v "$(printf 'v%.0s' $(seq 1 900))" small/b
 setfattr -h -n trusted.onlink -v 1 fast-link
 touch -h -d '2021-03-04 05:06:07.123456789' file small/zz fast-link
 touch -d '1999-12-31 23:59:59.5' dir
+mkdir special
+mknod special/tty c 5 0
+mknod special/big c 300 70000
+mknod special/sda b 8 0
+ln -s ../file special/link
+mkfifo special/fifo
+setfattr -n security.selinux -v 'system_u:object_r:etc_t:s0' special/sda
 "#;
 
 /// Builds an image with `mkfs_args`, fills it through a loop mount, and returns it.
@@ -69,19 +77,52 @@ fn image(t: &Tmp, name: &str, mkfs: &[&str]) -> std::path::PathBuf {
     img
 }
 
-/// Linux's description of the image (read-only loop mount).
-fn describe_linux(img: &Path, t: &Tmp) -> Vec<String> {
+/// Directories whose `ls -la` is compared with libguestfs's `ll` (`..` stays on the image).
+const LISTED: [&str; 4] = ["/small", "/dir", "/dir/sub", "/special"];
+
+/// Linux's description of the image (read-only loop mount), and `ls -la` of [`LISTED`] as
+/// the stock appliance prints it (C locale, UTC, numeric ids).
+fn describe_linux(img: &Path, t: &Tmp) -> (Vec<String>, Vec<String>) {
     let m = t.0.join("ro.mnt");
     fs::create_dir_all(&m).unwrap();
-    run(Command::new("mount").args(["-o", "loop,ro"]).arg(img).arg(&m));
+    run(Command::new("mount")
+        .args(["-o", "loop,ro"])
+        .arg(img)
+        .arg(&m));
     let out = Command::new("python3")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/ext4/describe.py"))
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/ext4/describe.py"
+        ))
         .arg(&m)
         .output();
+    let ls: Vec<String> = LISTED
+        .iter()
+        .map(|d| {
+            // -n: the appliance has no passwd or group file, so ids print as numbers.
+            let o = Command::new("ls")
+                .arg("-lan")
+                .arg(format!("{}{d}", m.display()))
+                .env("LC_ALL", "C")
+                .env("TZ", "UTC")
+                .output()
+                .unwrap();
+            String::from_utf8(o.stdout).unwrap()
+        })
+        .collect();
     run(Command::new("umount").arg(&m));
     let out = out.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(String::from).collect()
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    (lines, ls)
 }
 
 fn t(x: Time) -> String {
@@ -127,7 +168,12 @@ fn describe_ours(fs: &Ext4Fs) -> Vec<String> {
         if !x.is_empty() {
             let parts: Vec<String> = x
                 .iter()
-                .map(|(n, v)| format!("{n}={}", v.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+                .map(|(n, v)| {
+                    format!(
+                        "{n}={}",
+                        v.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                    )
+                })
                 .collect();
             out.push(format!("X {path} {}", parts.join(" ")));
         }
@@ -163,7 +209,7 @@ fn compare(name: &str, mkfs: &[&str]) {
     }
     let tmp = Tmp::new("ext4", name);
     let img = image(&tmp, name, mkfs);
-    let linux = describe_linux(&img, &tmp);
+    let (linux, ls) = describe_linux(&img, &tmp);
     let fs = Ext4Fs::open(open_dev(&img)).unwrap();
     let ours = describe_ours(&fs);
     for (l, o) in linux.iter().zip(&ours) {
@@ -179,7 +225,24 @@ fn compare(name: &str, mkfs: &[&str]) {
         .filter_map(|e| e.rsplit_once("name-").and_then(|(_, n)| n.parse().ok()))
         .collect();
     assert_eq!(order.len(), 600);
-    assert!(order.windows(2).any(|w| w[0] > w[1]), "{name}: /dir in creation order");
+    assert!(
+        order.windows(2).any(|w| w[0] > w[1]),
+        "{name}: /dir in creation order"
+    );
+
+    // libguestfs's `ll` (`ls -la` in the stock appliance) from the same image.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let now = Time {
+        sec: now.as_secs() as i64,
+        nsec: now.subsec_nanos(),
+    };
+    let mut d = Daemon::new(vec![open_dev(&img)]);
+    d.mount_ro("/dev/sda", "/").unwrap();
+    for (dir, expected) in LISTED.iter().zip(&ls) {
+        assert_eq!(&d.ll(dir, now).unwrap(), expected, "{name}: ll {dir}");
+    }
 }
 
 #[test]

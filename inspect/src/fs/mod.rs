@@ -108,6 +108,12 @@ pub trait FileSystem {
         )))
     }
 
+    /// The filesystem's own `f_fsid` as Linux's statfs gives it (ext4: from its UUID), or
+    /// `None` where Linux derives it from the device number or the reader does not know it.
+    fn fsid(&self) -> Option<u64> {
+        None
+    }
+
     /// The extended attributes of `path` itself (a final symlink not followed, as
     /// lgetxattr(2)), full names (`user.x`, `security.selinux`), in on-disk order.
     /// Readers that do not know them refuse with [`FsError::Unsupported`].

@@ -16,8 +16,11 @@ use vmchannel_proto::{FileKind, OsInfo, Stat};
 
 use crate::appliance::DiskSet;
 use crate::disk::BlockDevice;
-use crate::fs::{FileSystem, FsError};
+use crate::fs::ext4::raw::makedev;
+use crate::fs::{FileSystem, FsError, FullStat, Time};
 use crate::inspect::{self, OsTree};
+
+pub mod ls;
 
 /// A procedure's failure, as libguestfs's daemon reports it: an errno name and a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -106,6 +109,35 @@ pub const FIND_MAX: usize = 64 << 20;
 pub const FIND_DEPTH: usize = 256;
 
 /// The daemon's error for a `hivex_*` call with no hive open.
+/// `dir/name`.
+fn child_path(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{name}")
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// (disk index, partition number or 0) of an sd device name (`/dev/sdb3` is (1, 3)).
+fn sd_index(device: &str) -> Option<(u64, u64)> {
+    let rest = device.strip_prefix("/dev/sd")?;
+    let letters = rest.bytes().take_while(u8::is_ascii_lowercase).count();
+    if letters == 0 || letters > 3 {
+        return None;
+    }
+    let mut disk = 0u64;
+    for b in rest[..letters].bytes() {
+        disk = disk * 26 + (b - b'a' + 1) as u64;
+    }
+    let digits = &rest[letters..];
+    let part = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok().filter(|&p| p > 0)?
+    };
+    Some((disk - 1, part))
+}
+
 fn no_hive() -> DaemonError {
     err("", "hivex function called without first calling hivex_open")
 }
@@ -423,6 +455,154 @@ impl Daemon {
             .map_err(|e| fs_error("realpath", path, &e))
     }
 
+    /// `st_dev` of mounted device `device` as the stock appliance's kernel numbers it: sd
+    /// disks on majors 8, 65-71 and 128-135 (16 disks each, 16 minors per disk), partitions
+    /// past the 15th on the extended major 259 in the order the kernel adds them. 0 for
+    /// other devices: LVs are device-mapper nodes on a dynamic major, btrfs subvolumes get
+    /// anonymous numbers, which are not reproduced.
+    pub fn st_dev(&self, device: &str) -> u64 {
+        let Some((disk, part)) = sd_index(device) else {
+            return 0;
+        };
+        if part >= 16 {
+            // Extended minors, handed out disk by disk, partition by partition.
+            let mut minor = 0;
+            for d in self.scanned.iter().flat_map(|s| s.devices.iter()) {
+                match sd_index(&d.name) {
+                    Some(x) if x == (disk, part) => return makedev(259, minor),
+                    Some((_, p)) if p >= 16 => minor += 1,
+                    _ => {}
+                }
+            }
+            return 0;
+        }
+        const MAJORS: [u64; 16] = [
+            8, 65, 66, 67, 68, 69, 70, 71, 128, 129, 130, 131, 132, 133, 134, 135,
+        ];
+        match MAJORS.get((disk / 16) as usize) {
+            Some(&major) => makedev(major, (disk % 16) * 16 + part),
+            None => 0,
+        }
+    }
+
+    /// `statns` (`follow`) and `lstatns`: stat(2) of `path`.
+    pub fn statns(&self, path: &str, follow: bool) -> Result<(u64, FullStat), DaemonError> {
+        let proc = if follow { "statns" } else { "lstatns" };
+        let tree = self.tree(proc, path)?;
+        let (dev, st) = tree
+            .full_stat_at(path, follow)
+            .map_err(|e| fs_error(proc, path, &e))?;
+        Ok((self.st_dev(dev), st))
+    }
+
+    /// `internal_lstatnslist`: lstat(2) of each of `names` in directory `dir`; `None` for a
+    /// name that cannot be stat'ed (the daemon sends `st_ino` -1 for it).
+    pub fn lstatnslist(
+        &self,
+        dir: &str,
+        names: &[&str],
+    ) -> Result<Vec<Option<(u64, FullStat)>>, DaemonError> {
+        let tree = self.tree("internal_lstatnslist", dir)?;
+        let st = tree
+            .stat(dir)
+            .map_err(|e| fs_error("internal_lstatnslist", dir, &e))?;
+        if st.kind != FileKind::Directory {
+            return Err(fs_error(
+                "internal_lstatnslist",
+                dir,
+                &FsError::NotADirectory(dir.into()),
+            ));
+        }
+        Ok(names
+            .iter()
+            .map(|n| {
+                tree.full_stat_at(&child_path(dir, n), false)
+                    .ok()
+                    .map(|(dev, st)| (self.st_dev(dev), st))
+            })
+            .collect())
+    }
+
+    /// `internal_lxattrlist`: for each of `names` in `dir`, an entry named "" whose value is
+    /// the count of its attributes as a NUL-terminated decimal (empty when they cannot be
+    /// listed), then its attributes sorted by name (`user.WofCompressedData` left out, as
+    /// the daemon hides it).
+    pub fn lxattrlist(
+        &self,
+        dir: &str,
+        names: &[&str],
+    ) -> Result<Vec<(String, Vec<u8>)>, DaemonError> {
+        let tree = self.tree("internal_lxattrlist", dir)?;
+        let mut out = Vec::new();
+        for n in names {
+            let Ok(mut attrs) = tree.xattrs(&child_path(dir, n)) else {
+                out.push((String::new(), Vec::new()));
+                continue;
+            };
+            attrs.retain(|(k, _)| k != "user.WofCompressedData");
+            attrs.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+            let mut count = format!("{}", attrs.len()).into_bytes();
+            count.push(0);
+            out.push((String::new(), count));
+            out.extend(attrs);
+        }
+        Ok(out)
+    }
+
+    /// `ll`: `ls -la` of `path` as the stock daemon prints it at time `now` (see [`ls`]).
+    /// A directory's `..` at the root of the tree is the appliance's own root there, which
+    /// is not reproduced: the tree's root stands in for it.
+    pub fn ll(&self, path: &str, now: Time) -> Result<String, DaemonError> {
+        let tree = self.tree("ll", path)?;
+        let real = tree.realpath(path).map_err(|e| fs_error("ll", path, &e))?;
+        let ls_err = |e: FsError| err("", format!("ls: cannot access '/sysroot{real}': {e}"));
+        let entry = |name: String, p: &str| -> Result<ls::Entry, DaemonError> {
+            let (_, st) = tree.full_stat_at(p, false).map_err(ls_err)?;
+            let link = if st.mode & 0o170000 == 0o120000 {
+                tree.read_link(p).ok()
+            } else {
+                None
+            };
+            let attrs = tree.xattrs(p).unwrap_or_default();
+            let has = |n: &str| attrs.iter().any(|(k, _)| k == n);
+            let acl = st.mode & 0o170000 != 0o120000
+                && (has("system.posix_acl_access") || has("system.posix_acl_default"));
+            let context = attrs.iter().any(|(k, v)| {
+                k == "security.selinux"
+                    && v.as_slice() != b"unlabeled\0"
+                    && v.as_slice() != b"unlabeled"
+            });
+            let indicator = if acl {
+                Some('+')
+            } else if context {
+                Some('.')
+            } else {
+                None
+            };
+            Ok(ls::Entry {
+                name,
+                stat: st,
+                link,
+                indicator,
+            })
+        };
+        let (_, st) = tree.full_stat_at(&real, false).map_err(ls_err)?;
+        if st.mode & 0o170000 != 0o040000 {
+            let e = entry(format!("/sysroot{real}"), &real)?;
+            return Ok(ls::ls_la(alloc::vec![e], false, now));
+        }
+        let parent = match real.rfind('/') {
+            Some(0) | None => String::from("/"),
+            Some(i) => String::from(&real[..i]),
+        };
+        let mut entries = alloc::vec![entry(".".into(), &real)?, entry("..".into(), &parent)?];
+        for e in tree.read_dir(&real).map_err(ls_err)? {
+            let p = child_path(&real, &e.name);
+            entries.push(entry(e.name, &p)?);
+        }
+        Ok(ls::ls_la(entries, true, now))
+    }
+
     /// `readdir`: the entries of `dir`, `.` and `..` included, as readdir(3) gives them.
     pub fn readdir(&self, dir: &str) -> Result<Vec<Dirent>, DaemonError> {
         let tree = self.tree("readdir", dir)?;
@@ -434,6 +614,32 @@ impl Daemon {
                 &FsError::NotADirectory(dir.into()),
             ));
         }
+        let ftyp = |k: FileKind| match k {
+            FileKind::File => b'r',
+            FileKind::Directory => b'd',
+            FileKind::Symlink => b'l',
+            FileKind::CharDevice => b'c',
+            FileKind::BlockDevice => b'b',
+            FileKind::Fifo => b'f',
+            FileKind::Socket => b's',
+            FileKind::Unknown => b'u',
+        };
+        // Where the reader knows readdir's own order and inode numbers (ext2/3/4), those.
+        match tree.readdir_raw(dir) {
+            Ok(entries) => {
+                return Ok(entries
+                    .into_iter()
+                    .map(|e| Dirent {
+                        ino: e.ino as i64,
+                        ftyp: ftyp(e.kind),
+                        name: e.name,
+                    })
+                    .collect());
+            }
+            Err(FsError::Unsupported(_)) => {}
+            Err(e) => return Err(fs_error("readdir", dir, &e)),
+        }
+        // Elsewhere: on-disk order, `.` and `..` first, inode numbers 0.
         let entries = tree
             .read_dir(dir)
             .map_err(|e| fs_error("readdir", dir, &e))?;
@@ -447,16 +653,7 @@ impl Daemon {
         }
         out.extend(entries.into_iter().map(|e| Dirent {
             ino: 0,
-            ftyp: match e.stat.kind {
-                FileKind::File => b'r',
-                FileKind::Directory => b'd',
-                FileKind::Symlink => b'l',
-                FileKind::CharDevice => b'c',
-                FileKind::BlockDevice => b'b',
-                FileKind::Fifo => b'f',
-                FileKind::Socket => b's',
-                FileKind::Unknown => b'u',
-            },
+            ftyp: ftyp(e.stat.kind),
             name: e.name,
         }));
         Ok(out)
@@ -465,7 +662,10 @@ impl Daemon {
     /// `ls0`: the names in `dir` (not `.` and `..`), each followed by a NUL, in readdir order.
     pub fn ls0(&self, dir: &str) -> Result<Vec<u8>, DaemonError> {
         let mut out = Vec::new();
-        for e in self.readdir(dir)?.into_iter().skip(2) {
+        for e in self.readdir(dir)? {
+            if e.name == "." || e.name == ".." {
+                continue;
+            }
             out.extend_from_slice(e.name.as_bytes());
             out.push(0);
         }
@@ -683,6 +883,27 @@ impl Daemon {
         let tree = self.tree("statvfs", path)?;
         tree.usage_at(path)
             .map_err(|e| fs_error("statvfs", path, &e))
+    }
+
+    /// The `fsid` statvfs(3) gives for the filesystem holding `path`: the filesystem's own
+    /// (ext4's, from its UUID), else the device number Linux uses for XFS and vfat, else 0.
+    pub fn fsid(&self, path: &str) -> Result<u64, DaemonError> {
+        let tree = self.tree("statvfs", path)?;
+        let (dev, own) = tree
+            .device_of(path)
+            .map_err(|e| fs_error("statvfs", path, &e))?;
+        Ok(own.unwrap_or_else(|| {
+            let fstype = self
+                .scanned
+                .as_ref()
+                .and_then(|s| s.volume(dev))
+                .map(|v| v.info.fstype.as_str());
+            if matches!(fstype, Some("xfs" | "vfat")) {
+                self.st_dev(dev)
+            } else {
+                0
+            }
+        }))
     }
 
     /// `file`: what file(1) says `path` is, for the kinds libguestfs callers look at:

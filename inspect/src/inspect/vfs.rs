@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 
 use vmchannel_proto::{DirEntry, FileKind, Stat, Usage};
 
-use crate::fs::{FileSystem, FsError, MAX_SYMLINKS};
+use crate::fs::{FileSystem, FsError, FullStat, MAX_SYMLINKS, RawDirEntry};
 
 /// Longest path accepted from a caller, in bytes (Linux's `PATH_MAX`).
 pub const MAX_PATH: usize = 4096;
@@ -94,6 +94,29 @@ impl OsTree {
     /// exist.
     pub fn realpath(&self, path: &str) -> Result<String, FsError> {
         Ok(self.resolve(path, true)?.path)
+    }
+
+    /// stat(2) of `path` (a final symlink followed when `follow`) and the device of the
+    /// mount holding it.
+    pub fn full_stat_at(&self, path: &str, follow: bool) -> Result<(&str, FullStat), FsError> {
+        let r = self.resolve(path, follow)?;
+        let st = self
+            .fs(r.mount)?
+            .full_stat(&r.inner, false)
+            .map_err(|e| relabel(e, path))?;
+        Ok((self.device(r.mount), st))
+    }
+
+    /// The device mounted as mount `i`.
+    fn device(&self, i: usize) -> &str {
+        self.mounts.get(i).map_or("", |(d, _)| d.as_str())
+    }
+
+    /// The device holding `path` (links followed) and the filesystem's `fsid`, if it has one
+    /// of its own.
+    pub fn device_of(&self, path: &str) -> Result<(&str, Option<u64>), FsError> {
+        let r = self.resolve(path, true)?;
+        Ok((self.device(r.mount), self.fs(r.mount)?.fsid()))
     }
 
     /// The filesystem of mount `i`.
@@ -213,6 +236,27 @@ impl OsTree {
 }
 
 impl FileSystem for OsTree {
+    fn full_stat(&self, path: &str, follow: bool) -> Result<FullStat, FsError> {
+        Ok(self.full_stat_at(path, follow)?.1)
+    }
+
+    fn readdir_raw(&self, path: &str) -> Result<Vec<RawDirEntry>, FsError> {
+        let r = self.resolve(path, true)?;
+        if r.stat.kind != FileKind::Directory {
+            return Err(FsError::NotADirectory(clip_path(path)));
+        }
+        self.fs(r.mount)?
+            .readdir_raw(&r.inner)
+            .map_err(|e| relabel(e, path))
+    }
+
+    fn xattrs(&self, path: &str) -> Result<Vec<(String, Vec<u8>)>, FsError> {
+        let r = self.resolve(path, false)?;
+        self.fs(r.mount)?
+            .xattrs(&r.inner)
+            .map_err(|e| relabel(e, path))
+    }
+
     fn lstat(&self, path: &str) -> Result<Stat, FsError> {
         Ok(self.resolve(path, false)?.stat)
     }

@@ -27,15 +27,18 @@ use guestfs_proto::frame::{
     self, Event, FrameDecoder, LAUNCH_FLAG, MAX_CHUNK_SIZE, MessageError, Role,
 };
 use guestfs_proto::procs::{
-    Application2, Call, Dirent, HivexNode, HivexValue, Statvfs, StructList, StructValue,
+    Application2, Call, Dirent, HivexNode, HivexValue, Statns, Statvfs, StructList, StructValue,
+    Xattr,
 };
 use guestfs_proto::procs_types::ProcInfo;
 use guestfs_proto::reply::{Ret, encode_reply};
 use guestfs_proto::xdr::Bytes;
 
 use super::{AgentKind, HostLink, PortAgent};
+use crate::rtc::WallTime;
 use crate::virtio_console::ports::{Multiport, PortEvent, PortHandle};
 use vmchannel_inspect::fs::FileSystem;
+use vmchannel_inspect::fs::{FullStat, Time};
 use vmchannel_inspect::guestfs::{Daemon, DaemonError};
 
 /// libguestfs's channel.
@@ -52,11 +55,11 @@ const OUT_LOW: usize = 64 * 1024;
 
 /// The agent's registration: one daemon (one disk scan) shared by successive connections,
 /// each of which starts with nothing mounted.
-pub fn kind(daemon: Rc<RefCell<Daemon>>) -> AgentKind {
+pub fn kind(daemon: Rc<RefCell<Daemon>>, clock: Rc<dyn WallTime>) -> AgentKind {
     AgentKind {
         name: "guestfsd",
         pattern: PORT_NAME,
-        start: Box::new(move |_| Box::new(Server::new(daemon.clone()))),
+        start: Box::new(move |_| Box::new(Server::new(daemon.clone(), clock.clone()))),
     }
 }
 
@@ -104,6 +107,8 @@ impl Download {
 /// One connection's state.
 pub struct Server {
     daemon: Rc<RefCell<Daemon>>,
+    /// The wall clock (`ll` prints recent times differently from old ones).
+    clock: Rc<dyn WallTime>,
     decoder: FrameDecoder,
     out: Vec<u8>,
     out_pos: usize,
@@ -137,6 +142,29 @@ fn daemon_error(e: DaemonError) -> MessageError {
     MessageError::new(e.errno, e.message)
 }
 
+/// stat(2) as libguestfs's `statns` struct.
+fn statns(dev: u64, st: &FullStat) -> Statns {
+    Statns {
+        st_dev: dev as i64,
+        st_ino: st.ino as i64,
+        st_mode: st.mode as i64,
+        st_nlink: st.nlink as i64,
+        st_uid: st.uid as i64,
+        st_gid: st.gid as i64,
+        st_rdev: st.rdev as i64,
+        st_size: st.size as i64,
+        st_blksize: st.blksize as i64,
+        st_blocks: st.blocks as i64,
+        st_atime_sec: st.atime.sec,
+        st_atime_nsec: st.atime.nsec as i64,
+        st_mtime_sec: st.mtime.sec,
+        st_mtime_nsec: st.mtime.nsec as i64,
+        st_ctime_sec: st.ctime.sec,
+        st_ctime_nsec: st.ctime.nsec as i64,
+        ..Statns::default()
+    }
+}
+
 /// libguestfs's answer for an inspection field that is not known.
 fn or_unknown(v: &Option<String>) -> Ret {
     Ret::String(s(v.clone().unwrap_or_else(|| String::from("unknown"))))
@@ -144,9 +172,10 @@ fn or_unknown(v: &Option<String>) -> Ret {
 
 impl Server {
     /// A server with no host connected yet.
-    pub fn new(daemon: Rc<RefCell<Daemon>>) -> Self {
+    pub fn new(daemon: Rc<RefCell<Daemon>>, clock: Rc<dyn WallTime>) -> Self {
         Self {
             daemon,
+            clock,
             decoder: FrameDecoder::new(Role::Appliance),
             out: Vec::new(),
             out_pos: 0,
@@ -194,7 +223,7 @@ impl Server {
         } else if info.needs_root() && self.daemon.borrow().mounts().is_empty() {
             Answer::Err(need_root_error(info))
         } else {
-            answer(&mut self.daemon.borrow_mut(), info, &call)
+            answer(&mut self.daemon.borrow_mut(), info, &call, &*self.clock)
         };
         let bytes = match answer {
             Answer::Ret(ret) => encode_reply(info, header.serial, &ret).unwrap_or_else(|e| {
@@ -253,8 +282,8 @@ impl Server {
 }
 
 /// The daemon's answer to `call`.
-fn answer(d: &mut Daemon, info: &ProcInfo, call: &Call) -> Answer {
-    match try_answer(d, call) {
+fn answer(d: &mut Daemon, info: &ProcInfo, call: &Call, clock: &dyn WallTime) -> Answer {
+    match try_answer(d, call, clock) {
         Ok(Some(a)) => a,
         Ok(None) => Answer::Err(MessageError::new(
             "ENOTSUP",
@@ -269,7 +298,11 @@ fn ok(r: Ret) -> Answer {
     Answer::Ret(Box::new(r))
 }
 
-fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageError> {
+fn try_answer(
+    d: &mut Daemon,
+    call: &Call,
+    clock: &dyn WallTime,
+) -> Result<Option<Answer>, MessageError> {
     let de = daemon_error;
     Ok(Some(match call {
         Call::ListDevices => ok(strings(d.list_devices())),
@@ -406,6 +439,7 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
         Call::File { path } => ok(Ret::String(s(d.file(text(path)?).map_err(de)?))),
         Call::Statvfs { path } => {
             let u = d.statvfs(text(path)?).map_err(de)?;
+            let fsid = d.fsid(text(path)?).map_err(de)?;
             ok(Ret::Struct(StructValue::Statvfs(Statvfs {
                 bsize: u.block_size as i64,
                 frsize: u.block_size as i64,
@@ -415,13 +449,61 @@ fn try_answer(d: &mut Daemon, call: &Call) -> Result<Option<Answer>, MessageErro
                 files: u.inodes as i64,
                 ffree: u.inodes_free as i64,
                 favail: u.inodes_free as i64,
-                fsid: 0,
+                fsid: fsid as i64,
                 // ST_RDONLY | ST_RELATIME, what Linux gives for the stock daemon's `mount -o
-                // ro`. fsid is left 0: Linux derives it per filesystem type (from the ext4
-                // UUID, from device numbers for others), which is not reproduced yet.
+                // ro`.
                 flag: 4097,
                 namemax: 255,
             })))
+        }
+        Call::Statns { path } => {
+            let (dev, st) = d.statns(text(path)?, true).map_err(de)?;
+            ok(Ret::Struct(StructValue::Statns(statns(dev, &st))))
+        }
+        Call::Lstatns { path } => {
+            let (dev, st) = d.statns(text(path)?, false).map_err(de)?;
+            ok(Ret::Struct(StructValue::Statns(statns(dev, &st))))
+        }
+        Call::InternalLstatnslist { path, names } => {
+            let names = names.iter().map(text).collect::<Result<Vec<_>, _>>()?;
+            let list = d.lstatnslist(text(path)?, &names).map_err(de)?;
+            ok(Ret::StructList(StructList::Statns(
+                list.into_iter()
+                    .map(|e| match e {
+                        Some((dev, st)) => statns(dev, &st),
+                        None => Statns {
+                            st_ino: -1,
+                            ..Statns::default()
+                        },
+                    })
+                    .collect(),
+            )))
+        }
+        Call::InternalLxattrlist { path, names } => {
+            let names = names.iter().map(text).collect::<Result<Vec<_>, _>>()?;
+            let list = d.lxattrlist(text(path)?, &names).map_err(de)?;
+            ok(Ret::StructList(StructList::Xattr(
+                list.into_iter()
+                    .map(|(k, v)| Xattr {
+                        attrname: s(k),
+                        attrval: v,
+                    })
+                    .collect(),
+            )))
+        }
+        Call::Ll { directory } => {
+            // Without a clock every time is printed as an old one (with its year).
+            let now = clock.unix_ns().map_or(
+                Time {
+                    sec: i64::MIN / 2,
+                    nsec: 0,
+                },
+                |ns| Time {
+                    sec: ns.div_euclid(1_000_000_000),
+                    nsec: ns.rem_euclid(1_000_000_000) as u32,
+                },
+            );
+            ok(Ret::String(s(d.ll(text(directory)?, now).map_err(de)?)))
         }
         Call::Readdir { dir } => ok(Ret::StructList(StructList::Dirent(
             d.readdir(text(dir)?)

@@ -208,7 +208,7 @@ pub fn builtin(
         bulk::sink(),
         bulk::source(),
         appliance::kind(appliance),
-        guestfsd::kind(guestfsd),
+        guestfsd::kind(guestfsd, guest_agent.clock.clone()),
         guest_agent::kind(alloc::rc::Rc::new(guest_agent)),
     ]
 }

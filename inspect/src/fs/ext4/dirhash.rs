@@ -70,7 +70,11 @@ pub fn hash(name: &[u8], version: u8, seed: &[u32; 4]) -> Option<(u32, u32)> {
 
 /// A char of the name as the hash reads it.
 fn chr(b: u8, unsigned: bool) -> u32 {
-    if unsigned { b as u32 } else { b as i8 as i32 as u32 }
+    if unsigned {
+        b as u32
+    } else {
+        b as i8 as i32 as u32
+    }
 }
 
 /// The first `N` words of the hash input from the rest of the name: big-endian packed chars,
@@ -189,7 +193,10 @@ mod tests {
             );
         }
         // No seed: MD4's initial words.
-        assert_eq!(hash(b"hello", HALF_MD4, &[0; 4]), Some((0x1746_da32, 0x4200_13b5)));
+        assert_eq!(
+            hash(b"hello", HALF_MD4, &[0; 4]),
+            Some((0x1746_da32, 0x4200_13b5))
+        );
     }
 
     #[test]

@@ -437,13 +437,20 @@ fn kind_of_dirent(file_type: u8) -> FileKind {
 /// back in (hash, minor hash) order, an indexed one with `.` and `..` first; other
 /// directories in on-disk order. Case-folded and encrypted names keep on-disk order (their
 /// hash is not computed here).
-fn readdir_order(geo: &raw::Geometry, dir: &raw::RawInode, first_block: Option<&[u8]>, entries: &mut [raw::RawEntry]) {
+fn readdir_order(
+    geo: &raw::Geometry,
+    dir: &raw::RawInode,
+    first_block: Option<&[u8]>,
+    entries: &mut [raw::RawEntry],
+) {
     let indexed = dir.flags & raw::INDEX_FL != 0;
     if !geo.dir_index || geo.special_names || !(indexed || dir.size == geo.block_size) {
         return;
     }
     let mut version = if indexed {
-        first_block.and_then(|b| b.get(28).copied()).unwrap_or(geo.hash_version)
+        first_block
+            .and_then(|b| b.get(28).copied())
+            .unwrap_or(geo.hash_version)
     } else {
         geo.hash_version
     };
@@ -574,6 +581,13 @@ impl FileSystem for Ext4Fs {
                 kind: kind_of_dirent(e.file_type),
             })
             .collect())
+    }
+
+    fn fsid(&self) -> Option<u64> {
+        // fs/ext4/super.c: the two halves of the UUID xored.
+        let u = self.geo.as_ref().ok()?.uuid;
+        let half = |b: &[u8]| u64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
+        Some(half(&u[..8]) ^ half(&u[8..]))
     }
 
     fn xattrs(&self, path: &str) -> Result<Vec<(String, Vec<u8>)>, FsError> {

@@ -161,15 +161,16 @@ impl Geometry {
         if inode_size < 128 || inode_size > block_size || !inode_size.is_power_of_two() {
             return Err(corrupt(format!("inode size {inode_size}")));
         }
-        let desc_size = if is_64bit {
-            le16(&sb, 0xfe) as u64
-        } else {
-            32
-        };
+        let desc_size = if is_64bit { le16(&sb, 0xfe) as u64 } else { 32 };
         if !(32..=1024).contains(&desc_size) {
             return Err(corrupt(format!("group descriptor size {desc_size}")));
         }
-        let blocks = le32(&sb, 4) as u64 | if is_64bit { (le32(&sb, 0x150) as u64) << 32 } else { 0 };
+        let blocks = le32(&sb, 4) as u64
+            | if is_64bit {
+                (le32(&sb, 0x150) as u64) << 32
+            } else {
+                0
+            };
         let first = le32(&sb, 0x14) as u64;
         let per_group = le32(&sb, 0x20) as u64;
         let inodes_per_group = le32(&sb, 0x28);
@@ -364,7 +365,12 @@ impl Geometry {
     }
 
     /// The extents below the extent-tree node `node` (at most `depth_left` levels).
-    fn extents(&self, node: &[u8], depth_left: u16, out: &mut [Option<u64>]) -> Result<(), FsError> {
+    fn extents(
+        &self,
+        node: &[u8],
+        depth_left: u16,
+        out: &mut [Option<u64>],
+    ) -> Result<(), FsError> {
         if le16(node, 0) != 0xf30a {
             return Err(corrupt("bad extent header"));
         }
@@ -424,7 +430,10 @@ impl Geometry {
         let mut out = Vec::new();
         if dir.flags & INLINE_DATA_FL != 0 {
             // ext4-view refuses filesystems with inline data, so none reaches here.
-            return Err(FsError::Unsupported(format!("inline directory inode {}", dir.ino)));
+            return Err(FsError::Unsupported(format!(
+                "inline directory inode {}",
+                dir.ino
+            )));
         }
         if dir.size > MAX_DIR_BYTES {
             return Err(FsError::TooLarge(format!(
@@ -454,8 +463,7 @@ impl Geometry {
             } else {
                 le16(b, at + 6) as usize
             };
-            if rec_len < 8 || rec_len % 4 != 0 || at + rec_len > b.len() || 8 + name_len > rec_len
-            {
+            if rec_len < 8 || rec_len % 4 != 0 || at + rec_len > b.len() || 8 + name_len > rec_len {
                 return Err(corrupt(format!("directory entry at offset {at}")));
             }
             if ino != 0 && name_len != 0 {
@@ -486,7 +494,10 @@ impl Geometry {
         if inode.file_acl != 0 {
             let blk = self.block(inode.file_acl)?;
             if le32(&blk, 0) != 0xea02_0000 {
-                return Err(corrupt(format!("xattr block {} of inode {}", inode.file_acl, inode.ino)));
+                return Err(corrupt(format!(
+                    "xattr block {} of inode {}",
+                    inode.file_acl, inode.ino
+                )));
             }
             // Values are relative to the block start; entries start at 32.
             self.xattr_entries(&blk, 32, &mut out)?;
@@ -542,10 +553,7 @@ impl Geometry {
                     .ok_or_else(|| corrupt("xattr value past its area"))?
                     .to_vec()
             };
-            out.push((
-                format!("{prefix}{}", String::from_utf8_lossy(name)),
-                value,
-            ));
+            out.push((format!("{prefix}{}", String::from_utf8_lossy(name)), value));
             at += (16 + name_len).div_ceil(4) * 4;
         }
         Ok(())
