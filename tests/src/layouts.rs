@@ -339,8 +339,17 @@ pub(crate) fn make(img: &Path, size: u64, content: &Fs<'_>, s: &Path) -> Result<
             }
         }
         Fs::Ext4 { uuid, label, tree } => {
+            // Fixed access and modification times (mkfs copies them from the tree), and a
+            // fixed directory-hash seed, so that what ls -l, stat and readdir show of the
+            // image is the same on every build and matches the recorded outputs.
+            tool(Command::new("sh").arg("-c").arg(format!(
+                "find '{}' -exec touch -h -d @1600000000 {{}} +",
+                tree.display()
+            )))?;
             let mut cmd = Command::new("mkfs.ext4");
-            cmd.args(["-q", "-F", "-U", uuid, "-E", "root_owner=0:0", "-d"])
+            cmd.args(["-q", "-F", "-U", uuid, "-E"])
+                .arg(format!("root_owner=0:0,hash_seed={uuid}"))
+                .arg("-d")
                 .arg(tree);
             if let Some(l) = label {
                 cmd.args(["-L", l]);
@@ -1691,7 +1700,7 @@ impl LayoutSet {
 /// The libguestfs programs the drop-in test runs on the Ubuntu layout, with the stock
 /// appliance (`record-inspector libguestfs-tools`, into tests/data/libguestfs/) and with ours
 /// (vmch/tests/libguestfs.rs): (program, output file, arguments; `IMAGE` is the disk).
-pub const LIBGUESTFS_TOOL_CASES: [(&str, &str, &[&str]); 6] = [
+pub const LIBGUESTFS_TOOL_CASES: [(&str, &str, &[&str]); 8] = [
     (
         "virt-cat",
         "cat.txt",
@@ -1713,14 +1722,24 @@ pub const LIBGUESTFS_TOOL_CASES: [(&str, &str, &[&str]); 6] = [
         "ls-R.txt",
         &["-R", "--format=raw", "-a", "IMAGE", "/boot"],
     ),
+    (
+        "virt-ls",
+        "ls-l.txt",
+        &["-l", "--format=raw", "-a", "IMAGE", "/etc"],
+    ),
+    (
+        "virt-ls",
+        "ls-lR.txt",
+        &["-lR", "--format=raw", "-a", "IMAGE", "/etc"],
+    ),
     ("guestfish", "guestfish.txt", GUESTFISH_SCRIPT),
 ];
 
 /// The guestfish commands of [`LIBGUESTFS_TOOL_CASES`], `:`-separated on its command line:
 /// the read-only commands libguestfs users script, on the Ubuntu layout's root and /boot.
-/// Not here yet: `readdir` (the stock daemon gives inode numbers and ext4's hash order),
-/// `statvfs` (its `fsid` and `flag`), `ll`, `statns` and `lstatns`, which need what our
-/// filesystem readers do not give yet.
+/// Not `ll /` (its `..` is the stock appliance's own root directory) nor `statns` of files
+/// mkfs copied in (their ctime is when the test built the disk): `/` and `/lost+found` are
+/// mkfs's own, with its fixed time.
 #[rustfmt::skip]
 const GUESTFISH_SCRIPT: &[&str] = &[
     "--ro", "--format=raw", "-a", "IMAGE", "run",
@@ -1743,6 +1762,17 @@ const GUESTFISH_SCRIPT: &[&str] = &[
     ":", "realpath", "/boot/../etc/./hostname",
     ":", "file", "/etc/hostname",
     ":", "file", "/boot",
+    ":", "ll", "/etc",
+    ":", "ll", "/boot",
+    ":", "ll", "/etc/hostname",
+    ":", "statns", "/",
+    ":", "lstatns", "/lost+found",
+    ":", "statns", "/boot",
+    ":", "readdir", "/etc",
+    ":", "readdir", "/boot",
+    ":", "statvfs", "/",
+    ":", "statvfs", "/boot",
+    ":", "lstatnslist", "/", "lost+found nope",
     ":", "umount-all",
 ];
 

@@ -549,6 +549,26 @@ impl Daemon {
         Ok(out)
     }
 
+    /// `lgetxattrs` (`follow` false) and `getxattrs`: the extended attributes of `path`, in
+    /// the order listxattr(2) gives them (`user.WofCompressedData` left out, as the daemon
+    /// hides it).
+    pub fn getxattrs(
+        &self,
+        path: &str,
+        follow: bool,
+    ) -> Result<Vec<(String, Vec<u8>)>, DaemonError> {
+        let proc = if follow { "getxattrs" } else { "lgetxattrs" };
+        let tree = self.tree(proc, path)?;
+        let target = if follow {
+            tree.realpath(path).map_err(|e| fs_error(proc, path, &e))?
+        } else {
+            String::from(path)
+        };
+        let mut attrs = tree.xattrs(&target).map_err(|e| fs_error(proc, path, &e))?;
+        attrs.retain(|(k, _)| k != "user.WofCompressedData");
+        Ok(attrs)
+    }
+
     /// `ll`: `ls -la` of `path` as the stock daemon prints it at time `now` (see [`ls`]).
     /// A directory's `..` at the root of the tree is the appliance's own root there, which
     /// is not reproduced: the tree's root stands in for it.

@@ -491,6 +491,18 @@ fn try_answer(
                     .collect(),
             )))
         }
+        Call::Lgetxattrs { path } | Call::Getxattrs { path } => {
+            let follow = matches!(call, Call::Getxattrs { .. });
+            let list = d.getxattrs(text(path)?, follow).map_err(de)?;
+            ok(Ret::StructList(StructList::Xattr(
+                list.into_iter()
+                    .map(|(k, v)| Xattr {
+                        attrname: s(k),
+                        attrval: v,
+                    })
+                    .collect(),
+            )))
+        }
         Call::Ll { directory } => {
             // Without a clock every time is printed as an old one (with its year).
             let now = clock.unix_ns().map_or(

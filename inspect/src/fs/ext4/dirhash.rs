@@ -93,7 +93,7 @@ fn words<const N: usize>(rest: &[u8], unsigned: bool) -> [W; N] {
             val = pad;
         }
     }
-    if take % 4 != 0 {
+    if !take.is_multiple_of(4) {
         out[take / 4] = Wrapping(val);
     }
     out

@@ -463,7 +463,11 @@ impl Geometry {
             } else {
                 le16(b, at + 6) as usize
             };
-            if rec_len < 8 || rec_len % 4 != 0 || at + rec_len > b.len() || 8 + name_len > rec_len {
+            if rec_len < 8
+                || !rec_len.is_multiple_of(4)
+                || at + rec_len > b.len()
+                || 8 + name_len > rec_len
+            {
                 return Err(corrupt(format!("directory entry at offset {at}")));
             }
             if ino != 0 && name_len != 0 {
