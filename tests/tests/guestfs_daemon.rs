@@ -76,8 +76,10 @@ fn mounts_and_paths_as_the_daemon_sees_them() {
         .into_iter()
         .map(|e| e.name)
         .collect();
+    // ext4 gives a one-block directory back in hash order, `.` and `..` included (where
+    // they fall is checked against Linux in inspect/tests/ext4.rs).
     assert!(
-        names.starts_with(&[".".to_string(), "..".to_string()]),
+        names.iter().any(|n| n == ".") && names.iter().any(|n| n == ".."),
         "{names:?}"
     );
     assert!(names.iter().any(|n| n == "grub"), "{names:?}");
