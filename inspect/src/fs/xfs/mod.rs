@@ -410,7 +410,55 @@ fn at_path(path: &str, e: FsError) -> FsError {
     }
 }
 
+/// An XFS timestamp as the trait's.
+fn time(t: Timestamp) -> crate::fs::Time {
+    crate::fs::Time {
+        sec: t.sec,
+        nsec: t.nsec,
+    }
+}
+
 impl FileSystem for XfsFs {
+    fn full_stat(&self, path: &str, follow: bool) -> Result<crate::fs::FullStat, FsError> {
+        let s = self.stat_full(path, follow)?;
+        Ok(crate::fs::FullStat {
+            ino: s.ino,
+            mode: s.mode,
+            nlink: s.nlink as u64,
+            uid: s.uid,
+            gid: s.gid,
+            rdev: crate::fs::ext4::raw::makedev(s.rdev.0 as u64, s.rdev.1 as u64),
+            size: s.size,
+            // xfs_stat_blksize: the page size or the block size, the larger (no largeio).
+            blksize: (self.sb.block_size as u64).max(4096),
+            blocks: s.blocks,
+            atime: time(s.atime),
+            mtime: time(s.mtime),
+            ctime: time(s.ctime),
+        })
+    }
+
+    fn readdir_raw(&self, path: &str) -> Result<Vec<crate::fs::RawDirEntry>, FsError> {
+        Ok(self
+            .read_dir_raw(path)?
+            .into_iter()
+            .map(|e| crate::fs::RawDirEntry {
+                name: String::from_utf8_lossy(&e.name).into_owned(),
+                ino: e.ino,
+                kind: match e.d_type {
+                    8 => FileKind::File,
+                    4 => FileKind::Directory,
+                    2 => FileKind::CharDevice,
+                    6 => FileKind::BlockDevice,
+                    1 => FileKind::Fifo,
+                    12 => FileKind::Socket,
+                    10 => FileKind::Symlink,
+                    _ => FileKind::Unknown,
+                },
+            })
+            .collect())
+    }
+
     fn lstat(&self, path: &str) -> Result<Stat, FsError> {
         Ok(self.to_stat(&self.resolve(path, false)?))
     }
