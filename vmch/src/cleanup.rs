@@ -107,6 +107,28 @@ pub fn dir(path: &Path) -> Result<Registered, CleanupError> {
     register(Item::Dir(path.to_owned()))
 }
 
+/// Creates a temporary directory named `prefix` and a random tail in the system's temp
+/// directory, registered in the same step: the registry's lock is held while it is made, so
+/// a signal arriving meanwhile waits for it and removes it (registering after creating
+/// left a window where a signal's exit leaked the directory). [`CleanupError::Stopping`]
+/// when a signal is already being handled; the inner result is the creation's.
+pub fn temp_dir(
+    prefix: &str,
+) -> Result<std::io::Result<(tempfile::TempDir, Registered)>, CleanupError> {
+    let mut r = registry();
+    if r.terminating {
+        return Err(CleanupError::Stopping);
+    }
+    let dir = match tempfile::Builder::new().prefix(prefix).tempdir() {
+        Ok(d) => d,
+        Err(e) => return Ok(Err(e)),
+    };
+    let id = r.next;
+    r.next += 1;
+    r.items.insert(id, Item::Dir(dir.path().to_owned()));
+    Ok(Ok((dir, Registered(id))))
+}
+
 /// Registers a partial file: removed if a signal stops `vmch`.
 pub fn file(path: &Path) -> Result<Registered, CleanupError> {
     register(Item::File(path.to_owned()))

@@ -370,9 +370,8 @@ impl Appliance {
         SWEEP.call_once(|| {
             cleanup::sweep_stale(&std::env::temp_dir());
         });
-        let dir = tempfile::Builder::new()
-            .prefix(&cleanup::temp_prefix())
-            .tempdir()
+        let (dir, dir_registered) = cleanup::temp_dir(&cleanup::temp_prefix())
+            .map_err(LaunchError::Stopping)?
             .map_err(|source| LaunchError::Setup {
                 what: "creating a temporary directory",
                 source,
@@ -394,7 +393,6 @@ impl Appliance {
                 (options.qemu_program.clone(), args, inherit)
             }
         };
-        let dir_registered = cleanup::dir(dir.path()).map_err(LaunchError::Stopping)?;
         // The VM dies with us: `vmch run` stops cleanly on SIGTERM; QEMU is killed.
         let death_signal = match options.backend {
             Backend::Vmm => libc::SIGTERM,

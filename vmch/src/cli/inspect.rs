@@ -137,11 +137,9 @@ fn add_icons(
 /// Builds the demo disk in a fresh temporary directory.
 /// Builds the demo disk in a fresh temporary directory (removed too if a signal stops us).
 fn demo_image() -> Result<(DemoDir, PathBuf), String> {
-    let dir = tempfile::Builder::new()
-        .prefix(&(vmch::cleanup::temp_prefix() + "demo-"))
-        .tempdir()
+    let (dir, registered) = vmch::cleanup::temp_dir(&(vmch::cleanup::temp_prefix() + "demo-"))
+        .map_err(|e| e.to_string())?
         .map_err(|e| format!("creating a directory for the demo disk: {e}"))?;
-    let registered = vmch::cleanup::dir(dir.path()).map_err(|e| e.to_string())?;
     let path = dir.path().join("demo.img");
     vmch::demo::write(&path).map_err(|e| e.to_string())?;
     Ok(((registered, dir), path))
