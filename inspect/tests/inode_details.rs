@@ -13,6 +13,7 @@ use std::path::Path;
 use std::process::Command;
 
 use support::{Tmp, have, open_dev, run, skip};
+use vmchannel_inspect::fs::btrfs::Btrfs;
 use vmchannel_inspect::fs::ext4::Ext4Fs;
 use vmchannel_inspect::fs::xfs::XfsFs;
 use vmchannel_inspect::fs::{FileSystem, FullStat, Time};
@@ -223,10 +224,10 @@ fn compare(name: &str, mkfs: &[&str], xattrs: bool) {
     let tmp = Tmp::new("ext4", name);
     let img = image(&tmp, name, mkfs, xattrs);
     let (linux, ls) = describe_linux(&img, &tmp);
-    let fs: Box<dyn FileSystem> = if mkfs[0] == "mkfs.xfs" {
-        Box::new(XfsFs::open(open_dev(&img)).unwrap())
-    } else {
-        Box::new(Ext4Fs::open(open_dev(&img)).unwrap())
+    let fs: Box<dyn FileSystem> = match mkfs[0] {
+        "mkfs.xfs" => Box::new(XfsFs::open(open_dev(&img)).unwrap()),
+        "mkfs.btrfs" => Box::new(Btrfs::open(open_dev(&img)).unwrap().default_fs().unwrap()),
+        _ => Box::new(Ext4Fs::open(open_dev(&img)).unwrap()),
     };
     let ours = describe_ours(&*fs, xattrs);
     for (l, o) in linux.iter().zip(&ours) {
@@ -292,6 +293,12 @@ fn ext2_block_maps_with_1k_blocks_are_linuxs() {
 fn xfs_inodes_and_readdir_order_are_linuxs() {
     // Our XFS reader does not read extended attributes (they answer ENOTSUP).
     compare("xfs", &["mkfs.xfs", "-q", "-f"], false);
+}
+
+#[test]
+fn btrfs_inodes_and_readdir_order_are_linuxs() {
+    // Our btrfs reader does not read extended attributes (they answer ENOTSUP).
+    compare("btrfs", &["mkfs.btrfs", "-q", "-f"], false);
 }
 
 const UUID: &str = "e4e40000-0000-4000-8000-000000000001";

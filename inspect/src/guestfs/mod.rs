@@ -464,6 +464,15 @@ impl Daemon {
         let Some((disk, part)) = sd_index(device) else {
             return 0;
         };
+        let fstype = self
+            .scanned
+            .as_ref()
+            .and_then(|s| s.volume(device))
+            .map(|v| v.info.fstype.as_str());
+        if fstype == Some("btrfs") {
+            // Every btrfs subvolume has an anonymous device number of its own.
+            return 0;
+        }
         if part >= 16 {
             // Extended minors, handed out disk by disk, partition by partition.
             let mut minor = 0;

@@ -129,6 +129,11 @@ fn target(fs: &Inner, dir: &File, name: &[u8], location: Key) -> Result<File> {
                     gid: 0,
                     mode: 0o040555,
                     mtime: dir.inode.mtime,
+                    nbytes: 0,
+                    rdev: 0,
+                    atime: crate::fs::Time::default(),
+                    ctime: crate::fs::Time::default(),
+                    mtime_nsec: 0,
                 },
                 ..*dir
             })
@@ -253,6 +258,80 @@ pub fn stat(fs: &Inner, f: &File) -> Result<Stat> {
         mtime: f.inode.mtime,
         link_target,
     })
+}
+
+/// Everything stat(2) says of `f` (less `st_dev`), as Linux's btrfs fills it: blocks are
+/// the allocated bytes rounded up to the sector, the I/O size the sector size.
+pub fn full_stat(f: &File, sectorsize: u64) -> crate::fs::FullStat {
+    let i = &f.inode;
+    let (major, minor) = ((i.rdev >> 20) & 0xfff, (i.rdev & 0xfffff));
+    crate::fs::FullStat {
+        ino: f.ino,
+        mode: i.mode,
+        nlink: i.nlink as u64,
+        uid: i.uid,
+        gid: i.gid,
+        rdev: if matches!(i.mode & 0o170000, 0o020000 | 0o060000) {
+            crate::fs::ext4::raw::makedev(major, minor)
+        } else {
+            0
+        },
+        size: i.size,
+        blksize: sectorsize,
+        blocks: i
+            .nbytes
+            .div_ceil(sectorsize.max(1))
+            .saturating_mul(sectorsize)
+            / 512,
+        atime: i.atime,
+        mtime: crate::fs::Time {
+            sec: i.mtime,
+            nsec: i.mtime_nsec,
+        },
+        ctime: i.ctime,
+    }
+}
+
+/// readdir(3)'s entries of directory `dir`: `.`, `..` (`parent`'s number), then the index
+/// order, each with the number its entry points at (a subvolume's id for a subvolume).
+pub fn list_raw(
+    fs: &Inner,
+    dir: &File,
+    parent: u64,
+    path: &str,
+) -> Result<Vec<crate::fs::RawDirEntry>> {
+    if !dir.is_dir() {
+        return Err(FsError::NotADirectory(String::from(path)));
+    }
+    let dot = |name: &str, ino| crate::fs::RawDirEntry {
+        name: name.into(),
+        ino,
+        kind: FileKind::Directory,
+    };
+    let mut out = alloc::vec![dot(".", dir.ino), dot("..", parent)];
+    if dir.ino == EMPTY_SUBVOL_DIR && dir.inode.mode == 0o040555 && dir.inode.size == 0 {
+        return Ok(out);
+    }
+    let mut c = Cursor::seek(fs, dir.tree, Key::new(dir.ino, DIR_INDEX, 0), Seek::Ge)?;
+    while let Some(item) = c.next()? {
+        if item.key.objectid != dir.ino || item.key.ty != DIR_INDEX {
+            break;
+        }
+        if out.len() >= MAX_DIR_ENTRIES {
+            return Err(FsError::TooLarge(format!(
+                "{path}: more than {MAX_DIR_ENTRIES} entries"
+            )));
+        }
+        for e in items::dir_entries(&item.data) {
+            let e = e?;
+            out.push(crate::fs::RawDirEntry {
+                name: String::from_utf8_lossy(e.name).into_owned(),
+                ino: e.location.objectid,
+                kind: kind_of_ft(e.ty).0,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The entries of directory `dir` in index order. An entry whose inode cannot be read is

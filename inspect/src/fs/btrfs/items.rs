@@ -39,6 +39,16 @@ pub struct Inode {
     pub mode: u32,
     /// Modification time, seconds.
     pub mtime: i64,
+    /// Bytes allocated (`nbytes`).
+    pub nbytes: u64,
+    /// Device number of a device node (the kernel's `new_encode_dev` form).
+    pub rdev: u64,
+    /// Access time.
+    pub atime: crate::fs::Time,
+    /// Change time.
+    pub ctime: crate::fs::Time,
+    /// Modification time's nanoseconds.
+    pub mtime_nsec: u32,
 }
 
 /// Bytes of an inode item.
@@ -56,7 +66,26 @@ pub fn inode(d: &[u8], ino: u64) -> Result<Inode> {
         gid: le32(d, 48),
         mode: le32(d, 52),
         mtime: le64(d, 136) as i64,
+        nbytes: le64(d, 24),
+        rdev: le64(d, 56),
+        atime: time(d, 112),
+        ctime: time(d, 124),
+        mtime_nsec: nsec(d, 136 + 8),
     })
+}
+
+/// Nanoseconds at `at`, 0 when out of range.
+fn nsec(d: &[u8], at: usize) -> u32 {
+    let n = le32(d, at);
+    if n < 1_000_000_000 { n } else { 0 }
+}
+
+/// A `btrfs_timespec` (seconds, nanoseconds) at `at`.
+fn time(d: &[u8], at: usize) -> crate::fs::Time {
+    crate::fs::Time {
+        sec: le64(d, at) as i64,
+        nsec: nsec(d, at + 8),
+    }
 }
 
 /// The fields of a root item this reader uses.

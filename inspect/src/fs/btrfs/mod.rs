@@ -273,6 +273,28 @@ impl FileSystem for SubvolFs {
         dir::list(&self.inner, &f, path)
     }
 
+    fn full_stat(&self, path: &str, follow: bool) -> Result<crate::fs::FullStat> {
+        let f = dir::resolve(&self.inner, self.root, path, follow)?;
+        Ok(dir::full_stat(&f, u64::from(self.inner.sb.sectorsize)))
+    }
+
+    fn readdir_raw(&self, path: &str) -> Result<Vec<crate::fs::RawDirEntry>> {
+        let f = dir::resolve(&self.inner, self.root, path, true)?;
+        // `..` of the subvolume's root is itself; of another directory, its parent here.
+        let parent = if f.ino == self.root.dirid && f.subvol == self.root.id {
+            f.ino
+        } else {
+            let p = match path.trim_end_matches('/').rfind('/') {
+                Some(0) | None => "/",
+                Some(i) => &path[..i],
+            };
+            dir::resolve(&self.inner, self.root, &alloc::format!("{path}/.."), true)
+                .or_else(|_| dir::resolve(&self.inner, self.root, p, true))?
+                .ino
+        };
+        dir::list_raw(&self.inner, &f, parent, path)
+    }
+
     fn read_link(&self, path: &str) -> Result<String> {
         let f = dir::resolve(&self.inner, self.root, path, false)?;
         if !f.is_symlink() {
