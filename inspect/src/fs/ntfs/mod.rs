@@ -69,7 +69,7 @@ use self::record::{
     RECORD_IN_USE, RECORD_IS_DIRECTORY, Record, Run,
 };
 use self::reparse::Special;
-use super::{FileSystem, FsError, MAX_SYMLINKS};
+use super::{FileSystem, FsError, FullStat, MAX_SYMLINKS, RawDirEntry, Time};
 use crate::disk::{BlockDevice, le16, le32, le64};
 
 /// Most extension records one file may have.
@@ -304,6 +304,8 @@ fn stream(attrs: &[Attr], ty: u32, name: &[u16]) -> Result<Option<Stream>, FsErr
 struct Inode {
     number: u64,
     flags: u16,
+    /// The base record's hard link count.
+    links: u16,
     attrs: Vec<Attr>,
 }
 
@@ -716,6 +718,7 @@ impl NtfsFs {
         Ok(Inode {
             number: n,
             flags: rec.flags,
+            links: rec.links,
             attrs,
         })
     }
@@ -816,6 +819,86 @@ impl NtfsFs {
             }
         }
         d
+    }
+
+    /// Everything stat(2) says of `ino` (described as `d`) through ntfs-3g with its default
+    /// options: the MFT record number as inode number; the record's link count (1 for a
+    /// directory); `$STANDARD_INFORMATION`'s last access, data change and record change
+    /// times (100 ns units); blocks from the allocated size (a resident value's length
+    /// rounded to 8, a sparse or compressed stream's compressed size, a directory's index
+    /// allocation); an Interix device's numbers.
+    fn full_of(&self, ino: &Inode, d: &Desc) -> Result<FullStat, FsError> {
+        let si = match ino.attr(AT_STANDARD_INFORMATION, &[]).map(|a| &a.body) {
+            Some(Body::Resident(v)) if v.len() >= 36 => v.clone(),
+            _ => {
+                return Err(corrupt(format!(
+                    "record {}: no $STANDARD_INFORMATION",
+                    ino.number
+                )));
+            }
+        };
+        let time = |at: usize| {
+            let t = (le64(&si, at) as i64).wrapping_sub(EPOCH_DIFF);
+            Time {
+                sec: t.div_euclid(10_000_000),
+                nsec: (t.rem_euclid(10_000_000) * 100) as u32,
+            }
+        };
+        let is_dir = d.kind == FileKind::Directory && ino.flags & RECORD_IS_DIRECTORY != 0;
+        let allocated = |ty: u32, name: &[u16]| -> u64 {
+            let first = ino.attrs.iter().find(|a| {
+                a.ty == ty
+                    && a.name == name
+                    && match &a.body {
+                        Body::NonResident(n) => n.start_vcn == 0,
+                        Body::Resident(_) => true,
+                    }
+            });
+            match first.map(|a| &a.body) {
+                Some(Body::Resident(v)) if !is_dir => (v.len() as u64 + 7) & !7,
+                Some(Body::NonResident(n)) => n.compressed_size,
+                _ => 0,
+            }
+        };
+        let bytes = if is_dir {
+            allocated(AT_INDEX_ALLOCATION, &I30)
+        } else {
+            allocated(AT_DATA, &[])
+        };
+        let rdev = if matches!(d.kind, FileKind::CharDevice | FileKind::BlockDevice) {
+            match stream(&ino.attrs, AT_DATA, &[])? {
+                Some(s) if s.size() >= 24 && s.size() <= 64 => {
+                    let mut v = vec![0u8; s.size() as usize];
+                    self.read_stream(&s, ino.number, 0, &mut v)?;
+                    crate::fs::ext4::raw::makedev(le64(&v, 8), le64(&v, 16))
+                }
+                _ => 0,
+            }
+        } else {
+            0
+        };
+        Ok(FullStat {
+            ino: ino.number,
+            mode: mode_of(d.kind),
+            nlink: if is_dir { 1 } else { ino.links as u64 },
+            uid: 0,
+            gid: 0,
+            rdev,
+            size: d.size,
+            blksize: 4096,
+            blocks: bytes.div_ceil(512),
+            atime: time(24),
+            mtime: time(8),
+            ctime: time(16),
+        })
+    }
+
+    /// The directory holding `ino`, from its first `$FILE_NAME` (the root's is itself).
+    fn parent_of(ino: &Inode) -> u64 {
+        match ino.attr(record::AT_FILE_NAME, &[]).map(|a| &a.body) {
+            Some(Body::Resident(v)) if v.len() >= 8 => le64(v, 0) & 0x0000_FFFF_FFFF_FFFF,
+            _ => ino.number,
+        }
     }
 
     fn stat_of(d: &Desc) -> Stat {
@@ -1162,6 +1245,45 @@ impl FileSystem for NtfsFs {
                 }
             };
             out.push(DirEntry { name, stat });
+        }
+        Ok(out)
+    }
+
+    fn full_stat(&self, path: &str, follow: bool) -> Result<FullStat, FsError> {
+        let (ino, d) = self.resolve(path, follow)?;
+        self.full_of(&ino, &d).map_err(|e| at(path, e))
+    }
+
+    fn readdir_raw(&self, path: &str) -> Result<Vec<RawDirEntry>, FsError> {
+        let (dir, d) = self.resolve(path, true)?;
+        if !self.is_dir(&dir, &d) {
+            return Err(FsError::NotADirectory(String::from(path)));
+        }
+        let dot = |name: &str, ino| RawDirEntry {
+            name: name.into(),
+            ino,
+            kind: FileKind::Directory,
+        };
+        let mut out = vec![dot(".", dir.number), dot("..", Self::parent_of(&dir))];
+        // The names read_dir lists, in the same (index) order, with their records.
+        let listed = self.read_dir(path)?;
+        let mut records = Vec::with_capacity(listed.len());
+        for e in self.entries(&dir).map_err(|e| at(path, e))? {
+            if e.namespace == index::NS_DOS || (e.record < FIRST_USER && e.record != ROOT) {
+                continue;
+            }
+            let name = record::utf16(&e.name);
+            if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+                continue;
+            }
+            records.push(e.record);
+        }
+        for (e, record) in listed.into_iter().zip(records) {
+            out.push(RawDirEntry {
+                name: e.name,
+                ino: record,
+                kind: e.stat.kind,
+            });
         }
         Ok(out)
     }

@@ -43,6 +43,8 @@ pub const RECORD_IS_DIRECTORY: u16 = 0x2;
 pub const ATTR_COMPRESSED: u16 = 0x00FF;
 /// Encrypted (EFS).
 pub const ATTR_ENCRYPTED: u16 = 0x4000;
+/// Sparse.
+pub const ATTR_SPARSE: u16 = 0x8000;
 
 /// Applies the update sequence of the record in `buf` (`magic`: `FILE` or `INDX`): checks
 /// the array fits and covers exactly the record's 512-byte strides, and that each stride
@@ -195,6 +197,8 @@ pub struct NonResident {
     pub init_size: u64,
     /// log2 of the clusters in a compression unit (0: not compressed).
     pub comp_unit: u8,
+    /// Bytes actually allocated, for a compressed or sparse attribute (else `alloc_size`).
+    pub compressed_size: u64,
 }
 
 /// One attribute of a record.
@@ -316,6 +320,13 @@ fn parse_attr(a: &[u8], clusters: u64) -> Result<Attr, FsError> {
             return Err(corrupt(format!("run list at {runs_off}")));
         }
         let runs = decode_runs(&a[runs_off..], start_vcn, last_vcn, clusters)?;
+        // The header has a compressed size (at 0x40) when the attribute is compressed or
+        // sparse.
+        let compressed_size = if flags & (ATTR_COMPRESSED | ATTR_SPARSE) != 0 && a.len() >= 72 {
+            le64(a, 64)
+        } else {
+            alloc_size
+        };
         Body::NonResident(NonResident {
             start_vcn,
             runs,
@@ -323,6 +334,7 @@ fn parse_attr(a: &[u8], clusters: u64) -> Result<Attr, FsError> {
             data_size,
             init_size,
             comp_unit: comp_unit as u8,
+            compressed_size,
         })
     };
     Ok(Attr {
