@@ -86,8 +86,18 @@ pub fn build_kernel() -> PathBuf {
         .parent()
         .expect("the calling crate lives in the workspace root")
         .to_path_buf();
+    // The kernel and every workspace crate it is built from: a change in any of them must
+    // rebuild the guest (the inspection code, the protocols), or tests run a stale kernel.
     for dir in ["kernel", "bootloader", "virtio-console-wire"] {
         println!("cargo::rerun-if-changed={}", root.join(dir).display());
+    }
+    for krate in ["inspect", "proto", "guestfs-proto"] {
+        for part in ["src", "Cargo.toml"] {
+            println!(
+                "cargo::rerun-if-changed={}",
+                root.join(krate).join(part).display()
+            );
+        }
     }
     for file in [
         "Cargo.toml",

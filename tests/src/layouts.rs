@@ -1735,6 +1735,54 @@ pub const LIBGUESTFS_TOOL_CASES: [(&str, &str, &[&str]); 8] = [
     ("guestfish", "guestfish.txt", GUESTFISH_SCRIPT),
 ];
 
+/// libguestfs programs run on other layouts' filesystems, with the stock appliance's output
+/// recorded in tests/data/libguestfs/FILE: `virt-ls -lR` and guestfish's `readdir` (inode
+/// numbers and readdir order) on RHEL's XFS root and Fedora's btrfs root subvolume. (Not
+/// `ll` or `statns` there: mkfs.xfs and mkfs.btrfs stamp their files with the time the
+/// test built them.)
+pub const LIBGUESTFS_LAYOUT_CASES: [(Layout, &str, &str, &[&str]); 4] = [
+    (
+        Layout::Rhel,
+        "virt-ls",
+        "rhel-ls-lR.txt",
+        &["-lR", "--format=raw", "-a", "IMAGE", "/etc"],
+    ),
+    (
+        Layout::Rhel,
+        "guestfish",
+        "rhel-readdir.txt",
+        &[
+            "--ro",
+            "--format=raw",
+            "-a",
+            "IMAGE",
+            "-i",
+            "readdir",
+            "/etc",
+        ],
+    ),
+    (
+        Layout::Fedora,
+        "virt-ls",
+        "fedora-ls-lR.txt",
+        &["-lR", "--format=raw", "-a", "IMAGE", "/etc"],
+    ),
+    (
+        Layout::Fedora,
+        "guestfish",
+        "fedora-readdir.txt",
+        &[
+            "--ro",
+            "--format=raw",
+            "-a",
+            "IMAGE",
+            "-i",
+            "readdir",
+            "/etc",
+        ],
+    ),
+];
+
 /// The guestfish commands of [`LIBGUESTFS_TOOL_CASES`], `:`-separated on its command line:
 /// the read-only commands libguestfs users script, on the Ubuntu layout's root and /boot.
 /// Not `ll /` (its `..` is the stock appliance's own root directory) nor `statns` of files

@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use vmchannel_tests::hosts::{qemu_path, require};
-use vmchannel_tests::layouts::{LIBGUESTFS_TOOL_CASES, Layout, shared as layouts};
+use vmchannel_tests::layouts::{
+    LIBGUESTFS_LAYOUT_CASES, LIBGUESTFS_TOOL_CASES, Layout, shared as layouts,
+};
 
 /// libguestfs's tools and QEMU are installed (CI installs libguestfs-tools).
 fn require_libguestfs(test: &str) -> bool {
@@ -126,9 +128,13 @@ fn virt_cat_df_and_ls_print_what_the_stock_appliance_prints() {
     if !require_libguestfs("virt_cat_df_and_ls_print_what_the_stock_appliance_prints") {
         return;
     }
-    let image = layouts().image(Layout::Ubuntu);
     let mut failures = Vec::new();
-    for (program, reference, args) in LIBGUESTFS_TOOL_CASES {
+    let cases = LIBGUESTFS_TOOL_CASES
+        .iter()
+        .map(|&(p, f, a)| (Layout::Ubuntu, p, f, a))
+        .chain(LIBGUESTFS_LAYOUT_CASES);
+    for (layout, program, reference, args) in cases {
+        let image = layouts().image(layout);
         let args: Vec<&std::ffi::OsStr> = args
             .iter()
             .map(|a| {

@@ -142,6 +142,25 @@ fn daemon_error(e: DaemonError) -> MessageError {
     MessageError::new(e.errno, e.message)
 }
 
+/// Optional groups whose read-side procedures this appliance answers (`lvs`, the hivex
+/// calls); callers such as guestfish's `-i` ask before using them.
+const AVAILABLE_GROUPS: [&str; 2] = ["lvm2", "hivex"];
+
+/// `internal_feature_available`, as the daemon answers it: 0 for a group this appliance
+/// serves, 1 for a group libguestfs knows that it does not, 2 for a name no procedure has.
+fn feature_available(group: &str) -> i32 {
+    if AVAILABLE_GROUPS.contains(&group) {
+        0
+    } else if guestfs_proto::procs::PROCEDURES
+        .iter()
+        .any(|p| p.optgroup == Some(group))
+    {
+        1
+    } else {
+        2
+    }
+}
+
 /// stat(2) as libguestfs's `statns` struct.
 fn statns(dev: u64, st: &FullStat) -> Statns {
     Statns {
@@ -503,6 +522,7 @@ fn try_answer(
                     .collect(),
             )))
         }
+        Call::InternalFeatureAvailable { group } => ok(Ret::Int(feature_available(text(group)?))),
         Call::Ll { directory } => {
             // Without a clock every time is printed as an old one (with its year).
             let now = clock.unix_ns().map_or(

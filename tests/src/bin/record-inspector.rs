@@ -10,10 +10,11 @@
 //! (`vmchannel_tests::windows`) are layouts too: `record-inspector win2022 win11` (as root:
 //! they are filled through an ntfs-3g mount).
 //!
-//! `cargo run -p vmchannel-tests --bin record-inspector libguestfs-tools` records what
-//! virt-cat, virt-df and virt-ls print on the Ubuntu layout with the stock appliance into
-//! `tests/data/libguestfs/` (LIBGUESTFS_TOOL_CASES: the drop-in test runs the same cases
-//! against ours).
+//! `cargo run -p vmchannel-tests --bin record-inspector libguestfs-tools [FILE...]` records
+//! what virt-cat, virt-df, virt-ls and guestfish print on the layouts with the stock
+//! appliance into `tests/data/libguestfs/` (LIBGUESTFS_TOOL_CASES on the Ubuntu layout and
+//! LIBGUESTFS_LAYOUT_CASES: the drop-in test runs the same cases against ours); with FILEs,
+//! only the cases recorded into those.
 //!
 //! `cargo run -p vmchannel-tests --bin record-inspector distros [NAME...]` records the
 //! distribution test systems (`vmchannel_tests::distros`) instead, with `--no-applications
@@ -73,13 +74,35 @@ fn record(name: &str, img: &Path, extra: &[&str], dest: &Path) -> Result<(), Fai
 
 /// Runs every case of [`vmchannel_tests::layouts::LIBGUESTFS_TOOL_CASES`] on `img` with the
 /// stock appliance and writes its output to tests/data/libguestfs/.
-fn record_tools(img: &Path) -> ExitCode {
+fn record_tools(scratch: &Path, only: &[String]) -> ExitCode {
+    use vmchannel_tests::layouts::{LIBGUESTFS_LAYOUT_CASES, LIBGUESTFS_TOOL_CASES};
     let dest = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/libguestfs");
     if let Err(e) = std::fs::create_dir_all(&dest) {
         eprintln!("record-inspector: {}: {e}", dest.display());
         return ExitCode::FAILURE;
     }
-    for (program, file, args) in vmchannel_tests::layouts::LIBGUESTFS_TOOL_CASES {
+    let cases = LIBGUESTFS_TOOL_CASES
+        .iter()
+        .map(|&(p, f, a)| (Layout::Ubuntu, p, f, a))
+        .chain(LIBGUESTFS_LAYOUT_CASES);
+    let mut built: Vec<(Layout, std::path::PathBuf)> = Vec::new();
+    for (layout, program, file, args) in cases {
+        if !only.is_empty() && !only.iter().any(|o| o == file) {
+            continue;
+        }
+        let img = match built.iter().find(|(l, _)| *l == layout) {
+            Some((_, p)) => p.clone(),
+            None => {
+                let p = scratch.join(format!("{}.img", layout.name()));
+                if let Err(e) = layout.build(&p, scratch) {
+                    eprintln!("record-inspector: {}: {e}", layout.name());
+                    return ExitCode::FAILURE;
+                }
+                built.push((layout, p.clone()));
+                p
+            }
+        };
+        let img = img.as_path();
         let args: Vec<std::ffi::OsString> = args
             .iter()
             .map(|a| if *a == "IMAGE" { img.into() } else { a.into() })
@@ -123,12 +146,7 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let img = dir.path().join("ubuntu.img");
-        if let Err(e) = Layout::Ubuntu.build(&img, dir.path()) {
-            eprintln!("record-inspector: ubuntu: {e}");
-            return ExitCode::FAILURE;
-        }
-        return record_tools(&img);
+        return record_tools(dir.path(), &wanted[1..]);
     }
     let distros_mode = wanted.first().is_some_and(|w| w == "distros");
     if distros_mode {

@@ -334,6 +334,31 @@ pub fn list_raw(
     Ok(out)
 }
 
+/// The extended attributes of `f`, in key (name hash) order as Linux lists them.
+pub fn xattrs(fs: &Inner, f: &File) -> Result<Vec<(String, Vec<u8>)>> {
+    let mut out = Vec::new();
+    let mut c = Cursor::seek(fs, f.tree, Key::new(f.ino, items::XATTR_ITEM, 0), Seek::Ge)?;
+    while let Some(item) = c.next()? {
+        if item.key.objectid != f.ino || item.key.ty != items::XATTR_ITEM {
+            break;
+        }
+        if out.len() >= MAX_DIR_ENTRIES {
+            return Err(FsError::TooLarge(format!(
+                "inode {}: too many xattrs",
+                f.ino
+            )));
+        }
+        for e in items::dir_entries(&item.data) {
+            let e = e?;
+            out.push((
+                String::from_utf8_lossy(e.name).into_owned(),
+                e.data.to_vec(),
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// The entries of directory `dir` in index order. An entry whose inode cannot be read is
 /// listed with what the entry says (its type), as `ls` shows `?`.
 pub fn list(fs: &Inner, dir: &File, path: &str) -> Result<Vec<DirEntry>> {

@@ -123,7 +123,13 @@ pub struct DirEntry<'a> {
     pub ty: u8,
     /// The name.
     pub name: &'a [u8],
+    /// The data after the name (an xattr's value; empty in directory entries).
+    pub data: &'a [u8],
 }
+
+/// `XATTR_ITEM`: one extended attribute (or several on a name-hash collision), in the
+/// directory entry format with the value as data.
+pub const XATTR_ITEM: u8 = 24;
 
 /// Bytes of a directory entry before its name.
 const DIR_HEADER: usize = 30;
@@ -158,6 +164,7 @@ pub fn dir_entries(d: &[u8]) -> impl Iterator<Item = Result<DirEntry<'_>>> {
                     location: Key::parse(rest, 0),
                     ty: rest[29],
                     name,
+                    data: &rest[DIR_HEADER + name_len..total],
                 },
                 total,
             ))

@@ -278,6 +278,11 @@ impl FileSystem for SubvolFs {
         Ok(dir::full_stat(&f, u64::from(self.inner.sb.sectorsize)))
     }
 
+    fn xattrs(&self, path: &str) -> Result<Vec<(String, Vec<u8>)>> {
+        let f = dir::resolve(&self.inner, self.root, path, false)?;
+        dir::xattrs(&self.inner, &f)
+    }
+
     fn readdir_raw(&self, path: &str) -> Result<Vec<crate::fs::RawDirEntry>> {
         let f = dir::resolve(&self.inner, self.root, path, true)?;
         // `..` of the subvolume's root is itself; of another directory, its parent here.

@@ -68,6 +68,11 @@ pub struct Inode {
     pub rdev: u32,
     /// The data fork's bytes in the inode.
     pub fork: Vec<u8>,
+    /// The attribute fork, if the inode has one: its format (`FMT_*`) and its bytes in the
+    /// inode.
+    pub attr_fork: Option<(u8, Vec<u8>)>,
+    /// Extents of the attribute fork (when it is not in the inode).
+    pub attr_extents: u64,
 }
 
 /// File-type bits of a mode.
@@ -213,6 +218,12 @@ pub fn read(dev: &dyn BlockDevice, sb: &Superblock, ino: u64) -> Result<Inode, F
         nblocks: be64(&raw, 64),
         nextents,
         rdev: if format == FMT_DEV { be32(&fork, 0) } else { 0 },
+        attr_fork: (forkoff != 0).then(|| (raw[83], raw[core + forkoff..].to_vec())),
+        attr_extents: if flags2 & FLAGS2_NREXT64 != 0 {
+            be32(&raw, 76) as u64
+        } else {
+            be16(&raw, 80) as u64
+        },
         fork,
     })
 }

@@ -438,6 +438,58 @@ impl FileSystem for XfsFs {
         })
     }
 
+    /// Extended attributes kept in the inode (the shortform attribute fork), as Linux
+    /// lists them; attributes in blocks, and POSIX ACLs (which XFS stores in a format of
+    /// its own), are refused as unsupported.
+    fn xattrs(&self, path: &str) -> Result<Vec<(String, Vec<u8>)>, FsError> {
+        let i = self.resolve(path, false)?;
+        let Some((format, fork)) = &i.attr_fork else {
+            return Ok(Vec::new());
+        };
+        if *format != inode::FMT_LOCAL && i.attr_extents == 0 {
+            // An attribute fork left empty.
+            return Ok(Vec::new());
+        }
+        if *format != inode::FMT_LOCAL {
+            return Err(FsError::Unsupported(format!(
+                "{path}: extended attributes in blocks"
+            )));
+        }
+        let count = fork.get(2).copied().unwrap_or(0) as usize;
+        let mut out = Vec::with_capacity(count);
+        let mut at = 4;
+        for _ in 0..count {
+            let (Some(&nlen), Some(&vlen), Some(&flags)) =
+                (fork.get(at), fork.get(at + 1), fork.get(at + 2))
+            else {
+                return Err(FsError::Corrupt(format!(
+                    "{path}: attribute fork cut short"
+                )));
+            };
+            let (nlen, vlen) = (nlen as usize, vlen as usize);
+            let body = fork
+                .get(at + 3..at + 3 + nlen + vlen)
+                .ok_or_else(|| FsError::Corrupt(format!("{path}: attribute past its fork")))?;
+            at += 3 + nlen + vlen;
+            if flags & 0x80 != 0 {
+                continue; // being set: not visible
+            }
+            let name = String::from_utf8_lossy(&body[..nlen]);
+            let prefix = if flags & 0x4 != 0 {
+                "security."
+            } else if flags & 0x2 != 0 {
+                if name.starts_with("SGI_ACL_") {
+                    return Err(FsError::Unsupported(format!("{path}: POSIX ACLs")));
+                }
+                "trusted."
+            } else {
+                "user."
+            };
+            out.push((format!("{prefix}{name}"), body[nlen..].to_vec()));
+        }
+        Ok(out)
+    }
+
     fn readdir_raw(&self, path: &str) -> Result<Vec<crate::fs::RawDirEntry>, FsError> {
         Ok(self
             .read_dir_raw(path)?
