@@ -503,4 +503,69 @@ mod tests {
         assert_eq!(trimmed(b"   \0x"), None);
         assert_eq!(trimmed(b"a b "), Some(&b"a b"[..]));
     }
+
+    /// Pseudo-random bytes (xorshift), `n` of them.
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    #[test]
+    fn random_superblocks_behind_every_magic_never_panic() {
+        // (offset, magic) of every type `detect` knows, so that its checks and ours run on
+        // garbage.
+        let magics: [(usize, &[u8]); 10] = [
+            (1024 + 56, &[0x53, 0xEF]),
+            (0, b"XFSB"),
+            (65536 + 64, b"_BHRfS_M"),
+            (4086, b"SWAPSPACE2"),
+            (3, b"NTFS    "),
+            (0x36, b"FAT16   "),
+            (0x52, b"FAT32   "),
+            (512, b"LABELONE"),
+            (0, b"LUKS\xba\xbe"),
+            (3, b"-FVE-FS-"),
+        ];
+        for seed in 0..200u64 {
+            for (i, (at, magic)) in magics.iter().enumerate() {
+                let mut img = noise(72 << 10, seed * 16 + i as u64);
+                img[*at..*at + magic.len()].copy_from_slice(magic);
+                if *at == 512 {
+                    img[512 + 24..512 + 32].copy_from_slice(b"LVM2 001");
+                }
+                img[510..512].copy_from_slice(&[0x55, 0xAA]);
+                let mut keys = Keys::new();
+                let _ = superblock(&img, &mut keys);
+                // As a whole disk too (its random "table" included) and as every
+                // partition that table gives.
+                let mut g = Daemon::new(alloc::vec![Rc::new(img) as Rc<dyn BlockDevice>]);
+                let _ = g.blkid("/dev/sda");
+                for n in 1..=8 {
+                    let _ = g.blkid(&format!("/dev/sda{n}"));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn an_ext_block_size_past_the_shift_is_left_out() {
+        let mut img = alloc::vec![0u8; 8192];
+        img[1024 + 56..1024 + 58].copy_from_slice(&[0x53, 0xEF]);
+        img[1024 + 24..1024 + 28].copy_from_slice(&40u32.to_le_bytes());
+        img[1024 + 76] = 1;
+        // A journal: ext3, which blkid also calls ext2 (SEC_TYPE).
+        img[1024 + 92] = 0x4;
+        let mut keys = Keys::new();
+        superblock(&img, &mut keys).unwrap();
+        let names: Vec<&str> = keys.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(names, ["SEC_TYPE", "VERSION", "TYPE", "USAGE"]);
+        assert_eq!(keys[1].1, "1.0");
+    }
 }
