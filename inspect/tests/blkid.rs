@@ -503,3 +503,74 @@ fn devices_that_do_not_exist_get_the_daemons_errors() {
     let e = g.blkid("sda").unwrap_err();
     assert_eq!(e.message, "blkid_stub: sda: expecting a device name");
 }
+
+#[test]
+fn a_logical_volume_as_blkid_gives_its_filesystem() {
+    if !usable() {
+        return;
+    }
+    let t = Tmp::new("blkid", "lv");
+    let img = t.0.join("pv.img");
+    fs::File::create(&img).unwrap().set_len(64 * MIB).unwrap();
+    let pv = Loop::attach(&img, false);
+    let config = format!(
+        "devices {{ use_devicesfile = 0 obtain_device_list_from_udev = 0 filter = [ \"a|^{}$|\", \"r|.*|\" ] }} \
+         activation {{ udev_sync = 0 udev_rules = 0 }} backup {{ backup = 0 archive = 0 }}",
+        pv.0
+    );
+    let lvm = |args: &[&str]| {
+        run(Command::new("lvm")
+            .arg(args[0])
+            .args(["--driverloaded", "n", "--config", &config])
+            .args(&args[1..])
+            .env("LVM_SUPPRESS_FD_WARNINGS", "1"))
+    };
+    lvm(&["pvcreate", "-ff", "-y", &pv.0]);
+    lvm(&["vgcreate", "vgb", &pv.0]);
+    lvm(&["lvcreate", "-an", "-Zn", "-L", "16M", "-n", "lvb", "vgb"]);
+    // The only LV of a fresh VG: linear, from the first extent.
+    let pe_start: u64 = lvm(&[
+        "pvs",
+        "--noheadings",
+        "--units",
+        "b",
+        "--nosuffix",
+        "-o",
+        "pe_start",
+        &pv.0,
+    ])
+    .trim()
+    .parse()
+    .unwrap();
+    drop(pv);
+    // The LV's filesystem, made and probed through a loop device over its extents.
+    let want = {
+        let lv = Loop(
+            run(Command::new("losetup")
+                .args(["-f", "--show", "-o", &pe_start.to_string()])
+                .args(["--sizelimit", &(16 * MIB).to_string()])
+                .arg(&img))
+            .trim()
+            .to_string(),
+        );
+        run(Command::new("mkfs.ext4").args(["-q", "-L", "lvroot", &lv.0]));
+        blkid(Path::new(&lv.0), "/dev/vgb/lvb")
+    };
+    assert!(
+        want.iter().any(|(k, v)| k == "TYPE" && v == "ext4"),
+        "{want:?}"
+    );
+    let mut g = daemon(&img);
+    assert_eq!(g.lvs(), ["/dev/vgb/lvb"]);
+    assert_eq!(g.blkid("/dev/vgb/lvb").unwrap(), want);
+    // By its device-mapper name too, which DEVNAME repeats.
+    let mut mapper = want.clone();
+    mapper[0].1 = "/dev/mapper/vgb-lvb".into();
+    assert_eq!(g.blkid("/dev/mapper/vgb-lvb").unwrap(), mapper);
+    // The PV itself.
+    let pv = g.blkid("/dev/sda").unwrap();
+    assert!(
+        pv.contains(&("TYPE".into(), "LVM2_member".into())),
+        "{pv:?}"
+    );
+}
