@@ -298,6 +298,22 @@ fn daemon(img: &Path) -> Daemon {
     Daemon::new(vec![open_dev(img) as Rc<dyn BlockDevice>])
 }
 
+/// Compares blkid and `Daemon::blkid` on `img` as a whole device, which must hold a `fstype`;
+/// gives blkid's keys.
+fn compare_whole(img: &Path, what: &str, fstype: &str) -> Vec<(String, String)> {
+    let want = {
+        let dev = Loop::attach(img, false);
+        blkid(Path::new(&dev.0), "/dev/sda")
+    };
+    assert!(
+        want.iter().any(|(k, v)| k == "TYPE" && v == fstype),
+        "{what}: blkid found no {fstype}: {want:?}"
+    );
+    let got = daemon(img).blkid("/dev/sda").unwrap();
+    assert_eq!(got, want, "{what}");
+    want
+}
+
 #[test]
 fn every_type_on_a_whole_device_as_blkid_gives_it() {
     if !usable() {
@@ -307,19 +323,72 @@ fn every_type_on_a_whole_device_as_blkid_gives_it() {
     for fs in filesystems() {
         let img = t.0.join("fs.img");
         make(&fs, &img);
-        let want = {
-            let dev = Loop::attach(&img, false);
-            blkid(Path::new(&dev.0), "/dev/sda")
-        };
-        assert!(
-            want.iter().any(|(k, _)| k == "TYPE"),
-            "{}: blkid found nothing: {want:?}",
-            fs.what
-        );
-        let got = daemon(&img).blkid("/dev/sda").unwrap();
-        assert_eq!(got, want, "{}", fs.what);
+        let fstype = fs.what.split(' ').next().unwrap();
+        let _ = compare_whole(&img, fs.what, fstype);
         fs::remove_file(&img).unwrap();
     }
+}
+
+#[test]
+fn luks_containers_and_external_journals_as_blkid_gives_them() {
+    if !usable() {
+        return;
+    }
+    if !have("cryptsetup") {
+        skip("cryptsetup is not installed");
+        return;
+    }
+    let t = Tmp::new("blkid", "luks");
+    let key = t.0.join("key");
+    fs::write(&key, "secret").unwrap();
+    let sparse = |name: &str, mib: u64| {
+        let p = t.0.join(name);
+        fs::File::create(&p).unwrap().set_len(mib * MIB).unwrap();
+        p
+    };
+    let luks = |img: &Path, args: &[&str]| {
+        run(Command::new("cryptsetup")
+            .args(["luksFormat", "-q", "--key-file"])
+            .arg(&key)
+            .args(["--pbkdf-force-iterations", "1000"])
+            .args(args)
+            .arg(img));
+    };
+    let l1 = sparse("luks1.img", 16);
+    luks(&l1, &["--type", "luks1"]);
+    let _ = compare_whole(&l1, "LUKS1", "crypto_LUKS");
+    let l2 = sparse("luks2.img", 32);
+    luks(
+        &l2,
+        &[
+            "--type",
+            "luks2",
+            "--pbkdf",
+            "pbkdf2",
+            "--label",
+            "my vault",
+            "--subsystem",
+            "sub",
+        ],
+    );
+    let keys = compare_whole(&l2, "LUKS2", "crypto_LUKS");
+    assert!(keys.iter().any(|(k, _)| k == "SUBSYSTEM"), "{keys:?}");
+    // An external ext journal (jbd), and an ext3 that uses it (EXT_JOURNAL).
+    let j = sparse("journal.img", 8);
+    run(Command::new("mke2fs")
+        .args(["-q", "-F", "-O", "journal_dev", "-L", "jl"])
+        .arg(&j));
+    let _ = compare_whole(&j, "jbd", "jbd");
+    let e3 = sparse("ext3.img", 16);
+    {
+        let jdev = Loop::attach(&j, false);
+        run(Command::new("mke2fs")
+            .args(["-q", "-F", "-t", "ext3", "-J"])
+            .arg(format!("device={}", jdev.0))
+            .arg(&e3));
+    }
+    let keys = compare_whole(&e3, "ext3 with an external journal", "ext3");
+    assert!(keys.iter().any(|(k, _)| k == "EXT_JOURNAL"), "{keys:?}");
 }
 
 /// Partitions as `sfdisk -d` gives them: (number, start sector, sectors).

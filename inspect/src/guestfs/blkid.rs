@@ -93,7 +93,7 @@ fn uuid(b: &[u8]) -> Option<String> {
 /// USAGE for a TYPE.
 fn usage(fstype: &str) -> &'static str {
     match fstype {
-        "swap" => "other",
+        "swap" | "jbd" => "other",
         "LVM2_member" => "raid",
         "crypto_LUKS" | "BitLocker" => "crypto",
         _ => "filesystem",
@@ -152,16 +152,17 @@ fn superblock(dev: &dyn BlockDevice, keys: &mut Keys) -> Result<(), DiskError> {
             push(keys, "VERSION", "LVM2 001");
         }
         "crypto_LUKS" => {
+            // VERSION, UUID, then LUKS2's LABEL and SUBSYSTEM (at 208 in its header).
             if let Some(h) = read(dev, 0, 512)? {
                 let version = u16::from_be_bytes([h[6], h[7]]);
+                push(keys, "VERSION", version.to_string());
+                uuid_key(keys);
                 if version == 2 {
                     label(keys);
-                    if let Some(s) = trimmed(&h[72..120]) {
+                    if let Some(s) = trimmed(&h[208..256]) {
                         push(keys, "SUBSYSTEM", s);
                     }
                 }
-                uuid_key(keys);
-                push(keys, "VERSION", version.to_string());
             }
         }
         _ => {
