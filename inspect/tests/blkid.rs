@@ -330,7 +330,7 @@ fn every_type_on_a_whole_device_as_blkid_gives_it() {
 }
 
 #[test]
-fn luks_containers_and_external_journals_as_blkid_gives_them() {
+fn luks_bitlocker_and_external_journals_as_blkid_gives_them() {
     if !usable() {
         return;
     }
@@ -373,6 +373,31 @@ fn luks_containers_and_external_journals_as_blkid_gives_them() {
     );
     let keys = compare_whole(&l2, "LUKS2", "crypto_LUKS");
     assert!(keys.iter().any(|(k, _)| k == "SUBSYSTEM"), "{keys:?}");
+    // BitLocker (Windows 7 and later), which no tool here makes: its boot sector and FVE
+    // metadata header written by hand, all blkid reads of it.
+    for serial in [0u32, 0x1234_5678, 0xfedc_ba98] {
+        let bl = sparse("bitlocker.img", 1);
+        let mut head = vec![0u8; 4096];
+        head[..11].copy_from_slice(b"\xeb\x58\x90-FVE-FS-");
+        head[67..71].copy_from_slice(&serial.to_le_bytes());
+        head[176..184].copy_from_slice(&2048u64.to_le_bytes());
+        // Boot code where an MBR's entries would be (a boot indicator no table has), as on
+        // a real volume: blkid would otherwise take the sector for an empty dos table.
+        for (i, b) in head[446..510].iter_mut().enumerate() {
+            *b = (i as u8).wrapping_mul(37).wrapping_add(0x21);
+        }
+        head[510..512].copy_from_slice(&[0x55, 0xAA]);
+        head[2048..2056].copy_from_slice(b"-FVE-FS-");
+        head[2058..2060].copy_from_slice(&2u16.to_le_bytes());
+        fs::write(&bl, &head).unwrap();
+        fs::File::options()
+            .write(true)
+            .open(&bl)
+            .unwrap()
+            .set_len(MIB)
+            .unwrap();
+        let _ = compare_whole(&bl, "BitLocker", "BitLocker");
+    }
     // An external ext journal (jbd), and an ext3 that uses it (EXT_JOURNAL).
     let j = sparse("journal.img", 8);
     run(Command::new("mke2fs")

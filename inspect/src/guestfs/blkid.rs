@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 
 use super::{Daemon, DaemonError, err, sd_index, sd_major};
 use crate::disk::partition::{Partition, PartitionTable, TableKind, read_table};
-use crate::disk::{BlockDevice, DiskError, SECTOR, Slice, le16, le32, lvm};
+use crate::disk::{BlockDevice, DiskError, SECTOR, Slice, le16, le32, le64, lvm};
 use crate::fs::detect::{Detected, detect};
 
 /// blkid's keys for one device, in order.
@@ -162,6 +162,19 @@ fn superblock(dev: &dyn BlockDevice, keys: &mut Keys) -> Result<(), DiskError> {
                     if let Some(s) = trimmed(&h[208..256]) {
                         push(keys, "SUBSYSTEM", s);
                     }
+                }
+            }
+        }
+        "BitLocker" => {
+            // libblkid's Windows 7 layout: the volume serial (%016d, mostly zero and then
+            // left out) and the FVE metadata block's version.
+            if let Some(b) = read(dev, 0, 512)? {
+                let serial = le32(&b, 67);
+                if serial != 0 {
+                    push(keys, "UUID", format!("{:016}", serial as i32));
+                }
+                if let Some(m) = read(dev, le64(&b, 176), 12)? {
+                    push(keys, "VERSION", le16(&m, 10).to_string());
                 }
             }
         }
