@@ -169,6 +169,11 @@ fn filesystems() -> Vec<Fs> {
             make: |p| mkfs(&["mkfs.ext4", "-q", "-F", "-L", "root"], p),
         },
         Fs {
+            what: "ext4 with a UTF-8 label",
+            mib: 32,
+            make: |p| mkfs(&["mkfs.ext4", "-q", "-F", "-L", "Grüße 'x'"], p),
+        },
+        Fs {
             what: "ext4 4k blocks",
             mib: 32,
             make: |p| mkfs(&["mkfs.ext4", "-q", "-F", "-b", "4096"], p),
@@ -540,7 +545,7 @@ fn partitions_of_a_gpt_disk_as_blkid_gives_them() {
     let f = |w| by_name(&all, w);
     let script = "label: gpt\nlabel-id: 0B0B0000-AAAA-4000-8000-000000000000\n\
         size=32M, type=L, name=\"root fs\", attrs=\"LegacyBIOSBootable\"\n\
-        size=32M, type=U, name=\"EFI System\"\n\
+        size=32M, type=U, name=\"EFI Sýstem\"\n\
         size=130M, type=L\n\
         size=302M, type=L\n\
         size=16M, type=S\n\
