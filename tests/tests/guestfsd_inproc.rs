@@ -100,6 +100,30 @@ fn bad_frames_get_errors_or_a_reset_and_the_next_session_works() {
     let mut h = Host::connect(&sock);
     assert_eq!(devices(&mut h), ["/dev/sda"]);
 
+    // blkid: a hashtable, DEVNAME first and the partition entry's keys; a device that is
+    // not there gets the daemon stub's error.
+    let blkid = |device: &str| Call::Blkid {
+        device: Bytes::from(device),
+    };
+    match h.call(&blkid("/dev/sda2")).unwrap() {
+        Ret::Hashtable(kv) => {
+            assert_eq!(kv[0], (Bytes::from("DEVNAME"), Bytes::from("/dev/sda2")));
+            assert!(
+                kv.contains(&(Bytes::from("PART_ENTRY_NUMBER"), Bytes::from("2"))),
+                "{kv:?}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let e = h.call(&blkid("/dev/sdz")).unwrap_err();
+    assert_eq!(
+        e,
+        (
+            "ENOENT".into(),
+            "blkid_stub: /dev/sdz: No such file or directory".into()
+        )
+    );
+
     // An unknown procedure number: the daemon's own error.
     let header = Header::call(9999, 1, 0);
     h.s.write_all(&frame::encode_call(&header, &[])).unwrap();

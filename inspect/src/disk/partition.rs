@@ -67,6 +67,13 @@ pub struct Partition {
     pub partlabel: Option<String>,
     /// An MBR extended partition (a container, not a filesystem).
     pub extended: bool,
+    /// Length in bytes as the table gives it, clipped to the disk: `size`, except for an
+    /// extended partition, whose `size` is the two sectors Linux shows (blkid's
+    /// PART_ENTRY_SIZE is this one).
+    pub table_size: u64,
+    /// The entry's flags as blkid reports them (PART_ENTRY_FLAGS): the MBR boot indicator
+    /// (0x80 for a bootable partition), or the GPT attribute bits.
+    pub flags: u64,
 }
 
 /// A disk's partition table.
@@ -78,6 +85,9 @@ pub struct PartitionTable {
     pub partitions: Vec<Partition>,
     /// Things that were wrong but survivable (a looping EBR chain, a bad primary GPT).
     pub warnings: Vec<String>,
+    /// The table's id as blkid's PTUUID gives it: the MBR disk signature as 8 hex digits
+    /// (None when zero), or the GPT disk GUID.
+    pub ptuuid: Option<String>,
 }
 
 /// Reads the partition table of `dev`. `Ok(None)`: there is none (a whole-disk filesystem or
@@ -154,6 +164,7 @@ fn read_mbr(
         kind: TableKind::Mbr,
         partitions: Vec::new(),
         warnings: Vec::new(),
+        ptuuid: (signature != 0).then(|| format!("{signature:08x}")),
     };
     let mut extended_seen = false;
     for (i, e) in entries.iter().enumerate() {
@@ -176,6 +187,8 @@ fn read_mbr(
             partuuid: Some(format!("{signature:08x}-{number:02x}")),
             partlabel: None,
             extended,
+            table_size: size,
+            flags: e.status as u64,
         });
         if extended {
             if extended_seen {
@@ -247,6 +260,8 @@ fn read_ebr_chain(
                     partuuid: Some(format!("{signature:08x}-{number:02x}")),
                     partlabel: None,
                     extended: false,
+                    table_size: size,
+                    flags: logical.status as u64,
                 }),
                 _ => table.warnings.push(format!(
                     "logical partition {number} lies outside the extended partition"
@@ -297,6 +312,7 @@ pub fn format_guid(b: &[u8]) -> String {
 }
 
 struct GptHeader {
+    disk_guid: String,
     entries_lba: u64,
     entries: u32,
     entry_size: u32,
@@ -322,6 +338,7 @@ fn parse_gpt_header(dev: &dyn BlockDevice, lba: u64) -> Result<GptHeader, String
         return Err(format!("header checksum mismatch at sector {lba}"));
     }
     let h = GptHeader {
+        disk_guid: format_guid(&s[56..72]),
         first_usable: le64(&s, 40),
         entries_lba: le64(&s, 72),
         entries: le32(&s, 80),
@@ -411,12 +428,15 @@ fn read_gpt(dev: &dyn BlockDevice) -> Result<PartitionTable, PartitionError> {
             partuuid: Some(format_guid(&e[16..32])),
             partlabel: (!name.is_empty()).then_some(name),
             extended: false,
+            table_size: size,
+            flags: le64(e, 48),
         });
     }
     Ok(PartitionTable {
         kind: TableKind::Gpt,
         partitions,
         warnings,
+        ptuuid: Some(header.disk_guid),
     })
 }
 

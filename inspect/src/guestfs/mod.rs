@@ -20,6 +20,7 @@ use crate::fs::ext4::raw::makedev;
 use crate::fs::{FileSystem, FsError, FullStat, Time};
 use crate::inspect::{self, OsTree};
 
+pub mod blkid;
 pub mod ls;
 
 /// A procedure's failure, as libguestfs's daemon reports it: an errno name and a message.
@@ -136,6 +137,15 @@ fn sd_index(device: &str) -> Option<(u64, u64)> {
         digits.parse().ok().filter(|&p| p > 0)?
     };
     Some((disk - 1, part))
+}
+
+/// The block major of sd disk `disk` (0 is sda): 8 for sda to sdp, then 65 to 71 and 128
+/// to 135, sixteen disks each (Linux's SCSI disk majors).
+fn sd_major(disk: u64) -> Option<u64> {
+    const MAJORS: [u64; 16] = [
+        8, 65, 66, 67, 68, 69, 70, 71, 128, 129, 130, 131, 132, 133, 134, 135,
+    ];
+    MAJORS.get((disk / 16) as usize).copied()
 }
 
 fn no_hive() -> DaemonError {
@@ -485,11 +495,8 @@ impl Daemon {
             }
             return 0;
         }
-        const MAJORS: [u64; 16] = [
-            8, 65, 66, 67, 68, 69, 70, 71, 128, 129, 130, 131, 132, 133, 134, 135,
-        ];
-        match MAJORS.get((disk / 16) as usize) {
-            Some(&major) => makedev(major, (disk % 16) * 16 + part),
+        match sd_major(disk) {
+            Some(major) => makedev(major, (disk % 16) * 16 + part),
             None => 0,
         }
     }

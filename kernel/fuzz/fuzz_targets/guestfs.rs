@@ -2,7 +2,7 @@
 //! arbitrary disk image, as virt-inspector, virt-ls, virt-cat and virt-df drive them.
 //!
 //! The input is the disk (cut at 4 MiB). The daemon lists devices, partitions and
-//! filesystems, inspects, reads every getter of every root, mounts each root with its
+//! filesystems, runs `blkid` on each, inspects, reads every getter of every root, mounts each root with its
 //! mountpoints, and then lists (`readdir`, `ls0`, `find0`), stats, identifies (`file`) and
 //! opens files, reads usage, lists rpm packages, and walks any registry hive it can open.
 //! Errors are fine; panics are not. Start from the inspect target's seeds:
@@ -79,11 +79,15 @@ fn hive(d: &mut Daemon, root: &str) {
 fuzz_target!(|data: &[u8]| {
     let disk: Rc<dyn BlockDevice> = Rc::new(data[..data.len().min(MAX_DISK)].to_vec());
     let mut d = Daemon::new(vec![disk]);
-    let _ = d.list_devices();
-    let _ = d.list_partitions();
-    let _ = d.lvs();
+    let mut devices = d.list_devices();
+    devices.extend(d.list_partitions());
+    devices.extend(d.lvs());
+    for dev in &devices {
+        let _ = d.blkid(dev);
+    }
     let filesystems = d.list_filesystems();
     for (dev, _) in &filesystems {
+        let _ = d.blkid(dev);
         let _ = d.vfs_type(dev);
         let _ = d.vfs_label(dev);
         let _ = d.vfs_uuid(dev);

@@ -333,6 +333,13 @@ fn try_answer(
                 .map(|(dev, t)| (s(dev), s(t)))
                 .collect(),
         )),
+        Call::Blkid { device } => ok(Ret::Hashtable(
+            d.blkid(text(device)?)
+                .map_err(de)?
+                .into_iter()
+                .map(|(k, v)| (s(k), s(v)))
+                .collect(),
+        )),
         Call::VfsType { mountable } => {
             ok(Ret::String(s(d.vfs_type(text(mountable)?).map_err(de)?)))
         }
