@@ -139,6 +139,8 @@ pub struct RunReport {
     pub vcpu_started: Duration,
     /// The vCPU's exits by kind.
     pub exits: ExitCounts,
+    /// The VMM's set-up steps and when each ended, from the same instant.
+    pub setup: Vec<(&'static str, Duration)>,
 }
 
 impl RunReport {
@@ -168,6 +170,25 @@ pub struct Vm {
     serial: Box<dyn Write + Send>,
     stop: EventFd,
     seccomp: SeccompMode,
+    phases: Phases,
+}
+
+/// When each step of the VMM's set-up ended (`vmch run --boot-time` prints them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Phases(Vec<(&'static str, Instant)>);
+
+impl Phases {
+    fn mark(&mut self, name: &'static str) {
+        self.0.push((name, Instant::now()));
+    }
+
+    /// Each step's name and when it ended, measured from `started`.
+    pub fn since(&self, started: Instant) -> Vec<(&'static str, Duration)> {
+        self.0
+            .iter()
+            .map(|(name, t)| (*name, t.saturating_duration_since(started)))
+            .collect()
+    }
 }
 
 thread_local! {
@@ -253,18 +274,10 @@ fn shared<D: VirtioDevice>(dev: VirtioPciDevice<D>) -> Arc<Mutex<VirtioPciDevice
 impl Vm {
     /// Builds the VM: KVM, RAM, the kernel, ACPI, the PCI devices and their sockets.
     pub fn new(config: &VmConfig) -> Result<Self, VmmError> {
+        let mut phases = Phases::default();
         let kvm = open_kvm(&config.kvm_device)?;
         let vm = Arc::new(kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?);
-        if let Err(e) = vm.set_tss_address(layout::KVM_TSS_ADDR) {
-            log::debug!("KVM_SET_TSS_ADDR: {e}");
-        }
-        vm.create_irq_chip()
-            .map_err(kvm_err("KVM_CREATE_IRQCHIP"))?;
-        let pit = kvm_pit_config {
-            flags: KVM_PIT_SPEAKER_DUMMY,
-            ..Default::default()
-        };
-        vm.create_pit2(pit).map_err(kvm_err("KVM_CREATE_PIT2"))?;
+        phases.mark("KVM_CREATE_VM");
 
         let mem = boot::guest_memory(config.mem_mib)?;
         // The kernel and the boot tables are written before the memory is given to KVM: on
@@ -276,7 +289,23 @@ impl Vm {
             .map_err(|e| boot::BootError::Write(e.to_string()))?;
         boot::write_start_info(&mem, config.mem_mib << 20, &config.cmdline, rsdp)?;
         boot::write_gdt(&mem)?;
+        phases.mark("kernel loaded");
+        // Memory is registered before the irqchip and the PIT exist: after them, the first
+        // KVM_SET_USER_MEMORY_REGION waits 4-8 ms here (kvm-pvm; apparently for a grace
+        // period their creation started), before them it takes 0.1 ms (docs/BENCHMARKS.md).
         register_memory(&vm, &mem)?;
+        phases.mark("KVM_SET_USER_MEMORY_REGION");
+        if let Err(e) = vm.set_tss_address(layout::KVM_TSS_ADDR) {
+            log::debug!("KVM_SET_TSS_ADDR: {e}");
+        }
+        vm.create_irq_chip()
+            .map_err(kvm_err("KVM_CREATE_IRQCHIP"))?;
+        let pit = kvm_pit_config {
+            flags: KVM_PIT_SPEAKER_DUMMY,
+            ..Default::default()
+        };
+        vm.create_pit2(pit).map_err(kvm_err("KVM_CREATE_PIT2"))?;
+        phases.mark("irqchip and PIT");
 
         let router = Arc::new(MsiRouter::new(vm.clone()));
         let stop = EventFd::new(EFD_NONBLOCK).map_err(io_err("eventfd"))?;
@@ -332,6 +361,7 @@ impl Vm {
             event_loop.add_function(handle)?;
         }
 
+        phases.mark("devices");
         Ok(Vm {
             kvm,
             vm,
@@ -342,6 +372,7 @@ impl Vm {
             serial: serial_writer(&config.serial)?,
             stop,
             seccomp: config.seccomp,
+            phases,
         })
     }
 
@@ -363,8 +394,10 @@ impl Vm {
             serial,
             stop,
             seccomp: mode,
+            mut phases,
         } = self;
         let mut vcpu = vcpu::create(&kvm, &vm, entry)?;
+        phases.mark("vCPU");
         signals::install(&stop).map_err(io_err("installing signal handlers"))?;
 
         // The filters are compiled here, where allocating is free; each thread installs its
@@ -387,6 +420,7 @@ impl Vm {
                 ))
             }
         };
+        phases.mark("seccomp filters");
         let (vcpu_filter, loop_filter, main_filter) = match filters {
             Some((v, l, m)) => (Some(v), Some(l), m),
             None => (None, None, None),
@@ -506,6 +540,7 @@ impl Vm {
             boot_complete,
             vcpu_started,
             exits,
+            setup: phases.since(started),
         })
     }
 }

@@ -126,6 +126,7 @@ static EMERG_WR: AtomicU64 = AtomicU64::new(0);
 pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Console, OpenError> {
     let cfg = PortIoConfig;
     let functions = super::pci::functions();
+    super::boot::milestone("pci enumerated");
     let f = functions
         .iter()
         .find(|f| f.is_virtio_console())
@@ -136,6 +137,7 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
         used.extend(bars_in_use(&cfg, functions, f.bdf));
     }
     bars = pci::assign_and_enable(&cfg, f.bdf, window, &mut used)?;
+    super::boot::milestone("console BARs");
     let bar = |index: u8, offset: u64, len: u64| {
         bars.iter()
             .find(|b| b.index == index && offset.saturating_add(len) <= b.size)
@@ -150,6 +152,7 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
 
     let apic_id = apic::id();
     route_msix(f, &cfg, &bar, apic_id)?;
+    super::boot::milestone("MSI-X routed");
 
     let caps = f.virtio_caps(&cfg);
     let region = |kind: VirtioCapKind, min: u64| {
@@ -160,6 +163,7 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
     let common = region(VirtioCapKind::Common, 0x38)
         .ok_or(OpenError::Transport(VirtioPciError::MissingCommonConfig))??;
     let device_cfg = region(VirtioCapKind::Device, 12).transpose()?;
+    super::boot::milestone("virtio capabilities");
 
     let mut root = PciRoot::new(PioCam);
     let df = DeviceFunction {
@@ -168,6 +172,7 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
         function: f.bdf.function,
     };
     let transport = PciTransport::new::<KernelHal, PioCam>(&mut root, df)?;
+    super::boot::milestone("transport");
     let console = ConsoleDevice::new(transport, |_, queues| {
         // Common configuration: msix_config at 0x10, queue_select 0x16, queue_msix_vector
         // 0x1a. Every queue (and config changes) use MSI-X table entry 0.
@@ -180,6 +185,7 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
             }
         }
     })?;
+    super::boot::milestone("console DRIVER_OK");
     let info = console.info();
     if info.features.contains(Features::EMERG_WRITE)
         && let Some(dev) = device_cfg
