@@ -15,8 +15,10 @@ use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
 use super::apic;
 use super::io::Mmio;
-use super::pci::PortIoConfig;
-use crate::pci::{self, Bdf, CAP_MSIX, ConfigAccess, PciError, PciFunction, VirtioCapKind};
+use super::pci::PciConfig;
+use crate::pci::{
+    self, Bdf, CAP_MSIX, ConfigAccess, MemBar, PciError, PciFunction, ShadowConfig, VirtioCapKind,
+};
 use crate::virtio_console::device::{CONFIG_EMERG_WR, ConsoleDevice, DeviceError, Features};
 
 /// The IDT vector every virtio queue interrupts on.
@@ -63,8 +65,11 @@ unsafe impl Hal for KernelHal {
     unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _direction: BufferDirection) {}
 }
 
-/// virtio-drivers' view of configuration mechanism #1.
-pub struct PioCam;
+/// virtio-drivers' view of a function's configuration space: the [`ShadowConfig`] of a
+/// function this module already sized, placed and enabled, so the transport's own probing
+/// (it sizes every BAR a capability names again) costs no VM exits.
+#[derive(Clone, Copy)]
+pub struct ShadowCam<'a>(&'a ShadowConfig<'a>);
 
 fn bdf(df: DeviceFunction) -> Bdf {
     Bdf {
@@ -74,18 +79,48 @@ fn bdf(df: DeviceFunction) -> Bdf {
     }
 }
 
-impl ConfigurationAccess for PioCam {
+impl ConfigurationAccess for ShadowCam<'_> {
     fn read_word(&self, df: DeviceFunction, register_offset: u8) -> u32 {
-        PortIoConfig.read32(bdf(df), register_offset)
+        self.0.read32(bdf(df), register_offset)
     }
 
     fn write_word(&mut self, df: DeviceFunction, register_offset: u8, data: u32) {
-        PortIoConfig.write32(bdf(df), register_offset, data);
+        self.0.write32(bdf(df), register_offset, data);
     }
 
     unsafe fn unsafe_clone(&self) -> Self {
-        PioCam
+        *self
     }
+}
+
+/// Sizes the memory BARs of `f`, places the unassigned ones in `window` (clear of `reserved`
+/// and of the other functions' BARs, which are only read when something must be placed),
+/// and enables memory decoding and bus mastering. Returns the BARs as placed.
+pub fn place_bars(
+    cfg: &PciConfig,
+    f: &PciFunction,
+    window: Range<u64>,
+    reserved: Vec<Range<u64>>,
+) -> Result<Vec<MemBar>, PciError> {
+    let bars = pci::memory_bars(cfg, f.bdf);
+    let mut used = reserved;
+    if bars.iter().any(|b| b.address == 0) {
+        used.extend(bars_in_use(cfg, super::pci::functions(), f.bdf));
+        used.extend(super::pci::ecam_range());
+    }
+    pci::assign_sized_and_enable(cfg, f.bdf, bars, window, &mut used)
+}
+
+/// virtio-drivers' modern PCI transport for the function `shadow` stands for.
+pub fn transport(shadow: &ShadowConfig<'_>) -> Result<PciTransport, VirtioPciError> {
+    let mut root = PciRoot::new(ShadowCam(shadow));
+    let at = shadow.bdf();
+    let df = DeviceFunction {
+        bus: at.bus,
+        device: at.device,
+        function: at.function,
+    };
+    PciTransport::new::<KernelHal, ShadowCam<'_>>(&mut root, df)
 }
 
 /// The guest's console device.
@@ -124,20 +159,18 @@ static EMERG_WR: AtomicU64 = AtomicU64::new(0);
 /// Finds the first virtio-console and starts it. Unassigned BARs go in `window`, clear of
 /// `reserved` (the memory map) and of other devices' BARs.
 pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Console, OpenError> {
-    let cfg = PortIoConfig;
+    let cfg = PciConfig;
+    let _ = super::pci::ecam_range(); // reads the MCFG (timed apart from enumeration)
+    super::boot::milestone("ACPI MCFG");
     let functions = super::pci::functions();
     super::boot::milestone("pci enumerated");
     let f = functions
         .iter()
         .find(|f| f.is_virtio_console())
         .ok_or(OpenError::NoDevice)?;
-    let mut bars = pci::memory_bars(&cfg, f.bdf);
-    let mut used = reserved;
-    if bars.iter().any(|b| b.address == 0) {
-        used.extend(bars_in_use(&cfg, functions, f.bdf));
-    }
-    bars = pci::assign_and_enable(&cfg, f.bdf, window, &mut used)?;
+    let bars = place_bars(&cfg, f, window, reserved)?;
     super::boot::milestone("console BARs");
+    let shadow = ShadowConfig::new(&cfg, f, bars.clone());
     let bar = |index: u8, offset: u64, len: u64| {
         bars.iter()
             .find(|b| b.index == index && offset.saturating_add(len) <= b.size)
@@ -151,10 +184,10 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
     };
 
     let apic_id = apic::id();
-    route_msix(f, &cfg, &bar, apic_id)?;
+    route_msix(f, &shadow, &bar, apic_id)?;
     super::boot::milestone("MSI-X routed");
 
-    let caps = f.virtio_caps(&cfg);
+    let caps = f.virtio_caps(&shadow);
     let region = |kind: VirtioCapKind, min: u64| {
         caps.iter()
             .find(|c| core::mem::discriminant(&c.kind) == core::mem::discriminant(&kind))
@@ -165,13 +198,7 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
     let device_cfg = region(VirtioCapKind::Device, 12).transpose()?;
     super::boot::milestone("virtio capabilities");
 
-    let mut root = PciRoot::new(PioCam);
-    let df = DeviceFunction {
-        bus: f.bdf.bus,
-        device: f.bdf.device,
-        function: f.bdf.function,
-    };
-    let transport = PciTransport::new::<KernelHal, PioCam>(&mut root, df)?;
+    let transport = transport(&shadow)?;
     super::boot::milestone("transport");
     let console = ConsoleDevice::new(transport, |_, queues| {
         // Common configuration: msix_config at 0x10, queue_select 0x16, queue_msix_vector
@@ -202,7 +229,7 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
 }
 
 /// The assigned memory BARs of every function but `except` (where a new BAR must not go).
-pub fn bars_in_use(cfg: &PortIoConfig, functions: &[PciFunction], except: Bdf) -> Vec<Range<u64>> {
+pub fn bars_in_use(cfg: &PciConfig, functions: &[PciFunction], except: Bdf) -> Vec<Range<u64>> {
     functions
         .iter()
         .filter(|o| o.bdf != except && o.header_type == 0)
@@ -215,7 +242,7 @@ pub fn bars_in_use(cfg: &PortIoConfig, functions: &[PciFunction], except: Bdf) -
 /// Points MSI-X table entry 0 at `VECTOR` on this CPU and enables MSI-X.
 fn route_msix(
     f: &PciFunction,
-    cfg: &PortIoConfig,
+    cfg: &dyn ConfigAccess,
     bar: &dyn Fn(u8, u64, u64) -> Result<Mmio, OpenError>,
     apic_id: u8,
 ) -> Result<(), OpenError> {
