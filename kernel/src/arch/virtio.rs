@@ -201,6 +201,15 @@ pub fn open_console(window: Range<u64>, reserved: Vec<Range<u64>>) -> Result<Con
     let transport = transport(&shadow)?;
     super::boot::milestone("transport");
     let console = ConsoleDevice::new(transport, |_, queues| {
+        super::boot::milestone("queues set up");
+        {
+            let mut v = alloc::vec![0u8; 65536];
+            for i in (0..v.len()).step_by(4096) {
+                v[i] = 1;
+            }
+            core::hint::black_box(&v);
+        }
+        super::boot::milestone("TMP 16 fresh pages");
         // Common configuration: msix_config at 0x10, queue_select 0x16, queue_msix_vector
         // 0x1a. Every queue (and config changes) use MSI-X table entry 0.
         common.write16(0x10, 0);
