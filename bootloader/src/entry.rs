@@ -53,7 +53,10 @@ unsafe extern "C" {
     static vmch_boot_pml4: PageTable;
 }
 
-const _: () = assert!(IDENTITY_GIB == 4 && ENTRIES == 512, "the tables above link four");
+const _: () = assert!(
+    IDENTITY_GIB == 4 && ENTRIES == 512,
+    "the tables above link four"
+);
 
 /// The page directories mapping the low 4 GiB, computed at compile time.
 static mut DIRECTORIES: [PageTable; IDENTITY_GIB] = [

@@ -239,6 +239,12 @@ impl Mmio {
         unsafe { self.at::<u16>(offset).write_volatile(value) }
     }
 
+    /// Writes a 64-bit register (one access).
+    pub fn write64(&self, offset: u64, value: u64) {
+        // SAFETY: as in `read32`.
+        unsafe { self.at::<u64>(offset).write_volatile(value) }
+    }
+
     /// Writes an 8-bit register.
     pub fn write8(&self, offset: u64, value: u8) {
         // SAFETY: as in `read32`.
