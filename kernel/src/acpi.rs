@@ -199,7 +199,7 @@ pub struct Ecam {
 
 impl Ecam {
     /// Bytes the window spans (1 MiB per bus).
-    pub fn len(&self) -> u64 {
+    pub fn size(&self) -> u64 {
         (u64::from(self.end_bus) - u64::from(self.start_bus) + 1) << 20
     }
 }
@@ -628,7 +628,7 @@ mod tests {
                 end_bus: 0xff
             }
         );
-        assert_eq!(found.len(), 256 << 20);
+        assert_eq!(found.size(), 256 << 20);
         // A broken checksum is an error, not a window.
         m.0[0x9000 + SDT_HEADER + 8] ^= 1;
         assert!(ecam(&m, 0xf_5a20).is_err());

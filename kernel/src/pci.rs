@@ -731,4 +731,69 @@ mod tests {
         );
         assert!(matches!(err, Err(PciError::NoSpace { index: 4, .. })));
     }
+
+    /// Counts the accesses that reach the device.
+    struct Counting<'a> {
+        inner: &'a Sizing,
+        reads: core::cell::Cell<u32>,
+        writes: core::cell::Cell<u32>,
+    }
+
+    impl ConfigAccess for Counting<'_> {
+        fn read32(&self, bdf: Bdf, offset: u8) -> u32 {
+            self.reads.set(self.reads.get() + 1);
+            self.inner.read32(bdf, offset)
+        }
+        fn write32(&self, bdf: Bdf, offset: u8, value: u32) {
+            self.writes.set(self.writes.get() + 1);
+            self.inner.write32(bdf, offset, value)
+        }
+    }
+
+    #[test]
+    fn the_shadow_answers_probes_without_reaching_the_device() {
+        let cfg = Sizing::new(0, 0);
+        let at = bdf(0, 3, 0);
+        let bars = assign_and_enable(&cfg, at, 0xc000_0000..0xd000_0000, &mut Vec::new()).unwrap();
+        let counting = Counting {
+            inner: &cfg,
+            reads: Default::default(),
+            writes: Default::default(),
+        };
+        let f = PciFunction {
+            bdf: at,
+            vendor: 0x1af4,
+            device: 0x1043,
+            class: (7, 0x80, 0),
+            header_type: 0,
+            bars: [0; 6],
+            capabilities: Vec::new(),
+            interrupt: (0, 0),
+        };
+        let shadow = ShadowConfig::new(&counting, &f, bars.clone());
+        assert_eq!(shadow.read32(at, 0), 0x1043_1af4);
+        // A driver's sizing of the 64-bit BAR4: decoding off, all ones, read, restore.
+        let command = shadow.read32(at, 4);
+        shadow.write32(at, 4, command & !COMMAND_MEMORY);
+        assert_eq!(shadow.read32(at, 0x20), bars[1].address as u32 | 4);
+        shadow.write32(at, 0x20, u32::MAX);
+        shadow.write32(at, 0x24, u32::MAX);
+        assert_eq!(shadow.read32(at, 0x20), !(0x4000u32 - 1) | 4);
+        assert_eq!(shadow.read32(at, 0x24), u32::MAX);
+        shadow.write32(at, 0x20, bars[1].address as u32);
+        shadow.write32(at, 0x24, 0);
+        assert_eq!(shadow.read32(at, 0x20), bars[1].address as u32 | 4);
+        shadow.write32(at, 4, command);
+        // An unimplemented BAR reads as 0; the status dword is read once and cached.
+        assert_eq!(shadow.read32(at, 0x1c), 0);
+        assert_eq!(shadow.read32(at, 4), command);
+        assert_eq!((counting.reads.get(), counting.writes.get()), (1, 0));
+        // The device kept decoding and its BARs.
+        assert_eq!(cfg.read32(at, 4) & COMMAND_MEMORY, COMMAND_MEMORY);
+        assert_eq!(cfg.read32(at, 0x20), bars[1].address as u32 | 4);
+        // Other writes go through and drop the cached dword.
+        shadow.write32(at, 0x3c, 0x0b);
+        assert_eq!(shadow.read32(at, 0x3c), 0x0b);
+        assert_eq!((counting.reads.get(), counting.writes.get()), (2, 1));
+    }
 }

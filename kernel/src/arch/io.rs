@@ -199,8 +199,8 @@ impl Mmio {
         self.base
     }
 
-    /// Its length in bytes.
-    pub fn len(&self) -> u64 {
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
         self.len
     }
 

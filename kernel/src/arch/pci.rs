@@ -84,7 +84,7 @@ fn ecam() -> Option<&'static Ecam> {
         };
         // SAFETY: the MCFG's window is the host bridge's configuration space (not RAM), and
         // this module is its only user.
-        let regs = unsafe { Mmio::new(window.base, window.len()) };
+        let regs = unsafe { Mmio::new(window.base, window.size()) };
         if regs.is_none() {
             log::warn!(
                 "ECAM window at {:#x} is outside the identity map; using ports 0xCF8/0xCFC",
@@ -101,7 +101,7 @@ fn ecam() -> Option<&'static Ecam> {
 
 /// The physical range of the ECAM window in use, if any (BARs must not be placed there).
 pub fn ecam_range() -> Option<Range<u64>> {
-    ecam().map(|e| e.regs.base()..e.regs.base() + e.regs.len())
+    ecam().map(|e| e.regs.base()..e.regs.base() + e.regs.size())
 }
 
 /// The machine's configuration access: ECAM for the buses the MCFG window covers, else

@@ -203,7 +203,7 @@ impl Transport for ConsoleTransport {
             }
         };
         let at = u64::from(off) * u64::from(self.multiplier);
-        if at + 2 <= self.notify.len() {
+        if at + 2 <= self.notify.size() {
             self.notify.write16(at, queue);
         } else {
             log::error!("virtio-console: queue {queue}'s notification offset {at:#x} is outside");
@@ -251,12 +251,9 @@ impl Transport for ConsoleTransport {
         if max.map(u32::from) != Some(size) {
             self.common.write16(common_cfg::QUEUE_SIZE, size as u16);
         }
-        self.common
-            .write64(common_cfg::QUEUE_DESC, descriptors as u64);
-        self.common
-            .write64(common_cfg::QUEUE_DRIVER, driver_area as u64);
-        self.common
-            .write64(common_cfg::QUEUE_DEVICE, device_area as u64);
+        self.common.write64(common_cfg::QUEUE_DESC, descriptors);
+        self.common.write64(common_cfg::QUEUE_DRIVER, driver_area);
+        self.common.write64(common_cfg::QUEUE_DEVICE, device_area);
         // Every queue interrupts through MSI-X table entry 0 (see `route_msix`).
         self.common.write16(common_cfg::QUEUE_MSIX_VECTOR, 0);
         if self.common.read16(common_cfg::QUEUE_MSIX_VECTOR) != 0 {
