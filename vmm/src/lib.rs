@@ -4,8 +4,8 @@
 //! - [`config`]: what a VM is made of (`--port` specs shaped like QEMU's `virtserialport`);
 //! - [`layout`]: guest-physical addresses and ports;
 //! - [`boot`]: guest RAM, the ELF through linux-loader, `hvm_start_info`;
-//! - [`acpi`]: the tables that let the guest power off and reset;
-//! - [`pci`]: configuration mechanism #1, BARs, MMIO dispatch, ioeventfds;
+//! - [`acpi`]: the tables that let the guest power off and reset, and the MCFG;
+//! - [`pci`]: configuration mechanism #1 and ECAM, BARs, MMIO dispatch, ioeventfds;
 //! - [`irq`]: MSI-X messages as irqfds;
 //! - [`io`]: COM1 (vm-superio), debug-exit, the boot stamp, ACPI registers;
 //! - [`rtc`]: the CMOS clock;
