@@ -229,6 +229,20 @@ fn port_config(spec: &PortSpec) -> PortConfig {
     config
 }
 
+/// Asks for transparent huge pages behind guest RAM (this host's THP mode is `madvise`).
+/// Done before anything is written: loading the kernel into 4 KiB pages took about 1.1 ms
+/// here, into huge pages about 0.55 ms.
+fn advise_huge_pages(mem: &GuestMemoryMmap) {
+    for region in mem.iter() {
+        if let Ok(host) = mem.get_host_address(region.start_addr()) {
+            // SAFETY: advice only, on a mapping `mem` owns; it cannot change the memory's
+            // contents.
+            let _ =
+                unsafe { libc::madvise(host.cast(), region.len() as usize, libc::MADV_HUGEPAGE) };
+        }
+    }
+}
+
 /// Registers every region of `mem` with KVM.
 fn register_memory(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<(), VmmError> {
     for (slot, region) in mem.iter().enumerate() {
@@ -238,8 +252,6 @@ fn register_memory(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<(), VmmError> {
                 what: format!("guest RAM address: {e}"),
                 source: std::io::Error::other("unmapped region"),
             })?;
-        // SAFETY: advice only, on a mapping `mem` owns; it cannot change the memory's contents.
-        let _ = unsafe { libc::madvise(host.cast(), region.len() as usize, libc::MADV_HUGEPAGE) };
         let region = kvm_userspace_memory_region {
             slot: slot as u32,
             flags: 0,
@@ -280,6 +292,7 @@ impl Vm {
         phases.mark("KVM_CREATE_VM");
 
         let mem = boot::guest_memory(config.mem_mib)?;
+        advise_huge_pages(&mem);
         // The kernel and the boot tables are written before the memory is given to KVM: on
         // a nested host (kvm-pvm) every first touch of registered guest memory costs tens
         // of microseconds (FIELD-NOTES); under strace, loading the 1.3 MB kernel into
