@@ -1,13 +1,14 @@
 //! The PVH entry: ELF note, 32-bit trampoline, boot stack, GDT and early page tables.
 //!
 //! The loader jumps to [`pvh_start32`] in 32-bit protected mode, paging off, flat segments,
-//! EBX = physical address of `hvm_start_info`. The trampoline stamps the TSC, links the
-//! statically built page directories into a PML4, enables PAE, long mode and paging, loads a
-//! 64-bit GDT, switches to the boot stack and calls the kernel's `vmchannel_kernel_entry`.
+//! EBX = physical address of `hvm_start_info`. The trampoline stamps the TSC, loads the page
+//! tables (built and linked at compile and link time), enables PAE, long mode and paging,
+//! loads a 64-bit GDT, switches to the boot stack and calls the kernel's
+//! `vmchannel_kernel_entry`.
 //! Everything here is linked below 4 GiB with `relocation-model=static` (see
 //! `.cargo/config.toml`), so 32-bit absolute references are valid.
 
-use core::arch::naked_asm;
+use core::arch::{global_asm, naked_asm};
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::page_table::{ENTRIES, IDENTITY_GIB, PageTable, identity_directory};
@@ -24,9 +25,38 @@ struct Stack([u8; STACK_SIZE]);
 /// pages are never faulted in (each first touch costs tens of microseconds under nested KVM).
 static mut STACK: Stack = Stack([0; STACK_SIZE]);
 
-/// PML4 and PDPT, filled in by the trampoline (they hold pointers, so cannot be const).
-static mut PML4: PageTable = PageTable([0; ENTRIES]);
-static mut PDPT: PageTable = PageTable([0; ENTRIES]);
+// The PML4 and the PDPT, in .data with their links resolved by the linker: PML4[0] -> PDPT,
+// PDPT[0..4] -> the four identity page directories (present, writable, user: the kernel runs
+// its work at CPL3, see the kernel's arch/ring3.rs). Filling them at run time meant clearing
+// 8 KiB at CPL0, instruction by instruction, which took about 1 ms under kvm-pvm, and trusting
+// nothing of .bss.
+global_asm!(
+    ".pushsection .data.vmch_boot_tables,\"aw\"",
+    ".balign 4096",
+    ".globl vmch_boot_pml4",
+    "vmch_boot_pml4:",
+    ".quad vmch_boot_pdpt + 7",
+    ".fill 511, 8, 0",
+    ".globl vmch_boot_pdpt",
+    "vmch_boot_pdpt:",
+    ".quad {dirs} + 7",
+    ".quad {dirs} + 0x1007",
+    ".quad {dirs} + 0x2007",
+    ".quad {dirs} + 0x3007",
+    ".fill 508, 8, 0",
+    ".popsection",
+    dirs = sym DIRECTORIES,
+);
+
+unsafe extern "C" {
+    /// The PML4 above.
+    static vmch_boot_pml4: PageTable;
+}
+
+const _: () = assert!(
+    IDENTITY_GIB == 4 && ENTRIES == 512,
+    "the tables above link four"
+);
 
 /// The page directories mapping the low 4 GiB, computed at compile time.
 static mut DIRECTORIES: [PageTable; IDENTITY_GIB] = [
@@ -61,7 +91,7 @@ pub fn entry_tsc() -> u64 {
 
 /// Physical address of the PML4 the trampoline loaded into CR3.
 pub fn boot_pml4() -> u64 {
-    (&raw const PML4) as u64
+    (&raw const vmch_boot_pml4) as u64
 }
 
 /// The 32-bit PVH entry point named by the ELF note.
@@ -83,28 +113,6 @@ unsafe extern "C" fn pvh_start32() -> ! {
         "rdtsc",
         "mov dword ptr [{tsc}], eax",
         "mov dword ptr [{tsc} + 4], edx",
-        // Clear PML4 and PDPT (2 x 1024 dwords), not trusting the loader to zero .bss.
-        "xor eax, eax",
-        "mov edi, offset {pml4}",
-        "mov ecx, 1024",
-        "rep stosd",
-        "mov edi, offset {pdpt}",
-        "mov ecx, 1024",
-        "rep stosd",
-        // PML4[0] -> PDPT; PDPT[0..4] -> the four identity page directories (present, writable,
-        // user: the kernel runs its work at CPL3, see the kernel's arch/ring3.rs).
-        "mov eax, offset {pdpt}",
-        "or eax, 7",
-        "mov dword ptr [{pml4}], eax",
-        "mov eax, offset {dirs}",
-        "or eax, 7",
-        "mov dword ptr [{pdpt}], eax",
-        "add eax, 4096",
-        "mov dword ptr [{pdpt} + 8], eax",
-        "add eax, 4096",
-        "mov dword ptr [{pdpt} + 16], eax",
-        "add eax, 4096",
-        "mov dword ptr [{pdpt} + 24], eax",
         "mov eax, offset {pml4}",
         "mov cr3, eax",
         // CR4.PAE
@@ -131,9 +139,7 @@ unsafe extern "C" fn pvh_start32() -> ! {
         "retf",
         ".code64",
         tsc = sym ENTRY_TSC,
-        pml4 = sym PML4,
-        pdpt = sym PDPT,
-        dirs = sym DIRECTORIES,
+        pml4 = sym vmch_boot_pml4,
         gdtr = sym GDT_POINTER,
         long_mode = sym long_mode_start,
         stack = sym STACK,

@@ -1,7 +1,7 @@
 //! Early page tables: the identity map of the low 4 GiB, built from 2 MiB pages.
 //!
-//! The page directories are computed at compile time ([`identity_directory`]), so the 32-bit
-//! trampoline only has to link the PML4 and the PDPT to them. [`translate`] walks a live
+//! The page directories are computed at compile time ([`identity_directory`]), and the PML4 and
+//! PDPT that link them are resolved by the linker, so the 32-bit trampoline only loads CR3. [`translate`] walks a live
 //! hierarchy through a physical-memory reader, which lets the kernel check its own mapping and
 //! lets host tests check the tables without hardware.
 

@@ -151,13 +151,24 @@ fn read_table(mem: &dyn PhysMemory, paddr: u64, name: &'static str) -> Result<Ve
 
 /// Finds the FADT through the XSDT (preferred) or RSDT.
 fn find_fadt(mem: &dyn PhysMemory, rsdp: u64) -> Result<Vec<u8>, AcpiError> {
+    find_table(mem, rsdp, b"FACP", "FADT")?.ok_or(AcpiError::NoFadt)
+}
+
+/// Finds the table with `signature` through the XSDT (preferred) or RSDT; `None` when the
+/// root lists none.
+fn find_table(
+    mem: &dyn PhysMemory,
+    rsdp: u64,
+    signature: &[u8; 4],
+    name: &'static str,
+) -> Result<Option<Vec<u8>>, AcpiError> {
     let (_, rsdt, xsdt) = read_rsdp(mem, rsdp).ok_or(AcpiError::NoRsdp)?;
-    let (root, entry_size, name) = if xsdt != 0 {
+    let (root, entry_size, root_name) = if xsdt != 0 {
         (xsdt, 8, "XSDT")
     } else {
         (u64::from(rsdt), 4, "RSDT")
     };
-    let table = read_table(mem, root, name)?;
+    let table = read_table(mem, root, root_name)?;
     for entry in table[SDT_HEADER..].chunks_exact(entry_size) {
         let addr = if entry_size == 8 {
             u64_at(entry, 0)
@@ -168,11 +179,55 @@ fn find_fadt(mem: &dyn PhysMemory, rsdp: u64) -> Result<Vec<u8>, AcpiError> {
             continue;
         };
         let mut sig = [0u8; 4];
-        if mem.read(addr, &mut sig) && &sig == b"FACP" {
-            return read_table(mem, addr, "FADT");
+        if mem.read(addr, &mut sig) && &sig == signature {
+            return read_table(mem, addr, name).map(Some);
         }
     }
-    Err(AcpiError::NoFadt)
+    Ok(None)
+}
+
+/// A PCI Express enhanced configuration (ECAM) window, from the MCFG table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ecam {
+    /// Physical address of bus `start_bus`'s configuration space.
+    pub base: u64,
+    /// First bus the window covers.
+    pub start_bus: u8,
+    /// Last bus the window covers.
+    pub end_bus: u8,
+}
+
+impl Ecam {
+    /// Bytes the window spans (1 MiB per bus).
+    pub fn size(&self) -> u64 {
+        (u64::from(self.end_bus) - u64::from(self.start_bus) + 1) << 20
+    }
+}
+
+/// The ECAM window of PCI segment 0 that the MCFG table announces, if there is an MCFG with
+/// one (the RSDP at `rsdp`: callers pass the loader's, as finding it by scanning the BIOS
+/// area costs milliseconds under nested KVM).
+pub fn ecam(mem: &dyn PhysMemory, rsdp: u64) -> Result<Option<Ecam>, AcpiError> {
+    let Some(mcfg) = find_table(mem, rsdp, b"MCFG", "MCFG")? else {
+        return Ok(None);
+    };
+    // The header, 8 reserved bytes, then 16-byte allocations: base, segment, start and end
+    // bus, 4 reserved.
+    let found = mcfg
+        .get(SDT_HEADER + 8..)
+        .unwrap_or(&[])
+        .chunks_exact(16)
+        .find_map(|a| {
+            let base = u64_at(a, 0)?;
+            let segment = u16::from_le_bytes([a[8], a[9]]);
+            let (start_bus, end_bus) = (a[10], a[11]);
+            (segment == 0 && base != 0 && start_bus <= end_bus).then_some(Ecam {
+                base,
+                start_bus,
+                end_bus,
+            })
+        });
+    Ok(found)
 }
 
 /// Decodes one AML integer constant at the start of `b`: (value, bytes used).
@@ -552,5 +607,30 @@ mod tests {
         let mut aml = b"\x70_S5_".to_vec();
         aml.extend_from_slice(S5_FIVE);
         assert_eq!(s5_sleep_types(&aml), Some((5, 5)));
+    }
+
+    #[test]
+    fn ecam_from_the_mcfg_when_there_is_one() {
+        let mut m = machine(true, false, S5_ZERO);
+        assert_eq!(ecam(&m, 0xf_5a20).unwrap(), None, "no MCFG: no ECAM");
+        // As QEMU's q35: one allocation, segment 0, buses 0-255 at 0xb000_0000.
+        let mut body = vec![0u8; 8];
+        body.extend_from_slice(&0xb000_0000u64.to_le_bytes());
+        body.extend_from_slice(&[0, 0, 0, 0xff, 0, 0, 0, 0]);
+        let mcfg = table(b"MCFG", &body);
+        m.0[0x9000..0x9000 + mcfg.len()].copy_from_slice(&mcfg);
+        let found = ecam(&m, 0xf_5a20).unwrap().unwrap();
+        assert_eq!(
+            found,
+            Ecam {
+                base: 0xb000_0000,
+                start_bus: 0,
+                end_bus: 0xff
+            }
+        );
+        assert_eq!(found.size(), 256 << 20);
+        // A broken checksum is an error, not a window.
+        m.0[0x9000 + SDT_HEADER + 8] ^= 1;
+        assert!(ecam(&m, 0xf_5a20).is_err());
     }
 }

@@ -349,7 +349,19 @@ pub fn assign_and_enable(
     window: Range<u64>,
     used: &mut Vec<Range<u64>>,
 ) -> Result<Vec<MemBar>, PciError> {
-    let mut bars = memory_bars(cfg, bdf);
+    let bars = memory_bars(cfg, bdf);
+    assign_sized_and_enable(cfg, bdf, bars, window, used)
+}
+
+/// [`assign_and_enable`] for BARs already sized by [`memory_bars`] (each configuration
+/// access is a VM exit: sizing twice doubles them). Returns the BARs as placed.
+pub fn assign_sized_and_enable(
+    cfg: &dyn ConfigAccess,
+    bdf: Bdf,
+    mut bars: Vec<MemBar>,
+    window: Range<u64>,
+    used: &mut Vec<Range<u64>>,
+) -> Result<Vec<MemBar>, PciError> {
     for bar in bars.iter_mut().filter(|b| b.address == 0) {
         let mut at = window.start.next_multiple_of(bar.size);
         loop {
@@ -377,8 +389,115 @@ pub fn assign_and_enable(
         used.push(bar.range());
     }
     let command = cfg.read32(bdf, 4) & 0xffff;
-    cfg.write32(bdf, 4, command | COMMAND_MEMORY | COMMAND_BUS_MASTER);
+    let enabled = command | COMMAND_MEMORY | COMMAND_BUS_MASTER;
+    if enabled != command {
+        cfg.write32(bdf, 4, enabled);
+    }
     Ok(bars)
+}
+
+/// One function's configuration space as a driver that probes it again sees it, without
+/// reaching the device: reads come from a cache filled by the first real read of each dword
+/// (and seeded with what enumeration found); the memory BARs answer sizing probes from their
+/// known sizes; command-register writes (drivers switch decoding off around sizing) are
+/// dropped, so the function stays as it was set up. Other writes go to the device and drop
+/// the cached dword.
+///
+/// Used to give a driver library (virtio-drivers' PCI transport, which sizes each BAR it
+/// uses again) a function already sized, placed and enabled: under kvm-pvm each real access
+/// costs tens of microseconds.
+pub struct ShadowConfig<'a> {
+    cfg: &'a dyn ConfigAccess,
+    bdf: Bdf,
+    bars: Vec<MemBar>,
+    cache: core::cell::RefCell<[Option<u32>; 64]>,
+    /// BAR registers (by index) that were last written all ones (a sizing probe).
+    probing: core::cell::Cell<u8>,
+}
+
+impl<'a> ShadowConfig<'a> {
+    /// A shadow of `f`, whose memory BARs are `bars` (as [`memory_bars`] or
+    /// [`assign_sized_and_enable`] returned them), over the real accessor `cfg`.
+    pub fn new(cfg: &'a dyn ConfigAccess, f: &PciFunction, bars: Vec<MemBar>) -> Self {
+        let mut cache = [None; 64];
+        cache[0] = Some(u32::from(f.device) << 16 | u32::from(f.vendor));
+        Self {
+            cfg,
+            bdf: f.bdf,
+            bars,
+            cache: core::cell::RefCell::new(cache),
+            probing: core::cell::Cell::new(0),
+        }
+    }
+
+    /// The function it shadows.
+    pub fn bdf(&self) -> Bdf {
+        self.bdf
+    }
+
+    /// The BAR register at `index`, as the shadow answers it: the memory BAR's address (or its
+    /// size mask while probed) with its type bits; 0 (unimplemented) for any other BAR.
+    fn bar_register(&self, index: u8) -> u32 {
+        let probing = self.probing.get() & (1 << index) != 0;
+        for b in &self.bars {
+            let mask = !(b.size - 1);
+            if b.index == index {
+                let kind = if b.is64 { 0x4 } else { 0 };
+                return if probing {
+                    mask as u32 | kind
+                } else {
+                    b.address as u32 | kind
+                };
+            }
+            if b.is64 && b.index + 1 == index {
+                return if probing {
+                    (mask >> 32) as u32
+                } else {
+                    (b.address >> 32) as u32
+                };
+            }
+        }
+        0
+    }
+}
+
+impl ConfigAccess for ShadowConfig<'_> {
+    fn read32(&self, bdf: Bdf, offset: u8) -> u32 {
+        if bdf != self.bdf {
+            return self.cfg.read32(bdf, offset);
+        }
+        if (0x10..0x28).contains(&offset) {
+            return self.bar_register((offset - 0x10) / 4);
+        }
+        let slot = usize::from(offset / 4);
+        if let Some(v) = self.cache.borrow()[slot] {
+            return v;
+        }
+        let v = self.cfg.read32(bdf, offset & !3);
+        self.cache.borrow_mut()[slot] = Some(v);
+        v
+    }
+
+    fn write32(&self, bdf: Bdf, offset: u8, value: u32) {
+        if bdf != self.bdf {
+            return self.cfg.write32(bdf, offset, value);
+        }
+        if (0x10..0x28).contains(&offset) {
+            let bit = 1u8 << ((offset - 0x10) / 4);
+            let probing = self.probing.get();
+            self.probing.set(if value == u32::MAX {
+                probing | bit
+            } else {
+                probing & !bit
+            });
+            return;
+        }
+        if offset & !3 == 4 {
+            return;
+        }
+        self.cache.borrow_mut()[usize::from(offset / 4)] = None;
+        self.cfg.write32(bdf, offset, value);
+    }
 }
 
 #[cfg(test)]
@@ -611,5 +730,70 @@ mod tests {
             &mut Vec::new(),
         );
         assert!(matches!(err, Err(PciError::NoSpace { index: 4, .. })));
+    }
+
+    /// Counts the accesses that reach the device.
+    struct Counting<'a> {
+        inner: &'a Sizing,
+        reads: core::cell::Cell<u32>,
+        writes: core::cell::Cell<u32>,
+    }
+
+    impl ConfigAccess for Counting<'_> {
+        fn read32(&self, bdf: Bdf, offset: u8) -> u32 {
+            self.reads.set(self.reads.get() + 1);
+            self.inner.read32(bdf, offset)
+        }
+        fn write32(&self, bdf: Bdf, offset: u8, value: u32) {
+            self.writes.set(self.writes.get() + 1);
+            self.inner.write32(bdf, offset, value)
+        }
+    }
+
+    #[test]
+    fn the_shadow_answers_probes_without_reaching_the_device() {
+        let cfg = Sizing::new(0, 0);
+        let at = bdf(0, 3, 0);
+        let bars = assign_and_enable(&cfg, at, 0xc000_0000..0xd000_0000, &mut Vec::new()).unwrap();
+        let counting = Counting {
+            inner: &cfg,
+            reads: Default::default(),
+            writes: Default::default(),
+        };
+        let f = PciFunction {
+            bdf: at,
+            vendor: 0x1af4,
+            device: 0x1043,
+            class: (7, 0x80, 0),
+            header_type: 0,
+            bars: [0; 6],
+            capabilities: Vec::new(),
+            interrupt: (0, 0),
+        };
+        let shadow = ShadowConfig::new(&counting, &f, bars.clone());
+        assert_eq!(shadow.read32(at, 0), 0x1043_1af4);
+        // A driver's sizing of the 64-bit BAR4: decoding off, all ones, read, restore.
+        let command = shadow.read32(at, 4);
+        shadow.write32(at, 4, command & !COMMAND_MEMORY);
+        assert_eq!(shadow.read32(at, 0x20), bars[1].address as u32 | 4);
+        shadow.write32(at, 0x20, u32::MAX);
+        shadow.write32(at, 0x24, u32::MAX);
+        assert_eq!(shadow.read32(at, 0x20), !(0x4000u32 - 1) | 4);
+        assert_eq!(shadow.read32(at, 0x24), u32::MAX);
+        shadow.write32(at, 0x20, bars[1].address as u32);
+        shadow.write32(at, 0x24, 0);
+        assert_eq!(shadow.read32(at, 0x20), bars[1].address as u32 | 4);
+        shadow.write32(at, 4, command);
+        // An unimplemented BAR reads as 0; the status dword is read once and cached.
+        assert_eq!(shadow.read32(at, 0x1c), 0);
+        assert_eq!(shadow.read32(at, 4), command);
+        assert_eq!((counting.reads.get(), counting.writes.get()), (1, 0));
+        // The device kept decoding and its BARs.
+        assert_eq!(cfg.read32(at, 4) & COMMAND_MEMORY, COMMAND_MEMORY);
+        assert_eq!(cfg.read32(at, 0x20), bars[1].address as u32 | 4);
+        // Other writes go through and drop the cached dword.
+        shadow.write32(at, 0x3c, 0x0b);
+        assert_eq!(shadow.read32(at, 0x3c), 0x0b);
+        assert_eq!((counting.reads.get(), counting.writes.get()), (2, 1));
     }
 }

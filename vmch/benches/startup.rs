@@ -7,6 +7,8 @@
 //!
 //! `cargo bench -p vmch --bench startup [-- RUNS [ECHO_KIB]]` (default 5 runs, 256 KiB);
 //! `STARTUP_VMMS=vmch,tcg` leaves QEMU KVM out. The echo table also gives each VMM's peak RSS.
+//! `STARTUP_BASE=DIR` adds another build's `DIR/vmch` with its `DIR/kernel` (e.g. the tree
+//! before a change), run interleaved with this one, for before/after figures from one run.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -29,6 +31,8 @@ enum Vmm {
     Vmch,
     QemuTcg,
     QemuKvm,
+    /// `vmch run` of another build (`STARTUP_BASE`).
+    VmchBase,
 }
 
 impl Vmm {
@@ -37,6 +41,7 @@ impl Vmm {
             Vmm::Vmch => "vmch run (KVM)",
             Vmm::QemuTcg => "QEMU q35 TCG",
             Vmm::QemuKvm => "QEMU q35 KVM",
+            Vmm::VmchBase => "vmch run, STARTUP_BASE build",
         }
     }
 }
@@ -59,9 +64,20 @@ fn spawn(vmm: Vmm, max_ports: u32) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("echo.sock");
     let mut cmd = match vmm {
-        Vmm::Vmch => {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_vmch"));
-            c.args(["run", "--serial", "none", "--cmdline", CMDLINE])
+        Vmm::Vmch | Vmm::VmchBase => {
+            let mut c = match vmm {
+                Vmm::Vmch => Command::new(env!("CARGO_BIN_EXE_vmch")),
+                _ => {
+                    let base = PathBuf::from(std::env::var_os("STARTUP_BASE").unwrap());
+                    let mut c = Command::new(base.join("vmch"));
+                    c.arg("run").arg("--kernel").arg(base.join("kernel"));
+                    c
+                }
+            };
+            if vmm == Vmm::Vmch {
+                c.arg("run");
+            }
+            c.args(["--serial", "none", "--cmdline", CMDLINE])
                 .args(["--mem", &MEM_MIB.to_string()])
                 .args(["--max-ports", &max_ports.to_string()])
                 .arg("--port")
@@ -160,10 +176,14 @@ fn main() {
                 Vmm::Vmch => "vmch",
                 Vmm::QemuTcg => "tcg",
                 Vmm::QemuKvm => "kvm",
+                Vmm::VmchBase => "base",
             };
             only.split(',').any(|o| o == name)
         };
         vmms.retain(|v| *v == Vmm::Vmch || keep(v));
+    }
+    if std::env::var_os("STARTUP_BASE").is_some() {
+        vmms.insert(1, Vmm::VmchBase);
     }
 
     for max_ports in [2u32, 31] {

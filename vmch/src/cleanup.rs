@@ -107,26 +107,61 @@ pub fn dir(path: &Path) -> Result<Registered, CleanupError> {
     register(Item::Dir(path.to_owned()))
 }
 
-/// Creates a temporary directory named `prefix` and a random tail in the system's temp
-/// directory, registered in the same step: the registry's lock is held while it is made, so
-/// a signal arriving meanwhile waits for it and removes it (registering after creating
-/// left a window where a signal's exit leaked the directory). [`CleanupError::Stopping`]
-/// when a signal is already being handled; the inner result is the creation's.
-pub fn temp_dir(
-    prefix: &str,
-) -> Result<std::io::Result<(tempfile::TempDir, Registered)>, CleanupError> {
+/// A temporary directory registered for cleanup from the moment it exists until it is gone:
+/// made under the registry's lock (a signal finds it either not yet made or registered), and
+/// removed before its registration is dropped (a signal in between would find it unregistered
+/// and end the process before the removal).
+#[derive(Debug)]
+pub struct RegisteredDir {
+    dir: Option<tempfile::TempDir>,
+    registration: Option<Registered>,
+}
+
+impl RegisteredDir {
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.as_ref().map_or(Path::new(""), |d| d.path())
+    }
+}
+
+impl Drop for RegisteredDir {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.take() {
+            let _ = dir.close();
+        }
+        drop(self.registration.take());
+    }
+}
+
+/// Why a temporary directory could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum TempDirError {
+    /// `vmch` is being stopped by a signal.
+    #[error(transparent)]
+    Stopping(CleanupError),
+    /// Creating it failed.
+    #[error(transparent)]
+    Create(io::Error),
+}
+
+/// Makes a temporary directory whose name starts with `prefix` (see [`temp_prefix`]) and
+/// registers it in one step with respect to a signal.
+pub fn temp_dir(prefix: &str) -> Result<RegisteredDir, TempDirError> {
     let mut r = registry();
     if r.terminating {
-        return Err(CleanupError::Stopping);
+        return Err(TempDirError::Stopping(CleanupError::Stopping));
     }
-    let dir = match tempfile::Builder::new().prefix(prefix).tempdir() {
-        Ok(d) => d,
-        Err(e) => return Ok(Err(e)),
-    };
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir()
+        .map_err(TempDirError::Create)?;
     let id = r.next;
     r.next += 1;
     r.items.insert(id, Item::Dir(dir.path().to_owned()));
-    Ok(Ok((dir, Registered(id))))
+    Ok(RegisteredDir {
+        dir: Some(dir),
+        registration: Some(Registered(id)),
+    })
 }
 
 /// Registers a partial file: removed if a signal stops `vmch`.

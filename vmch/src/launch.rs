@@ -323,10 +323,11 @@ impl Image {
 /// A running appliance and its connected client. Dropping it stops the VM.
 pub struct Appliance {
     child: Child,
-    /// The child's and the directory's registrations with [`crate::cleanup`].
-    registered: Option<(cleanup::Registered, cleanup::Registered)>,
+    /// The child's registration with [`crate::cleanup`].
+    registered: Option<cleanup::Registered>,
     backend: Backend,
-    dir: tempfile::TempDir,
+    /// Dropped after the child is stopped (fields drop after `Drop::drop`).
+    dir: cleanup::RegisteredDir,
     client: Client<UnixStream>,
     started: Instant,
     ready: Duration,
@@ -370,12 +371,13 @@ impl Appliance {
         SWEEP.call_once(|| {
             cleanup::sweep_stale(&std::env::temp_dir());
         });
-        let (dir, dir_registered) = cleanup::temp_dir(&cleanup::temp_prefix())
-            .map_err(LaunchError::Stopping)?
-            .map_err(|source| LaunchError::Setup {
+        let dir = cleanup::temp_dir(&cleanup::temp_prefix()).map_err(|e| match e {
+            cleanup::TempDirError::Stopping(e) => LaunchError::Stopping(e),
+            cleanup::TempDirError::Create(source) => LaunchError::Setup {
                 what: "creating a temporary directory",
                 source,
-            })?;
+            },
+        })?;
         let socket = dir.path().join("appliance.sock");
         let serial = dir.path().join("serial.log");
         let stderr =
@@ -450,7 +452,7 @@ impl Appliance {
         };
         Ok(Appliance {
             child,
-            registered: Some((child_registered, dir_registered)),
+            registered: Some(child_registered),
             backend: options.backend,
             dir,
             client,
@@ -508,13 +510,8 @@ impl Appliance {
     }
 
     fn stop(&mut self) {
-        let (child, dir) = match self.registered.take() {
-            Some((child, dir)) => (Some(child), Some(dir)),
-            None => (None, None),
-        };
-        cleanup::stop_process(&mut self.child, child);
-        // The directory itself goes with the TempDir, just after.
-        drop(dir);
+        cleanup::stop_process(&mut self.child, self.registered.take());
+        // The directory goes with `self.dir` just after, unregistered only once removed.
     }
 }
 

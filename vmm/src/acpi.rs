@@ -1,12 +1,13 @@
 //! The ACPI tables a hardware-reduced machine needs to be powered off and reset: RSDP, XSDT,
 //! FADT (HW_REDUCED_ACPI, sleep control/status and reset registers in port space) and a DSDT
-//! whose only content is `\_S5`. Firecracker and Cloud Hypervisor give PVH guests the same.
+//! whose only content is `\_S5`; and an MCFG naming the PCI bus's ECAM window. Firecracker and Cloud Hypervisor give PVH guests the same.
 //! No crate writes these few fixed tables (acpi_tables in Cloud Hypervisor is not published
 //! with a stable API), so they are built here, byte by byte, with their checksums.
 
 use vm_memory::{Bytes, GuestAddress, GuestMemoryMmap};
 
 use crate::layout::ports::{ACPI_RESET, ACPI_RESET_VALUE, ACPI_SLEEP_CONTROL, ACPI_SLEEP_STATUS};
+use crate::layout::{ECAM_BASE, ECAM_SIZE};
 
 /// The SLP_TYP value `\_S5` announces; a write of it with SLP_EN powers the VM off.
 pub const S5_SLEEP_TYPE: u8 = 5;
@@ -19,6 +20,7 @@ const SDT_HEADER: usize = 36;
 const XSDT_OFFSET: u64 = 0x40;
 const FADT_OFFSET: u64 = 0x80;
 const DSDT_OFFSET: u64 = 0x200;
+const MCFG_OFFSET: u64 = 0x240;
 
 /// Whether a write of `value` to the sleep control register asks for S5 (power off).
 pub fn is_power_off(value: u8) -> bool {
@@ -115,16 +117,31 @@ fn dsdt() -> Vec<u8> {
     table(b"DSDT", 2, &aml)
 }
 
+/// The MCFG: one allocation, segment 0, the buses [`ECAM_SIZE`] covers, at [`ECAM_BASE`].
+fn mcfg() -> Vec<u8> {
+    let mut body = vec![0u8; 8]; // reserved
+    body.extend_from_slice(&ECAM_BASE.to_le_bytes());
+    body.extend_from_slice(&0u16.to_le_bytes()); // PCI segment group
+    body.push(0); // start bus
+    body.push(((ECAM_SIZE >> 20) - 1) as u8); // end bus
+    body.extend_from_slice(&[0; 4]);
+    table(b"MCFG", 1, &body)
+}
+
 /// Writes the tables at `base` and returns the RSDP's address.
 pub fn write_tables(mem: &GuestMemoryMmap, base: u64) -> Result<u64, vm_memory::GuestMemoryError> {
     let xsdt_addr = base + XSDT_OFFSET;
     let fadt_addr = base + FADT_OFFSET;
     let dsdt_addr = base + DSDT_OFFSET;
-    let xsdt = table(b"XSDT", 1, &fadt_addr.to_le_bytes());
+    let mcfg_addr = base + MCFG_OFFSET;
+    let mut entries = fadt_addr.to_le_bytes().to_vec();
+    entries.extend_from_slice(&mcfg_addr.to_le_bytes());
+    let xsdt = table(b"XSDT", 1, &entries);
     mem.write_slice(&rsdp(xsdt_addr), GuestAddress(base))?;
     mem.write_slice(&xsdt, GuestAddress(xsdt_addr))?;
     mem.write_slice(&fadt(dsdt_addr), GuestAddress(fadt_addr))?;
     mem.write_slice(&dsdt(), GuestAddress(dsdt_addr))?;
+    mem.write_slice(&mcfg(), GuestAddress(mcfg_addr))?;
     Ok(base)
 }
 
@@ -145,6 +162,11 @@ mod tests {
         assert!(FADT_OFFSET + f.len() as u64 <= DSDT_OFFSET);
         let d = dsdt();
         assert_eq!(sum(&d), 0);
+        assert!(DSDT_OFFSET + d.len() as u64 <= MCFG_OFFSET);
+        let m = mcfg();
+        assert_eq!((m.len(), sum(&m)), (60, 0));
+        assert_eq!(u64::from_le_bytes(m[44..52].try_into().unwrap()), ECAM_BASE);
+        assert_eq!((m[54], m[55]), (0, 0));
         assert_eq!(
             u32::from_le_bytes(d[4..8].try_into().unwrap()) as usize,
             d.len()

@@ -21,8 +21,15 @@ pub const HIGH_RAM_START: u64 = 0x10_0000;
 pub const PCI_HOLE_START: u64 = 0xc000_0000;
 /// BARs are assigned upwards from here.
 pub const BAR_BASE: u64 = PCI_HOLE_START;
-/// Top of the BAR window (the IOAPIC and local APIC live above).
-pub const BAR_END: u64 = 0xfec0_0000;
+/// Top of the BAR window (ECAM, then the IOAPIC and local APIC, live above).
+pub const BAR_END: u64 = ECAM_BASE;
+/// PCI Express enhanced configuration (ECAM, "MMCONFIG") for bus 0: 32 devices x 8
+/// functions x 4 KiB, announced by the ACPI MCFG table. A guest's configuration accesses
+/// there are plain MMIO exits, where 0xCF8/0xCFC take two port exits (and, for the kernel in
+/// ring 3 on kvm-pvm, a trip through its CPL0 core).
+pub const ECAM_BASE: u64 = 0xfe00_0000;
+/// Size of the ECAM window (bus 0 only).
+pub const ECAM_SIZE: u64 = 1 << 20;
 /// KVM's TSS (three pages) on Intel, just below the IOAPIC as in QEMU.
 pub const KVM_TSS_ADDR: usize = 0xfffb_d000;
 

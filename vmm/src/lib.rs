@@ -4,8 +4,8 @@
 //! - [`config`]: what a VM is made of (`--port` specs shaped like QEMU's `virtserialport`);
 //! - [`layout`]: guest-physical addresses and ports;
 //! - [`boot`]: guest RAM, the ELF through linux-loader, `hvm_start_info`;
-//! - [`acpi`]: the tables that let the guest power off and reset;
-//! - [`pci`]: configuration mechanism #1, BARs, MMIO dispatch, ioeventfds;
+//! - [`acpi`]: the tables that let the guest power off and reset, and the MCFG;
+//! - [`pci`]: configuration mechanism #1 and ECAM, BARs, MMIO dispatch, ioeventfds;
 //! - [`irq`]: MSI-X messages as irqfds;
 //! - [`io`]: COM1 (vm-superio), debug-exit, the boot stamp, ACPI registers;
 //! - [`rtc`]: the CMOS clock;
@@ -139,6 +139,8 @@ pub struct RunReport {
     pub vcpu_started: Duration,
     /// The vCPU's exits by kind.
     pub exits: ExitCounts,
+    /// The VMM's set-up steps and when each ended, from the same instant.
+    pub setup: Vec<(&'static str, Duration)>,
 }
 
 impl RunReport {
@@ -168,6 +170,25 @@ pub struct Vm {
     serial: Box<dyn Write + Send>,
     stop: EventFd,
     seccomp: SeccompMode,
+    phases: Phases,
+}
+
+/// When each step of the VMM's set-up ended (`vmch run --boot-time` prints them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Phases(Vec<(&'static str, Instant)>);
+
+impl Phases {
+    fn mark(&mut self, name: &'static str) {
+        self.0.push((name, Instant::now()));
+    }
+
+    /// Each step's name and when it ended, measured from `started`.
+    pub fn since(&self, started: Instant) -> Vec<(&'static str, Duration)> {
+        self.0
+            .iter()
+            .map(|(name, t)| (*name, t.saturating_duration_since(started)))
+            .collect()
+    }
 }
 
 thread_local! {
@@ -208,6 +229,20 @@ fn port_config(spec: &PortSpec) -> PortConfig {
     config
 }
 
+/// Asks for transparent huge pages behind guest RAM (this host's THP mode is `madvise`).
+/// Done before anything is written: loading the kernel into 4 KiB pages took about 1.1 ms
+/// here, into huge pages about 0.55 ms.
+fn advise_huge_pages(mem: &GuestMemoryMmap) {
+    for region in mem.iter() {
+        if let Ok(host) = mem.get_host_address(region.start_addr()) {
+            // SAFETY: advice only, on a mapping `mem` owns; it cannot change the memory's
+            // contents.
+            let _ =
+                unsafe { libc::madvise(host.cast(), region.len() as usize, libc::MADV_HUGEPAGE) };
+        }
+    }
+}
+
 /// Registers every region of `mem` with KVM.
 fn register_memory(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<(), VmmError> {
     for (slot, region) in mem.iter().enumerate() {
@@ -217,8 +252,6 @@ fn register_memory(vm: &VmFd, mem: &GuestMemoryMmap) -> Result<(), VmmError> {
                 what: format!("guest RAM address: {e}"),
                 source: std::io::Error::other("unmapped region"),
             })?;
-        // SAFETY: advice only, on a mapping `mem` owns; it cannot change the memory's contents.
-        let _ = unsafe { libc::madvise(host.cast(), region.len() as usize, libc::MADV_HUGEPAGE) };
         let region = kvm_userspace_memory_region {
             slot: slot as u32,
             flags: 0,
@@ -253,8 +286,28 @@ fn shared<D: VirtioDevice>(dev: VirtioPciDevice<D>) -> Arc<Mutex<VirtioPciDevice
 impl Vm {
     /// Builds the VM: KVM, RAM, the kernel, ACPI, the PCI devices and their sockets.
     pub fn new(config: &VmConfig) -> Result<Self, VmmError> {
+        let mut phases = Phases::default();
         let kvm = open_kvm(&config.kvm_device)?;
         let vm = Arc::new(kvm.create_vm().map_err(kvm_err("KVM_CREATE_VM"))?);
+        phases.mark("KVM_CREATE_VM");
+
+        let mem = boot::guest_memory(config.mem_mib)?;
+        advise_huge_pages(&mem);
+        // The kernel and the boot tables are written before the memory is given to KVM: on
+        // a nested host (kvm-pvm) every first touch of registered guest memory costs tens
+        // of microseconds (FIELD-NOTES); under strace, loading the 1.3 MB kernel into
+        // registered memory took 9 ms, and 0.7 ms before registering.
+        let entry = boot::load_kernel(&mem, &config.kernel)?;
+        let rsdp = acpi::write_tables(&mem, layout::ACPI_ADDR)
+            .map_err(|e| boot::BootError::Write(e.to_string()))?;
+        boot::write_start_info(&mem, config.mem_mib << 20, &config.cmdline, rsdp)?;
+        boot::write_gdt(&mem)?;
+        phases.mark("kernel loaded");
+        // Memory is registered before the irqchip and the PIT exist: after them, the first
+        // KVM_SET_USER_MEMORY_REGION waits 4-8 ms here (kvm-pvm; apparently for a grace
+        // period their creation started), before them it takes 0.1 ms (docs/BENCHMARKS.md).
+        register_memory(&vm, &mem)?;
+        phases.mark("KVM_SET_USER_MEMORY_REGION");
         if let Err(e) = vm.set_tss_address(layout::KVM_TSS_ADDR) {
             log::debug!("KVM_SET_TSS_ADDR: {e}");
         }
@@ -265,18 +318,7 @@ impl Vm {
             ..Default::default()
         };
         vm.create_pit2(pit).map_err(kvm_err("KVM_CREATE_PIT2"))?;
-
-        let mem = boot::guest_memory(config.mem_mib)?;
-        // The kernel and the boot tables are written before the memory is given to KVM: on
-        // a nested host (kvm-pvm) every first touch of registered guest memory costs tens
-        // of microseconds (FIELD-NOTES); under strace, loading the 1.3 MB kernel into
-        // registered memory took 9 ms, and 0.7 ms before registering.
-        let entry = boot::load_kernel(&mem, &config.kernel)?;
-        let rsdp = acpi::write_tables(&mem, layout::ACPI_ADDR)
-            .map_err(|e| boot::BootError::Write(e.to_string()))?;
-        boot::write_start_info(&mem, config.mem_mib << 20, &config.cmdline, rsdp)?;
-        boot::write_gdt(&mem)?;
-        register_memory(&vm, &mem)?;
+        phases.mark("irqchip and PIT");
 
         let router = Arc::new(MsiRouter::new(vm.clone()));
         let stop = EventFd::new(EFD_NONBLOCK).map_err(io_err("eventfd"))?;
@@ -332,6 +374,7 @@ impl Vm {
             event_loop.add_function(handle)?;
         }
 
+        phases.mark("devices");
         Ok(Vm {
             kvm,
             vm,
@@ -342,6 +385,7 @@ impl Vm {
             serial: serial_writer(&config.serial)?,
             stop,
             seccomp: config.seccomp,
+            phases,
         })
     }
 
@@ -363,8 +407,10 @@ impl Vm {
             serial,
             stop,
             seccomp: mode,
+            mut phases,
         } = self;
         let mut vcpu = vcpu::create(&kvm, &vm, entry)?;
+        phases.mark("vCPU");
         signals::install(&stop).map_err(io_err("installing signal handlers"))?;
 
         // The filters are compiled here, where allocating is free; each thread installs its
@@ -387,6 +433,7 @@ impl Vm {
                 ))
             }
         };
+        phases.mark("seccomp filters");
         let (vcpu_filter, loop_filter, main_filter) = match filters {
             Some((v, l, m)) => (Some(v), Some(l), m),
             None => (None, None, None),
@@ -506,6 +553,7 @@ impl Vm {
             boot_complete,
             vcpu_started,
             exits,
+            setup: phases.since(started),
         })
     }
 }

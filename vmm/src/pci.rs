@@ -1,5 +1,6 @@
-//! A PCI bus behind configuration mechanism #1 (ports 0xCF8/0xCFC): a host bridge at 00:00.0
-//! and the virtio functions, with BARs placed by the VMM and MMIO dispatched to them.
+//! A PCI bus behind configuration mechanism #1 (ports 0xCF8/0xCFC) and ECAM (an MMIO window,
+//! [`ECAM_BASE`], named by the ACPI MCFG table): a host bridge at 00:00.0 and the virtio
+//! functions, with BARs placed by the VMM and MMIO dispatched to them.
 //!
 //! Each virtio function's queue notifications are KVM ioeventfds at `BAR0 + notify_offset(q)`,
 //! registered while memory decoding is on and moved when the guest moves the BAR, so a guest
@@ -13,7 +14,7 @@ use host_device::virtio::{Interest, VirtioDevice};
 use kvm_ioctls::{IoEventAddress, NoDatamatch, VmFd};
 use vmm_sys_util::eventfd::{EFD_NONBLOCK, EventFd};
 
-use crate::layout::{BAR_BASE, BAR_END};
+use crate::layout::{BAR_BASE, BAR_END, ECAM_BASE, ECAM_SIZE};
 
 /// Devices on bus 0 (function 0 only).
 pub const MAX_SLOTS: usize = 32;
@@ -335,9 +336,13 @@ impl PciBus {
         if usize::from(offset) + data.len() > 4 {
             return;
         }
+        self.config_write_to(slot, reg + offset, data);
+    }
+
+    fn config_write_to(&self, slot: &Slot, reg: u16, data: &[u8]) {
         let window = {
             let mut f = lock(&slot.function);
-            f.config_write(reg + offset, data);
+            f.config_write(reg, data);
             f.bar_window()
         };
         if let Some(n) = &slot.notifiers {
@@ -345,6 +350,24 @@ impl PciBus {
                 .unwrap_or_else(|e| e.into_inner())
                 .follow(&self.vm, window);
         }
+    }
+
+    /// For an access of `len` bytes at `addr` inside the ECAM window: the function it reaches
+    /// (`None` for an empty slot or function) and the register, or `Err` when the access is
+    /// not naturally aligned within one dword.
+    fn ecam_target(&self, addr: u64, len: usize) -> Option<Result<Option<(&Slot, u16)>, ()>> {
+        let offset = addr.checked_sub(ECAM_BASE).filter(|o| *o < ECAM_SIZE)?;
+        let reg = (offset & 0xfff) as u16;
+        if !matches!(len, 1 | 2 | 4) || usize::from(reg) % len != 0 {
+            return Some(Err(()));
+        }
+        let device = (offset >> 15) & 0x1f;
+        let function = (offset >> 12) & 0x7;
+        if function != 0 {
+            return Some(Ok(None));
+        }
+        let slot = self.slots.get(device as usize).and_then(Option::as_ref);
+        Some(Ok(slot.map(|s| (s, reg))))
     }
 
     fn mmio_target(&self, addr: u64, len: usize) -> Option<(SharedFunction, u64)> {
@@ -355,8 +378,17 @@ impl PciBus {
         })
     }
 
-    /// An MMIO read; false if no BAR covers it.
+    /// An MMIO read; false if neither the ECAM window nor a BAR covers it.
     pub fn mmio_read(&self, addr: u64, data: &mut [u8]) -> bool {
+        if let Some(target) = self.ecam_target(addr, data.len()) {
+            match target {
+                // Registers past the first 256 bytes (PCIe extended space) read as zero.
+                Ok(Some((slot, reg))) if reg < 0x100 => lock(&slot.function).config_read(reg, data),
+                Ok(Some(_)) => data.fill(0),
+                Ok(None) | Err(()) => data.fill(0xff),
+            }
+            return true;
+        }
         match self.mmio_target(addr, data.len()) {
             Some((f, offset)) => {
                 lock(&f).bar_read(offset, data);
@@ -366,8 +398,16 @@ impl PciBus {
         }
     }
 
-    /// An MMIO write; false if no BAR covers it.
+    /// An MMIO write; false if neither the ECAM window nor a BAR covers it.
     pub fn mmio_write(&self, addr: u64, data: &[u8]) -> bool {
+        if let Some(target) = self.ecam_target(addr, data.len()) {
+            if let Ok(Some((slot, reg))) = target
+                && reg < 0x100
+            {
+                self.config_write_to(slot, reg, data);
+            }
+            return true;
+        }
         match self.mmio_target(addr, data.len()) {
             Some((f, offset)) => {
                 lock(&f).bar_write(offset, data);

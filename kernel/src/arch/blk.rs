@@ -14,11 +14,10 @@ use core::ops::Range;
 
 use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::transport::pci::PciTransport;
-use virtio_drivers::transport::pci::bus::{DeviceFunction, PciRoot};
 
-use super::pci::PortIoConfig;
-use super::virtio::{KernelHal, PioCam, bars_in_use};
-use crate::pci;
+use super::pci::PciConfig;
+use super::virtio::{self, KernelHal, place_bars};
+use crate::pci::ShadowConfig;
 use vmchannel_inspect::disk::{BlockDevice, DiskError, check_range};
 
 /// Largest request sent to the device.
@@ -76,25 +75,18 @@ pub(super) fn read_in_blocks(
     Ok(())
 }
 
-/// Places the BARs of the virtio function at `bdf` (unassigned ones in `window`, clear of
-/// `reserved` and of every other function's BARs, read afresh each time), enables it, and
-/// opens its modern PCI transport.
+/// Places the BARs of the virtio function `f` (unassigned ones in `window`, clear of
+/// `reserved` and of every other function's BARs), enables it, and opens its modern PCI
+/// transport.
 pub(super) fn transport(
-    bdf: crate::pci::Bdf,
+    f: &crate::pci::PciFunction,
     window: Range<u64>,
     reserved: &[Range<u64>],
 ) -> Result<PciTransport, String> {
-    let cfg = PortIoConfig;
-    let mut used: Vec<Range<u64>> = reserved.to_vec();
-    used.extend(bars_in_use(&cfg, super::pci::functions(), bdf));
-    pci::assign_and_enable(&cfg, bdf, window, &mut used).map_err(|e| e.to_string())?;
-    let mut root = PciRoot::new(PioCam);
-    let df = DeviceFunction {
-        bus: bdf.bus,
-        device: bdf.device,
-        function: bdf.function,
-    };
-    PciTransport::new::<KernelHal, PioCam>(&mut root, df).map_err(|e| e.to_string())
+    let cfg = PciConfig;
+    let bars = place_bars(&cfg, f, window, reserved.to_vec()).map_err(|e| e.to_string())?;
+    let shadow = ShadowConfig::new(&cfg, f, bars);
+    virtio::transport(&shadow).map_err(|e| e.to_string())
 }
 
 /// Opens every virtio-blk function, in bus order (`/dev/sda` first). Unassigned BARs go in
@@ -104,7 +96,7 @@ pub fn open_disks(window: Range<u64>, reserved: &[Range<u64>]) -> Vec<Rc<dyn Blo
     let functions = super::pci::functions();
     let mut disks: Vec<Rc<dyn BlockDevice>> = Vec::new();
     for f in functions.iter().filter(|f| f.is_virtio_blk()) {
-        let opened = transport(f.bdf, window.clone(), reserved)
+        let opened = transport(f, window.clone(), reserved)
             .and_then(|t| VirtIOBlk::new(t).map_err(|e| e.to_string()));
         match opened {
             Ok(mut blk) => {

@@ -3,6 +3,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::Range;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use bootloader::BootInfo;
 use spin::Once;
@@ -63,38 +64,63 @@ fn fatal(args: core::fmt::Arguments<'_>) -> ! {
     power::exit(false)
 }
 
-/// TSC stamps of the boot stages, printed at debug level once the kernel is ready (printing
-/// as it goes would measure the serial port instead).
-struct Stages {
-    marks: [(&'static str, u64); 8],
+/// TSC stamps of start-up milestones, from the PVH entry to the first port served: the boot
+/// stages up to ready are printed at debug level once the kernel is ready, the later ones
+/// (PCI, the console's set-up, its first port) once the service loop first goes idle.
+/// Printing as it goes would measure the serial port instead (every byte is a VM exit).
+struct Milestones {
+    marks: [(&'static str, u64); 24],
     len: usize,
+    logged: usize,
 }
 
-impl Stages {
-    fn new() -> Self {
-        Self {
-            marks: [("", 0); 8],
-            len: 0,
-        }
-    }
+static MILESTONES: spin::Mutex<Milestones> = spin::Mutex::new(Milestones {
+    marks: [("", 0); 24],
+    len: 0,
+    logged: 0,
+});
 
-    fn mark(&mut self, name: &'static str) {
-        if self.len < self.marks.len() {
-            self.marks[self.len] = (name, clock::rdtsc());
-            self.len += 1;
-        }
+/// Records that start-up reached `name` now (the first 24 marks are kept).
+pub fn milestone(name: &'static str) {
+    let tsc = clock::rdtsc();
+    let mut m = MILESTONES.lock();
+    if m.len < m.marks.len() {
+        let at = m.len;
+        m.marks[at] = (name, tsc);
+        m.len += 1;
     }
+}
 
-    fn log(&self) {
-        let mut prev = bootloader::entry::entry_tsc();
-        for (name, tsc) in &self.marks[..self.len] {
-            log::debug!(
-                "boot stage {name}: {} us",
-                clock::ticks_to_ns(tsc - prev) / 1000
-            );
-            prev = *tsc;
-        }
+/// Set by `profile` on the command line: the milestones are printed whatever the log level.
+static PROFILE: AtomicBool = AtomicBool::new(false);
+
+/// Prints, at debug level (or with `profile` on the command line at any level), the
+/// milestones recorded since the last call: the time each took since the one before, and
+/// since the PVH entry.
+pub fn log_milestones() {
+    let profile = PROFILE.load(Ordering::Relaxed);
+    if !profile && !log::log_enabled!(log::Level::Debug) {
+        return;
     }
+    let mut m = MILESTONES.lock();
+    let entry = bootloader::entry::entry_tsc();
+    let from = m.logged;
+    let mut prev = if from == 0 {
+        entry
+    } else {
+        m.marks[from - 1].1
+    };
+    for (name, tsc) in &m.marks[from..m.len] {
+        let step = clock::ticks_to_ns(tsc.saturating_sub(prev)) / 1000;
+        let at = clock::ticks_to_ns(tsc.saturating_sub(entry)) / 1000;
+        if profile {
+            crate::kprint!("start-up {name}: +{step} us (at {at} us)\n");
+        } else {
+            log::debug!("start-up {name}: +{step} us (at {at} us)");
+        }
+        prev = *tsc;
+    }
+    m.logged = m.len;
 }
 
 /// The port a VMM watches for the boot-complete signal (Firecracker's convention).
@@ -104,13 +130,12 @@ pub const BOOT_COMPLETE_VALUE: u8 = 123;
 
 /// Brings the kernel up and runs what the command line asks for. Never returns.
 pub fn boot(start_info: u32) -> ! {
-    let mut stages = Stages::new();
-    stages.mark("trampoline");
+    milestone("trampoline");
     serial::init();
-    stages.mark("serial");
+    milestone("serial");
     interrupts::init();
     gdt::init();
-    stages.mark("idt");
+    milestone("idt");
 
     // SAFETY: `start_info` is what the loader passed in EBX, and the bootloader identity-maps
     // the low 4 GiB where loaders place the structure and what it points to.
@@ -118,7 +143,26 @@ pub fn boot(start_info: u32) -> ! {
         Ok(info) => info,
         Err(e) => fatal(format_args!("{e}")),
     };
-    let cmdline = Cmdline::new(info.cmdline());
+    milestone("start info");
+    let raw_cmdline = info.cmdline();
+    // Whether to stay at CPL0 is the one thing read from the command line before the drop:
+    // at CPL0 every instruction is emulated under kvm-pvm (parsing the command line and
+    // setting up the logger took 1-3 ms there), so the full parse waits for ring 3, and here
+    // only a command line that mentions "ring" at all is looked at word by word.
+    let stay_at_cpl0 = raw_cmdline.as_bytes().windows(4).any(|w| w == b"ring") && {
+        let cmdline = Cmdline::new(raw_cmdline);
+        cmdline.has("ring0") || cmdline.has("ring3probe")
+    };
+    let tsc = clock::calibrate();
+    milestone("clock");
+    apic::init();
+    // What needs CPL0 is done: the rest runs in ring 3 (see ring3.rs), unless `ring0` or
+    // `ring3probe` (which measures both rings, below) asks otherwise.
+    if !stay_at_cpl0 {
+        ring3::enter();
+    }
+    milestone("ring3");
+    let cmdline = Cmdline::new(raw_cmdline);
     let level = cmdline
         .get("loglevel")
         .and_then(parse_level)
@@ -126,17 +170,9 @@ pub fn boot(start_info: u32) -> ! {
     if log::set_logger(&LOGGER).is_ok() {
         log::set_max_level(level);
     }
-    stages.mark("boot_info");
-    let tsc = clock::calibrate();
-    stages.mark("clock");
-    apic::init();
-    // What needs CPL0 is done: the rest runs in ring 3 (see ring3.rs), unless `ring0` or
-    // `ring3probe` (which measures both rings, below) asks otherwise.
-    if !cmdline.has("ring0") && !cmdline.has("ring3probe") {
-        ring3::enter();
-    }
+    PROFILE.store(cmdline.has("profile"), Ordering::Relaxed);
     interrupts::init_external();
-    stages.mark("ring3");
+    milestone("command line, IDT");
 
     // Keep the heap off the kernel image, the start info page and every boot module.
     let mut reserved: [Range<u64>; 10] = core::array::from_fn(|_| 0..0);
@@ -158,7 +194,7 @@ pub fn boot(start_info: u32) -> ! {
         fatal(format_args!("no usable RAM for the heap in the memory map"))
     };
     heap::init(heap_range.clone());
-    stages.mark("heap");
+    milestone("heap");
     if cmdline.has("ring3probe") {
         ring3probe::before_ring3();
         ring3::enter();
@@ -174,6 +210,7 @@ pub fn boot(start_info: u32) -> ! {
         .filter(|r| r.kind == bootloader::MemoryRegionKind::Ram)
         .map(|r| r.len)
         .sum();
+    milestone("ready");
     let ready_ns = clock::now_ns();
     let facts = FACTS.call_once(|| BootFacts {
         cmdline: String::from(cmdline.as_str()),
@@ -197,7 +234,13 @@ pub fn boot(start_info: u32) -> ! {
     // register, or nothing).
     // SAFETY: the boot-complete port is the VMM's; only this line writes it.
     unsafe { io::IoPorts::new(BOOT_COMPLETE_PORT, 1) }.write8(0, BOOT_COMPLETE_VALUE);
-    stages.log();
+    // With a console to serve, the service loop prints the milestones once the first data
+    // has gone out (printing here would delay what follows by a VM exit per byte).
+    let serving =
+        !cmdline.has("lspci") && !cmdline.has("selftest") && cmdline.get("crash").is_none();
+    if !serving {
+        log_milestones();
+    }
     match tsc {
         Ok((hz, source)) => {
             log::debug!(
@@ -244,6 +287,7 @@ pub fn boot(start_info: u32) -> ! {
             serve::run(console, disks, cmdline.get("idle") == Some("poll"))
         }
         Err(virtio::OpenError::NoDevice) => {
+            log_milestones();
             log::info!("no virtio-console: nothing to serve, powering off");
             power::power_off()
         }

@@ -199,6 +199,11 @@ impl Mmio {
         self.base
     }
 
+    /// Its size in bytes.
+    pub fn size(&self) -> u64 {
+        self.len
+    }
+
     fn at<T>(&self, offset: u64) -> *mut T {
         let size = core::mem::size_of::<T>() as u64;
         assert!(
@@ -232,6 +237,12 @@ impl Mmio {
     pub fn write16(&self, offset: u64, value: u16) {
         // SAFETY: as in `read32`.
         unsafe { self.at::<u16>(offset).write_volatile(value) }
+    }
+
+    /// Writes a 64-bit register (one access).
+    pub fn write64(&self, offset: u64, value: u64) {
+        // SAFETY: as in `read32`.
+        unsafe { self.at::<u64>(offset).write_volatile(value) }
     }
 
     /// Writes an 8-bit register.

@@ -27,6 +27,11 @@ pub fn set_rsdp_hint(rsdp: Option<u64>) {
     RSDP_HINT.store(rsdp.unwrap_or(0), Ordering::Relaxed);
 }
 
+/// Where the loader said the RSDP is, if it did.
+pub fn rsdp_hint() -> Option<u64> {
+    Some(RSDP_HINT.load(Ordering::Relaxed)).filter(|&h| h != 0)
+}
+
 /// How to power off, read from the ACPI tables on first use. Done lazily because finding the
 /// RSDP scans the BIOS area, which costs milliseconds under nested KVM, and boot needs none of it.
 pub fn acpi_power_off() -> Result<&'static PowerOff, AcpiError> {

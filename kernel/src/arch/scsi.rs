@@ -57,7 +57,7 @@ pub fn open_disks(window: Range<u64>, reserved: &[Range<u64>]) -> Vec<Rc<dyn Blo
         .iter()
         .filter(|f| f.is_virtio_scsi())
     {
-        let adapter = match transport(f.bdf, window.clone(), reserved)
+        let adapter = match transport(f, window.clone(), reserved)
             .and_then(|t| Adapter::new(t).map_err(|e| e.to_string()))
         {
             Ok(a) => a,

@@ -107,6 +107,47 @@ fn perform(
     }
 }
 
+/// The start-up milestones the service loop sees: the first control message from the host,
+/// the first data in and out; printed (debug level) when the loop first goes idle after data
+/// went out.
+#[derive(Default)]
+struct StartUp {
+    control: bool,
+    rx: bool,
+    tx: bool,
+    logged: bool,
+}
+
+impl StartUp {
+    fn note(&mut self, console: &Console) {
+        if self.logged {
+            return;
+        }
+        let stats = console.stats();
+        for (seen, now, name) in [
+            (
+                &mut self.control,
+                stats.control_in > 0,
+                "first control message",
+            ),
+            (&mut self.rx, stats.rx_bytes > 0, "first data in"),
+            (&mut self.tx, stats.tx_bytes > 0, "first data out"),
+        ] {
+            if now && !*seen {
+                *seen = true;
+                boot::milestone(name);
+            }
+        }
+    }
+
+    fn idle(&mut self) {
+        if self.tx && !self.logged {
+            self.logged = true;
+            boot::log_milestones();
+        }
+    }
+}
+
 /// Serves the console's ports until an agent asks for a power action, the appliance
 /// answering about `disks`. With `poll_when_idle` (`idle=poll`, as in Linux) the CPU spins
 /// instead of halting: lower latency, one host core burned. Otherwise it polls for the
@@ -123,9 +164,11 @@ pub fn run(mut console: Console, disks: Vec<Rc<dyn BlockDevice>>, poll_when_idle
     let mut supervisor = Supervisor::new(agents::builtin(disks, guest_agent));
     let mut log: Vec<u8> = Vec::new();
     let halt_poll_ns = halt_poll_ns();
+    let mut start_up = StartUp::default();
     loop {
         ring3::mask();
         poll_all(&mut console, &mut supervisor, &mut log);
+        start_up.note(&console);
         if let Some(action) = power_requests.take() {
             perform(action, &mut console, &mut supervisor, &mut log);
         }
@@ -148,6 +191,7 @@ pub fn run(mut console: Console, disks: Vec<Rc<dyn BlockDevice>>, poll_when_idle
             core::hint::spin_loop();
         }
         if !woke {
+            start_up.idle();
             ring3::unmask_and_wait();
         }
     }

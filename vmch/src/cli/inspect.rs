@@ -137,16 +137,15 @@ fn add_icons(
 /// Builds the demo disk in a fresh temporary directory.
 /// Builds the demo disk in a fresh temporary directory (removed too if a signal stops us).
 fn demo_image() -> Result<(DemoDir, PathBuf), String> {
-    let (dir, registered) = vmch::cleanup::temp_dir(&(vmch::cleanup::temp_prefix() + "demo-"))
-        .map_err(|e| e.to_string())?
+    let dir = vmch::cleanup::temp_dir(&(vmch::cleanup::temp_prefix() + "demo-"))
         .map_err(|e| format!("creating a directory for the demo disk: {e}"))?;
     let path = dir.path().join("demo.img");
     vmch::demo::write(&path).map_err(|e| e.to_string())?;
-    Ok(((registered, dir), path))
+    Ok((dir, path))
 }
 
-/// The demo disk's directory and its cleanup registration (dropped in that order).
-type DemoDir = (vmch::cleanup::Registered, tempfile::TempDir);
+/// The demo disk's directory, registered for cleanup.
+type DemoDir = vmch::cleanup::RegisteredDir;
 
 /// One image's result in `-j` mode.
 #[derive(Serialize)]

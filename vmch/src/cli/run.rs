@@ -120,6 +120,15 @@ pub fn run(args: RunArgs, started: Instant) -> ExitCode {
         break report;
     };
     if args.boot_time {
+        let steps: Vec<String> = report
+            .setup
+            .iter()
+            .map(|(name, t)| format!("{name} {:.3}", t.as_secs_f64() * 1e3))
+            .collect();
+        eprintln!(
+            "vmch: set-up steps, ms after process start: {}",
+            steps.join(", ")
+        );
         eprintln!(
             "vmch: VMM set-up {:.3} ms; vCPU exits: {} port I/O ({} to no device), {} MMIO, {} other",
             report.vcpu_started.as_secs_f64() * 1e3,
