@@ -18,6 +18,7 @@ use std::process::Command;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use support::lvm::Lvm;
 use support::{Tmp, have, open_dev, run, skip};
 use vmchannel_inspect::disk::BlockDevice;
 use vmchannel_inspect::guestfs::Daemon;
@@ -611,37 +612,14 @@ fn a_logical_volume_as_blkid_gives_its_filesystem() {
     let t = Tmp::new("blkid", "lv");
     let img = t.0.join("pv.img");
     fs::File::create(&img).unwrap().set_len(64 * MIB).unwrap();
-    let pv = Loop::attach(&img, false);
-    let config = format!(
-        "devices {{ use_devicesfile = 0 obtain_device_list_from_udev = 0 filter = [ \"a|^{}$|\", \"r|.*|\" ] }} \
-         activation {{ udev_sync = 0 udev_rules = 0 }} backup {{ backup = 0 archive = 0 }}",
-        pv.0
-    );
-    let lvm = |args: &[&str]| {
-        run(Command::new("lvm")
-            .arg(args[0])
-            .args(["--driverloaded", "n", "--config", &config])
-            .args(&args[1..])
-            .env("LVM_SUPPRESS_FD_WARNINGS", "1"))
-    };
-    lvm(&["pvcreate", "-ff", "-y", &pv.0]);
-    lvm(&["vgcreate", "vgb", &pv.0]);
-    lvm(&["lvcreate", "-an", "-Zn", "-L", "16M", "-n", "lvb", "vgb"]);
+    let mut l = Lvm::new();
+    let pv = l.attach(&img, 0, 64 * MIB);
+    l.lvm("pvcreate", &["-ff", "-y", &pv]);
+    l.lvm("vgcreate", &["vgb", &pv]);
+    l.lvm("lvcreate", &["-an", "-Zn", "-L", "16M", "-n", "lvb", "vgb"]);
     // The only LV of a fresh VG: linear, from the first extent.
-    let pe_start: u64 = lvm(&[
-        "pvs",
-        "--noheadings",
-        "--units",
-        "b",
-        "--nosuffix",
-        "-o",
-        "pe_start",
-        &pv.0,
-    ])
-    .trim()
-    .parse()
-    .unwrap();
-    drop(pv);
+    let pe_start: u64 = l.report("pvs", "pe_start", &[&pv])[0][0].parse().unwrap();
+    drop(l);
     // The LV's filesystem, made and probed through a loop device over its extents.
     let want = {
         let lv = Loop(

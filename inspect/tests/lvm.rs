@@ -21,6 +21,11 @@ use std::process::Command;
 use std::rc::Rc;
 use std::sync::Mutex;
 
+mod support;
+
+use support::lvm::Lvm;
+use support::run;
+
 use vmchannel_inspect::appliance::DiskSet;
 use vmchannel_inspect::disk::lvm;
 use vmchannel_inspect::disk::{BlockDevice, Slice};
@@ -60,13 +65,6 @@ fn have_tools() -> bool {
     }
 }
 
-fn run(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{cmd:?} failed: {stderr}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// A scratch directory, removed at the end.
 struct Scratch(PathBuf);
 
@@ -92,69 +90,7 @@ impl Drop for Scratch {
     }
 }
 
-/// Loop devices over windows of image files, and the lvm2 tools confined to them.
-struct Lvm {
-    /// (loop device, image file, offset of the window in the file).
-    loops: Vec<(String, PathBuf, u64)>,
-}
-
 impl Lvm {
-    fn new() -> Self {
-        Self { loops: Vec::new() }
-    }
-
-    /// Attaches `size` bytes of `img` from `offset`; gives the loop device.
-    fn attach(&mut self, img: &Path, offset: u64, size: u64) -> String {
-        let dev = run(Command::new("losetup")
-            .args(["-f", "--show", "-o", &offset.to_string()])
-            .args(["--sizelimit", &size.to_string()])
-            .arg(img));
-        let dev = dev.trim().to_string();
-        self.loops.push((dev.clone(), img.to_path_buf(), offset));
-        dev
-    }
-
-    fn config(&self) -> String {
-        let accept: String = self
-            .loops
-            .iter()
-            .map(|(d, _, _)| format!("\"a|^{d}$|\", "))
-            .collect();
-        format!(
-            "devices {{ use_devicesfile = 0 obtain_device_list_from_udev = 0 filter = [ {accept}\"r|.*|\" ] }} \
-             activation {{ udev_sync = 0 udev_rules = 0 }} backup {{ backup = 0 archive = 0 }}"
-        )
-    }
-
-    /// Runs `lvm CMD ARGS` without device-mapper; gives its output.
-    fn lvm(&self, cmd: &str, args: &[&str]) -> String {
-        run(Command::new("lvm")
-            .arg(cmd)
-            .args(["--driverloaded", "n", "--config", &self.config()])
-            .args(args)
-            .env("LVM_SUPPRESS_FD_WARNINGS", "1"))
-    }
-
-    /// A report: rows of `;`-separated fields, sizes in bytes.
-    fn report(&self, cmd: &str, fields: &str, args: &[&str]) -> Vec<Vec<String>> {
-        let mut a = vec![
-            "--noheadings",
-            "--separator",
-            ";",
-            "--units",
-            "b",
-            "--nosuffix",
-            "-o",
-            fields,
-        ];
-        a.extend_from_slice(args);
-        self.lvm(cmd, &a)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| l.trim().split(';').map(|f| f.trim().to_string()).collect())
-            .collect()
-    }
-
     /// Writes `data` into LV `vg/lv` the way device-mapper maps it, from the tools'
     /// report of its segments; `data` must be the LV's size.
     fn fill(&self, vg: &str, lv: &str, data: &[u8]) {
@@ -223,14 +159,6 @@ impl Lvm {
         let f = dir.join(format!("{vg}.new.vg"));
         fs::write(&f, text).unwrap();
         self.lvm("vgcfgrestore", &["--force", "-f", f.to_str().unwrap(), vg]);
-    }
-}
-
-impl Drop for Lvm {
-    fn drop(&mut self) {
-        for (d, _, _) in self.loops.drain(..).rev() {
-            let _ = Command::new("losetup").args(["-d", &d]).status();
-        }
     }
 }
 

@@ -235,10 +235,10 @@ fn port_config(spec: &PortSpec) -> PortConfig {
 fn advise_huge_pages(mem: &GuestMemoryMmap) {
     for region in mem.iter() {
         if let Ok(host) = mem.get_host_address(region.start_addr()) {
+            let len = region.len() as usize;
             // SAFETY: advice only, on a mapping `mem` owns; it cannot change the memory's
             // contents.
-            let _ =
-                unsafe { libc::madvise(host.cast(), region.len() as usize, libc::MADV_HUGEPAGE) };
+            let _ = unsafe { libc::madvise(host.cast(), len, libc::MADV_HUGEPAGE) };
         }
     }
 }
