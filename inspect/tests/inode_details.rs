@@ -4,7 +4,7 @@
 //! of both encodings, fifos, fast and slow symlinks, xattrs in the inode and in a block, a
 //! hash-indexed directory, nanosecond times), then every file's lstat, xattrs and the
 //! readdir(3) order (with inode numbers and `.`/`..`) compared with what a read-only mount
-//! answers (`data/ext4/describe.py`).
+//! answers (`data/inode-details/describe.py`).
 
 mod support;
 
@@ -124,7 +124,7 @@ fn describe_linux(img: &Path, t: &Tmp, mkfs: &str) -> (Vec<String>, Vec<String>)
     let out = Command::new("python3")
         .arg(concat!(
             env!("CARGO_MANIFEST_DIR"),
-            "/tests/data/ext4/describe.py"
+            "/tests/data/inode-details/describe.py"
         ))
         .arg(&m)
         .output();

@@ -77,7 +77,7 @@ fn mounts_and_paths_as_the_daemon_sees_them() {
         .map(|e| e.name)
         .collect();
     // ext4 gives a one-block directory back in hash order, `.` and `..` included (where
-    // they fall is checked against Linux in inspect/tests/ext4.rs).
+    // they fall is checked against Linux in inspect/tests/inode_details.rs).
     assert!(
         names.iter().any(|n| n == ".") && names.iter().any(|n| n == ".."),
         "{names:?}"

@@ -146,6 +146,28 @@ pub trait FileSystem {
     }
 }
 
+/// glibc's `makedev`: a device number from its major and minor numbers, as stat(2)'s
+/// `st_rdev` and `st_dev` carry them.
+pub fn makedev(major: u64, minor: u64) -> u64 {
+    ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32)
+}
+
+/// glibc's `major` and `minor` of a device number ([`makedev`]'s inverse).
+pub fn major_minor(dev: u64) -> (u64, u64) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major, minor & 0xffff_ffff)
+}
+
+/// `dir/name` (one slash between them whether or not `dir` ends with one).
+pub fn join_path(dir: &str, name: &str) -> String {
+    if dir.ends_with('/') {
+        alloc::format!("{dir}{name}")
+    } else {
+        alloc::format!("{dir}/{name}")
+    }
+}
+
 /// A timestamp: seconds since the epoch and nanoseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Time {

@@ -15,7 +15,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::fs::{FullStat, Time};
+use crate::fs::{FullStat, Time, major_minor};
 
 /// One line of the listing.
 #[derive(Clone, Debug)]
@@ -100,13 +100,6 @@ pub fn date(t: Time, now: Time) -> String {
     } else {
         format!("{month} {d:>2}  {y}")
     }
-}
-
-/// glibc's `major` and `minor` of a device number.
-pub fn major_minor(dev: u64) -> (u64, u64) {
-    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
-    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
-    (major, minor & 0xffff_ffff)
 }
 
 fn is_device(st: &FullStat) -> bool {
@@ -196,9 +189,6 @@ mod tests {
         assert_eq!(date(t(1_764_000_000), now), "Nov 24 16:00");
         // In the future: the year.
         assert_eq!(date(t(1_766_000_000), now), "Dec 17  2025");
-        assert_eq!(
-            major_minor(super::super::super::fs::ext4::raw::makedev(300, 70000)),
-            (300, 70000)
-        );
+        assert_eq!(major_minor(crate::fs::makedev(300, 70000)), (300, 70000));
     }
 }

@@ -16,8 +16,7 @@ use vmchannel_proto::{FileKind, OsInfo, Stat};
 
 use crate::appliance::DiskSet;
 use crate::disk::BlockDevice;
-use crate::fs::ext4::raw::makedev;
-use crate::fs::{FileSystem, FsError, FullStat, Time};
+use crate::fs::{FileSystem, FsError, FullStat, Time, join_path, makedev};
 use crate::inspect::{self, OsTree};
 
 pub mod blkid;
@@ -110,15 +109,6 @@ pub const FIND_MAX: usize = 64 << 20;
 pub const FIND_DEPTH: usize = 256;
 
 /// The daemon's error for a `hivex_*` call with no hive open.
-/// `dir/name`.
-fn child_path(dir: &str, name: &str) -> String {
-    if dir.ends_with('/') {
-        format!("{dir}{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
 /// (disk index, partition number or 0) of an sd device name (`/dev/sdb3` is (1, 3)).
 fn sd_index(device: &str) -> Option<(u64, u64)> {
     let rest = device.strip_prefix("/dev/sd")?;
@@ -532,7 +522,7 @@ impl Daemon {
         Ok(names
             .iter()
             .map(|n| {
-                tree.full_stat_at(&child_path(dir, n), false)
+                tree.full_stat_at(&join_path(dir, n), false)
                     .ok()
                     .map(|(dev, st)| (self.st_dev(dev), st))
             })
@@ -551,7 +541,7 @@ impl Daemon {
         let tree = self.tree("internal_lxattrlist", dir)?;
         let mut out = Vec::new();
         for n in names {
-            let Ok(mut attrs) = tree.xattrs(&child_path(dir, n)) else {
+            let Ok(mut attrs) = tree.xattrs(&join_path(dir, n)) else {
                 out.push((String::new(), Vec::new()));
                 continue;
             };
@@ -633,7 +623,7 @@ impl Daemon {
         };
         let mut entries = alloc::vec![entry(".".into(), &real)?, entry("..".into(), &parent)?];
         for e in tree.read_dir(&real).map_err(ls_err)? {
-            let p = child_path(&real, &e.name);
+            let p = join_path(&real, &e.name);
             entries.push(entry(e.name, &p)?);
         }
         Ok(ls::ls_la(entries, true, now))

@@ -161,6 +161,18 @@ fn feature_available(group: &str) -> i32 {
     }
 }
 
+/// (name, value) pairs as libguestfs's xattr list.
+fn xattrs(list: Vec<(String, Vec<u8>)>) -> Answer {
+    ok(Ret::StructList(StructList::Xattr(
+        list.into_iter()
+            .map(|(k, v)| Xattr {
+                attrname: s(k),
+                attrval: v,
+            })
+            .collect(),
+    )))
+}
+
 /// stat(2) as libguestfs's `statns` struct.
 fn statns(dev: u64, st: &FullStat) -> Statns {
     Statns {
@@ -507,27 +519,11 @@ fn try_answer(
         }
         Call::InternalLxattrlist { path, names } => {
             let names = names.iter().map(text).collect::<Result<Vec<_>, _>>()?;
-            let list = d.lxattrlist(text(path)?, &names).map_err(de)?;
-            ok(Ret::StructList(StructList::Xattr(
-                list.into_iter()
-                    .map(|(k, v)| Xattr {
-                        attrname: s(k),
-                        attrval: v,
-                    })
-                    .collect(),
-            )))
+            xattrs(d.lxattrlist(text(path)?, &names).map_err(de)?)
         }
         Call::Lgetxattrs { path } | Call::Getxattrs { path } => {
             let follow = matches!(call, Call::Getxattrs { .. });
-            let list = d.getxattrs(text(path)?, follow).map_err(de)?;
-            ok(Ret::StructList(StructList::Xattr(
-                list.into_iter()
-                    .map(|(k, v)| Xattr {
-                        attrname: s(k),
-                        attrval: v,
-                    })
-                    .collect(),
-            )))
+            xattrs(d.getxattrs(text(path)?, follow).map_err(de)?)
         }
         Call::InternalFeatureAvailable { group } => ok(Ret::Int(feature_available(text(group)?))),
         Call::Ll { directory } => {

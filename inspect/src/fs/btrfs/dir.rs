@@ -147,7 +147,7 @@ fn target(fs: &Inner, dir: &File, name: &[u8], location: Key) -> Result<File> {
 
 /// Entry `name` of directory `dir`.
 pub fn lookup(fs: &Inner, dir: &File, name: &[u8]) -> Result<Option<File>> {
-    if dir.ino == EMPTY_SUBVOL_DIR && dir.inode.size == 0 && dir.inode.mode == 0o040555 {
+    if is_empty_subvol_dir(dir) {
         return Ok(None);
     }
     let key = Key::new(dir.ino, DIR_ITEM, super::crc::name_hash(name));
@@ -272,7 +272,7 @@ pub fn full_stat(f: &File, sectorsize: u64) -> crate::fs::FullStat {
         uid: i.uid,
         gid: i.gid,
         rdev: if matches!(i.mode & 0o170000, 0o020000 | 0o060000) {
-            crate::fs::ext4::raw::makedev(major, minor)
+            crate::fs::makedev(major, minor)
         } else {
             0
         },
@@ -309,98 +309,91 @@ pub fn list_raw(
         kind: FileKind::Directory,
     };
     let mut out = alloc::vec![dot(".", dir.ino), dot("..", parent)];
-    if dir.ino == EMPTY_SUBVOL_DIR && dir.inode.mode == 0o040555 && dir.inode.size == 0 {
-        return Ok(out);
-    }
-    let mut c = Cursor::seek(fs, dir.tree, Key::new(dir.ino, DIR_INDEX, 0), Seek::Ge)?;
-    while let Some(item) = c.next()? {
-        if item.key.objectid != dir.ino || item.key.ty != DIR_INDEX {
-            break;
-        }
-        if out.len() >= MAX_DIR_ENTRIES {
-            return Err(FsError::TooLarge(format!(
-                "{path}: more than {MAX_DIR_ENTRIES} entries"
-            )));
-        }
-        for e in items::dir_entries(&item.data) {
-            let e = e?;
-            out.push(crate::fs::RawDirEntry {
+    if !is_empty_subvol_dir(dir) {
+        out.extend(entries_of(fs, dir.tree, dir.ino, DIR_INDEX, path, |e| {
+            crate::fs::RawDirEntry {
                 name: String::from_utf8_lossy(e.name).into_owned(),
                 ino: e.location.objectid,
                 kind: kind_of_ft(e.ty).0,
-            });
-        }
+            }
+        })?);
     }
     Ok(out)
 }
 
 /// The extended attributes of `f`, in key (name hash) order as Linux lists them.
 pub fn xattrs(fs: &Inner, f: &File) -> Result<Vec<(String, Vec<u8>)>> {
+    let what = format!("xattrs of inode {}", f.ino);
+    entries_of(fs, f.tree, f.ino, items::XATTR_ITEM, &what, |e| {
+        (
+            String::from_utf8_lossy(e.name).into_owned(),
+            e.data.to_vec(),
+        )
+    })
+}
+
+/// The entries of directory `dir` in index order. An entry whose inode cannot be read is
+/// listed with what the entry says (its type), as `ls` shows `?`.
+/// Applies `each` to every entry of the items of type `ty` keyed by inode `ino` (a
+/// directory's `DIR_INDEX` items, an inode's `XATTR_ITEM`s), in key order; at most
+/// [`MAX_DIR_ENTRIES`] items (`what` names them in the error).
+fn entries_of<T>(
+    fs: &Inner,
+    tree: TreeRoot,
+    ino: u64,
+    ty: u8,
+    what: &str,
+    mut each: impl FnMut(items::DirEntry<'_>) -> T,
+) -> Result<Vec<T>> {
     let mut out = Vec::new();
-    let mut c = Cursor::seek(fs, f.tree, Key::new(f.ino, items::XATTR_ITEM, 0), Seek::Ge)?;
+    let mut c = Cursor::seek(fs, tree, Key::new(ino, ty, 0), Seek::Ge)?;
     while let Some(item) = c.next()? {
-        if item.key.objectid != f.ino || item.key.ty != items::XATTR_ITEM {
+        if item.key.objectid != ino || item.key.ty != ty {
             break;
         }
         if out.len() >= MAX_DIR_ENTRIES {
             return Err(FsError::TooLarge(format!(
-                "inode {}: too many xattrs",
-                f.ino
+                "{what}: more than {MAX_DIR_ENTRIES} entries"
             )));
         }
         for e in items::dir_entries(&item.data) {
-            let e = e?;
-            out.push((
-                String::from_utf8_lossy(e.name).into_owned(),
-                e.data.to_vec(),
-            ));
+            out.push(each(e?));
         }
     }
     Ok(out)
 }
 
-/// The entries of directory `dir` in index order. An entry whose inode cannot be read is
-/// listed with what the entry says (its type), as `ls` shows `?`.
+/// Whether `dir` is the empty directory Linux shows for a subvolume not linked there.
+fn is_empty_subvol_dir(dir: &File) -> bool {
+    dir.ino == EMPTY_SUBVOL_DIR && dir.inode.mode == 0o040555 && dir.inode.size == 0
+}
+
 pub fn list(fs: &Inner, dir: &File, path: &str) -> Result<Vec<DirEntry>> {
     if !dir.is_dir() {
         return Err(FsError::NotADirectory(String::from(path)));
     }
-    let mut out = Vec::new();
-    if dir.ino == EMPTY_SUBVOL_DIR && dir.inode.mode == 0o040555 && dir.inode.size == 0 {
-        return Ok(out);
+    if is_empty_subvol_dir(dir) {
+        return Ok(Vec::new());
     }
-    let mut c = Cursor::seek(fs, dir.tree, Key::new(dir.ino, DIR_INDEX, 0), Seek::Ge)?;
-    while let Some(item) = c.next()? {
-        if item.key.objectid != dir.ino || item.key.ty != DIR_INDEX {
-            break;
-        }
-        if out.len() >= MAX_DIR_ENTRIES {
-            return Err(FsError::TooLarge(format!(
-                "{path}: more than {MAX_DIR_ENTRIES} entries"
-            )));
-        }
-        for e in items::dir_entries(&item.data) {
-            let e = e?;
-            let name = String::from_utf8_lossy(e.name).into_owned();
-            let st = target(fs, dir, e.name, e.location).and_then(|f| stat(fs, &f));
-            let stat = match st {
-                Ok(s) => s,
-                Err(err) => {
-                    log::debug!("btrfs: {path}/{name}: {err}");
-                    let (kind, bits) = kind_of_ft(e.ty);
-                    Stat {
-                        kind,
-                        size: 0,
-                        mode: bits,
-                        uid: 0,
-                        gid: 0,
-                        mtime: 0,
-                        link_target: None,
-                    }
+    entries_of(fs, dir.tree, dir.ino, DIR_INDEX, path, |e| {
+        let name = String::from_utf8_lossy(e.name).into_owned();
+        let st = target(fs, dir, e.name, e.location).and_then(|f| stat(fs, &f));
+        let stat = match st {
+            Ok(s) => s,
+            Err(err) => {
+                log::debug!("btrfs: {path}/{name}: {err}");
+                let (kind, bits) = kind_of_ft(e.ty);
+                Stat {
+                    kind,
+                    size: 0,
+                    mode: bits,
+                    uid: 0,
+                    gid: 0,
+                    mtime: 0,
+                    link_target: None,
                 }
-            };
-            out.push(DirEntry { stat, name });
-        }
-    }
-    Ok(out)
+            }
+        };
+        DirEntry { stat, name }
+    })
 }

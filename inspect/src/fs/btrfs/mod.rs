@@ -285,17 +285,12 @@ impl FileSystem for SubvolFs {
 
     fn readdir_raw(&self, path: &str) -> Result<Vec<crate::fs::RawDirEntry>> {
         let f = dir::resolve(&self.inner, self.root, path, true)?;
-        // `..` of the subvolume's root is itself; of another directory, its parent here.
+        // `..` of the subvolume's root is itself (the mount's root); of another directory,
+        // its parent here.
         let parent = if f.ino == self.root.dirid && f.subvol == self.root.id {
             f.ino
         } else {
-            let p = match path.trim_end_matches('/').rfind('/') {
-                Some(0) | None => "/",
-                Some(i) => &path[..i],
-            };
-            dir::resolve(&self.inner, self.root, &alloc::format!("{path}/.."), true)
-                .or_else(|_| dir::resolve(&self.inner, self.root, p, true))?
-                .ino
+            dir::resolve(&self.inner, self.root, &alloc::format!("{path}/.."), true)?.ino
         };
         dir::list_raw(&self.inner, &f, parent, path)
     }

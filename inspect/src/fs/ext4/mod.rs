@@ -25,7 +25,7 @@ use core::cell::RefCell;
 use ext4_view::{Ext4, Ext4Error, Ext4Read, File, Metadata};
 use vmchannel_proto::{DirEntry, FileKind, Stat, Usage};
 
-use super::{FileSystem, FsError, FullStat, RawDirEntry, Time};
+use super::{FileSystem, FsError, FullStat, RawDirEntry, Time, join_path};
 use crate::disk::{BlockDevice, DiskError, le16, le32};
 
 pub mod dirhash;
@@ -466,14 +466,6 @@ fn readdir_order(
     entries.sort_by_cached_key(|e| key(e));
 }
 
-fn join(dir: &str, name: &str) -> String {
-    if dir.ends_with('/') {
-        format!("{dir}{name}")
-    } else {
-        format!("{dir}/{name}")
-    }
-}
-
 impl FileSystem for Ext4Fs {
     fn lstat(&self, path: &str) -> Result<Stat, FsError> {
         let (p, m) = self.resolve(path, false)?;
@@ -500,7 +492,7 @@ impl FileSystem for Ext4Fs {
             let stat = match entry.metadata() {
                 Ok(m) => self.to_stat(&join_bytes(&dir, raw_name.as_ref()), &m),
                 Err(e) => {
-                    log::debug!("ext4: {}: {e}", join(path, &name));
+                    log::debug!("ext4: {}: {e}", join_path(path, &name));
                     let kind = entry.file_type().map_or(FileKind::Unknown, kind_of_type);
                     Stat {
                         kind,

@@ -19,7 +19,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use super::super::{FsError, Time};
+use super::super::{FsError, Time, makedev};
 use crate::disk::{BlockDevice, le16, le32};
 
 /// Largest directory read, in bytes (Linux's largedir limit is far above; no real directory
@@ -114,11 +114,6 @@ pub struct RawEntry {
 
 fn corrupt(what: impl Into<String>) -> FsError {
     FsError::Corrupt(what.into())
-}
-
-/// glibc's `makedev`.
-pub fn makedev(major: u64, minor: u64) -> u64 {
-    ((major & 0xfff) << 8) | (minor & 0xff) | ((minor & !0xff) << 12) | ((major & !0xfff) << 32)
 }
 
 /// A time from the 32-bit seconds and, where the inode has room for it, the `_extra` word

@@ -870,7 +870,7 @@ impl NtfsFs {
                 Some(s) if s.size() >= 24 && s.size() <= 64 => {
                     let mut v = vec![0u8; s.size() as usize];
                     self.read_stream(&s, ino.number, 0, &mut v)?;
-                    crate::fs::ext4::raw::makedev(le64(&v, 8), le64(&v, 16))
+                    crate::fs::makedev(le64(&v, 8), le64(&v, 16))
                 }
                 _ => 0,
             }
@@ -1051,6 +1051,50 @@ impl NtfsFs {
         Err(corrupt("index tree too deep"))
     }
 
+    /// The directory at `path` (links followed), refused if it is not one.
+    fn listable(&self, path: &str) -> Result<(Inode, Desc), FsError> {
+        let (dir, d) = self.resolve(path, true)?;
+        if !self.is_dir(&dir, &d) {
+            return Err(FsError::NotADirectory(String::from(path)));
+        }
+        Ok((dir, d))
+    }
+
+    /// The names of directory `dir` (at `path`) as ntfs-3g lists them, in index order, with
+    /// their record numbers and what they are: DOS names, metadata files and names that
+    /// cannot be paths left out. A file that cannot be read is listed as unknown (one bad
+    /// file does not hide the rest).
+    fn listing(&self, dir: &Inode, path: &str) -> Result<Vec<(String, u64, Stat)>, FsError> {
+        let entries = self.entries(dir).map_err(|e| at(path, e))?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            if e.namespace == index::NS_DOS || (e.record < FIRST_USER && e.record != ROOT) {
+                continue;
+            }
+            let name = record::utf16(&e.name);
+            if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+                continue;
+            }
+            let stat = match self.inode(e.record).and_then(|i| self.describe(&i)) {
+                Ok(d) => Self::stat_of(&d),
+                Err(err) => {
+                    log::debug!("ntfs: {path}/{name}: {err}");
+                    Stat {
+                        kind: FileKind::Unknown,
+                        size: 0,
+                        mode: 0,
+                        uid: 0,
+                        gid: 0,
+                        mtime: 0,
+                        link_target: None,
+                    }
+                }
+            };
+            out.push((name, e.record, stat));
+        }
+        Ok(out)
+    }
+
     fn is_dir(&self, ino: &Inode, d: &Desc) -> bool {
         ino.flags & RECORD_IS_DIRECTORY != 0 && d.kind == FileKind::Directory
     }
@@ -1214,39 +1258,12 @@ impl FileSystem for NtfsFs {
     }
 
     fn read_dir(&self, path: &str) -> Result<Vec<DirEntry>, FsError> {
-        let (dir, d) = self.resolve(path, true)?;
-        if !self.is_dir(&dir, &d) {
-            return Err(FsError::NotADirectory(String::from(path)));
-        }
-        let entries = self.entries(&dir).map_err(|e| at(path, e))?;
-        let mut out = Vec::with_capacity(entries.len());
-        for e in entries {
-            if e.namespace == index::NS_DOS || (e.record < FIRST_USER && e.record != ROOT) {
-                continue;
-            }
-            let name = record::utf16(&e.name);
-            if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-                continue;
-            }
-            let stat = match self.inode(e.record).and_then(|i| self.describe(&i)) {
-                Ok(d) => Self::stat_of(&d),
-                Err(err) => {
-                    // One bad file does not hide the rest of the listing.
-                    log::debug!("ntfs: {path}/{name}: {err}");
-                    Stat {
-                        kind: FileKind::Unknown,
-                        size: 0,
-                        mode: 0,
-                        uid: 0,
-                        gid: 0,
-                        mtime: 0,
-                        link_target: None,
-                    }
-                }
-            };
-            out.push(DirEntry { name, stat });
-        }
-        Ok(out)
+        let (dir, _) = self.listable(path)?;
+        Ok(self
+            .listing(&dir, path)?
+            .into_iter()
+            .map(|(name, _, stat)| DirEntry { name, stat })
+            .collect())
     }
 
     fn full_stat(&self, path: &str, follow: bool) -> Result<FullStat, FsError> {
@@ -1255,36 +1272,22 @@ impl FileSystem for NtfsFs {
     }
 
     fn readdir_raw(&self, path: &str) -> Result<Vec<RawDirEntry>, FsError> {
-        let (dir, d) = self.resolve(path, true)?;
-        if !self.is_dir(&dir, &d) {
-            return Err(FsError::NotADirectory(String::from(path)));
-        }
+        let (dir, _) = self.listable(path)?;
         let dot = |name: &str, ino| RawDirEntry {
             name: name.into(),
             ino,
             kind: FileKind::Directory,
         };
         let mut out = vec![dot(".", dir.number), dot("..", Self::parent_of(&dir))];
-        // The names read_dir lists, in the same (index) order, with their records.
-        let listed = self.read_dir(path)?;
-        let mut records = Vec::with_capacity(listed.len());
-        for e in self.entries(&dir).map_err(|e| at(path, e))? {
-            if e.namespace == index::NS_DOS || (e.record < FIRST_USER && e.record != ROOT) {
-                continue;
-            }
-            let name = record::utf16(&e.name);
-            if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
-                continue;
-            }
-            records.push(e.record);
-        }
-        for (e, record) in listed.into_iter().zip(records) {
-            out.push(RawDirEntry {
-                name: e.name,
-                ino: record,
-                kind: e.stat.kind,
-            });
-        }
+        out.extend(
+            self.listing(&dir, path)?
+                .into_iter()
+                .map(|(name, ino, stat)| RawDirEntry {
+                    name,
+                    ino,
+                    kind: stat.kind,
+                }),
+        );
         Ok(out)
     }
 

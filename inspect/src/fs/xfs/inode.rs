@@ -26,14 +26,8 @@ const FLAGS2_NREXT64: u64 = 0x10;
 /// Seconds between the bigtime epoch and the Unix epoch.
 const BIGTIME_EPOCH_OFFSET: i64 = 1 << 31;
 
-/// A timestamp: seconds since the Unix epoch and nanoseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub struct Timestamp {
-    /// Seconds since 1970-01-01 UTC (negative before).
-    pub sec: i64,
-    /// Nanoseconds, below 10^9.
-    pub nsec: u32,
-}
+/// A timestamp: seconds since the Unix epoch and nanoseconds (the readers' common type).
+pub use crate::fs::Time as Timestamp;
 
 /// A decoded, checked inode.
 #[derive(Clone, Debug)]

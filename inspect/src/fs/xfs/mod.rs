@@ -410,14 +410,6 @@ fn at_path(path: &str, e: FsError) -> FsError {
     }
 }
 
-/// An XFS timestamp as the trait's.
-fn time(t: Timestamp) -> crate::fs::Time {
-    crate::fs::Time {
-        sec: t.sec,
-        nsec: t.nsec,
-    }
-}
-
 impl FileSystem for XfsFs {
     fn full_stat(&self, path: &str, follow: bool) -> Result<crate::fs::FullStat, FsError> {
         let s = self.stat_full(path, follow)?;
@@ -427,14 +419,14 @@ impl FileSystem for XfsFs {
             nlink: s.nlink as u64,
             uid: s.uid,
             gid: s.gid,
-            rdev: crate::fs::ext4::raw::makedev(s.rdev.0 as u64, s.rdev.1 as u64),
+            rdev: crate::fs::makedev(s.rdev.0 as u64, s.rdev.1 as u64),
             size: s.size,
             // xfs_stat_blksize: the page size or the block size, the larger (no largeio).
             blksize: (self.sb.block_size as u64).max(4096),
             blocks: s.blocks,
-            atime: time(s.atime),
-            mtime: time(s.mtime),
-            ctime: time(s.ctime),
+            atime: s.atime,
+            mtime: s.mtime,
+            ctime: s.ctime,
         })
     }
 

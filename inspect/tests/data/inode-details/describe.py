@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Describes a mounted tree as Linux answers it, one line per fact, for inspect/tests/ext4.rs:
+"""Describes a mounted tree as Linux answers it, one line per fact, for inspect/tests/inode_details.rs:
 S path ino mode nlink uid gid rdev size blksize blocks atime mtime ctime (times as sec.nsec),
 X path name=hex... (lgetxattr, on-disk order is not knowable here: sorted by name),
 D path ino:name ... (readdir(3) order, . and .. included)."""
