@@ -1,10 +1,12 @@
 //! The inode details libguestfs's `statns`, `ll`, `readdir` and `lxattrlist` need, from
-//! ext2/3/4 (the `raw` reader beside ext4-view) and XFS, against Linux: images made by mkfs
-//! and filled through a loop mount by the kernel itself (hard links, device nodes
-//! of both encodings, fifos, fast and slow symlinks, xattrs in the inode and in a block, a
-//! hash-indexed directory, nanosecond times), then every file's lstat, xattrs and the
+//! ext2/3/4 (the `raw` reader beside ext4-view), XFS, btrfs and NTFS, against Linux: images
+//! made by mkfs and filled through a mount by the kernel itself, or by ntfs-3g for NTFS as
+//! the stock appliance mounts it (hard links, device nodes of both encodings, fifos, fast
+//! and slow symlinks, xattrs in the inode and in a block where the reader reads them, a
+//! 600-entry directory, nanosecond times), then every file's lstat, xattrs and the
 //! readdir(3) order (with inode numbers and `.`/`..`) compared with what a read-only mount
-//! answers (`data/inode-details/describe.py`).
+//! answers (`data/inode-details/describe.py`), and libguestfs's `ll` with the same
+//! coreutils' `ls -lan`.
 
 mod support;
 
@@ -237,8 +239,16 @@ fn describe_ours(fs: &dyn FileSystem, xattrs: bool) -> Vec<String> {
 
 /// Builds, fills and compares one image; `xattrs` for a reader that reads them.
 fn compare(name: &str, mkfs: &[&str], xattrs: bool) {
-    if !have(mkfs[0]) || !have("setfattr") || !have("python3") {
-        skip(&format!("{}, setfattr or python3 missing", mkfs[0]));
+    let mounter = if mkfs[0] == "mkntfs" {
+        "ntfs-3g"
+    } else {
+        "mount"
+    };
+    if !have(mkfs[0]) || !have(mounter) || !have("setfattr") || !have("python3") {
+        skip(&format!(
+            "{}, {mounter}, setfattr or python3 missing",
+            mkfs[0]
+        ));
         return;
     }
     if !can_mount() {

@@ -457,7 +457,10 @@ impl Daemon {
 
     /// `st_dev` of mounted device `device` as the stock appliance's kernel numbers it: sd
     /// disks on majors 8, 65-71 and 128-135 (16 disks each, 16 minors per disk), partitions
-    /// past the 15th on the extended major 259 in the order the kernel adds them. 0 for
+    /// past the 15th on the extended major 259 in the order the kernel adds them (the stock
+    /// kernel itself does not always agree with that: its partitions are rescanned, and a
+    /// minor from the first scan is not always free again, so /dev/sda16 was 259:0 in one
+    /// recording and 259:1 in the next). 0 for
     /// other devices: LVs are device-mapper nodes on a dynamic major, btrfs subvolumes get
     /// anonymous numbers, which are not reproduced.
     pub fn st_dev(&self, device: &str) -> u64 {
@@ -650,7 +653,8 @@ impl Daemon {
             FileKind::Socket => b's',
             FileKind::Unknown => b'u',
         };
-        // Where the reader knows readdir's own order and inode numbers (ext2/3/4), those.
+        // Where the reader knows readdir's own order and inode numbers (ext2/3/4, XFS,
+        // btrfs, NTFS), those.
         match tree.readdir_raw(dir) {
             Ok(entries) => {
                 return Ok(entries
@@ -665,7 +669,7 @@ impl Daemon {
             Err(FsError::Unsupported(_)) => {}
             Err(e) => return Err(fs_error("readdir", dir, &e)),
         }
-        // Elsewhere: on-disk order, `.` and `..` first, inode numbers 0.
+        // Elsewhere (vfat): on-disk order, `.` and `..` first, inode numbers 0.
         let entries = tree
             .read_dir(dir)
             .map_err(|e| fs_error("readdir", dir, &e))?;
